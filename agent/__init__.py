@@ -1,0 +1,1 @@
+"""host-anomaly-exporter on-host agent (never imports TensorFlow)."""

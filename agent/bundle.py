@@ -1,0 +1,228 @@
+"""The model bundle contract: ``bundle.json`` + ``model.tflite`` in one directory.
+
+``load_bundle`` verifies every field DESIGN.md lists and raises
+:class:`BundleError` naming the field that is wrong.  Nothing in a bundle is
+executed: JSON and a flatbuffer only, paths confined to the bundle directory.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.scoring import Scaler, ScoringSpec
+
+FORMAT_VERSION = 1
+BUNDLE_FILE = "bundle.json"
+MODEL_FILE = "model.tflite"
+MAX_MODEL_BYTES = 64 * 1024 * 1024  # a window autoencoder is < 1 MB; refuse absurd files early
+MAX_JSON_BYTES = 4 * 1024 * 1024
+ARCHITECTURES = ("dense", "lstm", "conv_bigru", "lstm_forecaster", "ensemble")
+THRESHOLD_METHODS = ("pot", "quantile", "best_f1", "calibrated")
+
+
+class BundleError(ValueError):
+    """The bundle cannot be used; the message says which field and why."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    value: float
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle.json plus the path and bytes of its model."""
+
+    path: Path
+    model_id: str
+    created: str
+    architecture: str
+    kind: str
+    window: int
+    features: tuple[str, ...]
+    scaler: Scaler
+    tail: int
+    threshold: Threshold
+    feature_thresholds: np.ndarray
+    feature_threshold_method: str
+    sha256: str
+    model_path: Path
+    meta: dict[str, Any]  # the whole document, for /model and provenance
+
+    def spec(self) -> ScoringSpec:
+        return ScoringSpec(
+            features=self.features,
+            window=self.window,
+            kind=self.kind,  # type: ignore[arg-type]
+            scaler=self.scaler,
+            tail=self.tail,
+            threshold=self.threshold.value,
+            feature_thresholds=self.feature_thresholds,
+        )
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _get(doc: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str = "") -> Any:
+    name = f"{where}{key}"
+    if not isinstance(doc, dict) or key not in doc:
+        raise BundleError(f"bundle.json: missing field {name!r}")
+    value = doc[key]
+    if typ is int and isinstance(value, bool) or not isinstance(value, typ):
+        want = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
+        raise BundleError(f"bundle.json: field {name!r} must be {want}, got {type(value).__name__}")
+    return value
+
+
+def _floats(values: Any, n: int, name: str, positive: bool = False) -> np.ndarray:
+    if not isinstance(values, list) or len(values) != n:
+        got = len(values) if isinstance(values, list) else type(values).__name__
+        raise BundleError(f"bundle.json: {name!r} must be a list of {n} numbers (one per feature), got {got}")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise BundleError(f"bundle.json: {name!r} must hold numbers only")
+    arr = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(arr).all():
+        raise BundleError(f"bundle.json: {name!r} holds NaN or Inf")
+    if positive and (arr <= 0).any():
+        raise BundleError(f"bundle.json: {name!r} must be > 0 (index {int(np.argmax(arr <= 0))})")
+    return arr
+
+
+def _confined(root: Path, name: str) -> Path:
+    """Resolve ``root/name`` and refuse anything (symlinks included) that leaves ``root``."""
+    target = (root / name).resolve()
+    if target.parent != root.resolve():
+        raise BundleError(f"{name}: resolves outside the bundle directory ({target})")
+    return target
+
+
+def parse_bundle(doc: Any, root: Path) -> Bundle:
+    """Validate a decoded bundle.json (no model I/O except hashing)."""
+    if not isinstance(doc, dict):
+        raise BundleError("bundle.json: top level must be an object")
+    version = _get(doc, "format_version", int)
+    if version != FORMAT_VERSION:
+        raise BundleError(f"bundle.json: format_version {version} is not supported (this agent reads {FORMAT_VERSION})")
+    arch = _get(doc, "architecture", str)
+    if arch not in ARCHITECTURES:
+        raise BundleError(f"bundle.json: unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})")
+    kind = _get(doc, "kind", str)
+    if kind not in ("autoencoder", "forecaster"):
+        raise BundleError(f"bundle.json: kind must be 'autoencoder' or 'forecaster', got {kind!r}")
+    window = _get(doc, "window", int)
+    if not 2 <= window <= 10_000:
+        raise BundleError(f"bundle.json: window must be in 2..10000, got {window}")
+    features = _get(doc, "features", list)
+    if not features or not all(isinstance(f, str) and f for f in features):
+        raise BundleError("bundle.json: 'features' must be a non-empty list of names")
+    if len(set(features)) != len(features):
+        raise BundleError("bundle.json: 'features' has duplicate names")
+    n = len(features)
+    sc = _get(doc, "scaler", dict)
+    method = _get(sc, "method", str, "scaler.")
+    if method != "minmax":
+        raise BundleError(f"bundle.json: scaler.method {method!r} is not supported (minmax)")
+    low = _floats(sc.get("min"), n, "scaler.min")
+    high = _floats(sc.get("max"), n, "scaler.max")
+    if (high < low).any():
+        raise BundleError("bundle.json: scaler.max is below scaler.min for some feature")
+    clip = float(_get(sc, "clip", (int, float), "scaler."))
+    if not 0 <= clip <= 1000:
+        raise BundleError("bundle.json: scaler.clip must be in 0..1000")
+    red = _get(doc, "score", dict)
+    tail = _get(red, "tail", int, "score.")
+    if not 1 <= tail <= window:
+        raise BundleError(f"bundle.json: score.tail must be in 1..window ({window}), got {tail}")
+    th = _get(doc, "threshold", dict)
+    value = _get(th, "value", (int, float), "threshold.")
+    if isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        raise BundleError(f"bundle.json: threshold.value must be a finite number > 0, got {value}")
+    th_method = _get(th, "method", str, "threshold.")
+    if th_method not in THRESHOLD_METHODS:
+        raise BundleError(f"bundle.json: threshold.method {th_method!r} unknown ({', '.join(THRESHOLD_METHODS)})")
+    fth = _get(doc, "feature_thresholds", dict)
+    fvalues = _floats(fth.get("values"), n, "feature_thresholds.values", positive=True)
+    fmethod = _get(fth, "method", str, "feature_thresholds.")
+    model = _get(doc, "model", dict)
+    fname = _get(model, "file", str, "model.")
+    digest = _get(model, "sha256", str, "model.")
+    model_path = _confined(root, fname)
+    if not model_path.is_file():
+        raise BundleError(f"{fname}: model file missing")
+    size = model_path.stat().st_size
+    if size > MAX_MODEL_BYTES:
+        raise BundleError(f"{fname}: {size} bytes is larger than the {MAX_MODEL_BYTES} byte limit")
+    actual = sha256_file(model_path)
+    if actual != digest.lower():
+        raise BundleError(f"{fname}: sha256 mismatch (bundle.json says {digest[:12]}…, file is {actual[:12]}…)")
+    return Bundle(
+        path=root,
+        model_id=_get(doc, "model_id", str),
+        created=_get(doc, "created", str),
+        architecture=arch,
+        kind=kind,
+        window=window,
+        features=tuple(features),
+        scaler=Scaler(low, high, clip),
+        tail=tail,
+        threshold=Threshold(float(value), th_method, dict(th.get("params") or {})),
+        feature_thresholds=fvalues,
+        feature_threshold_method=fmethod,
+        sha256=actual,
+        model_path=model_path,
+        meta=doc,
+    )
+
+
+def load_bundle(path: Path | str) -> Bundle:
+    """Read and verify ``bundle.json`` in directory ``path``."""
+    root = Path(path)
+    if not root.is_dir():
+        raise BundleError(f"{root}: not a directory")
+    meta_path = _confined(root, BUNDLE_FILE)
+    try:
+        if meta_path.stat().st_size > MAX_JSON_BYTES:
+            raise BundleError(f"{BUNDLE_FILE}: larger than {MAX_JSON_BYTES} bytes")
+        doc = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"{root}: no {BUNDLE_FILE}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{BUNDLE_FILE}: not valid JSON ({exc})") from None
+    return parse_bundle(doc, root.resolve())
+
+
+def write_bundle(out: Path, model_bytes: bytes, meta: dict[str, Any]) -> Path:
+    """Write ``model.tflite`` and ``bundle.json`` (filling in the hash and size), then verify.
+
+    Used by training; lives here so writer and reader share one definition.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MODEL_FILE).write_bytes(model_bytes)
+    doc = dict(meta)
+    doc["format_version"] = FORMAT_VERSION
+    doc["model"] = {
+        **doc.get("model", {}),
+        "file": MODEL_FILE,
+        "sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "size_bytes": len(model_bytes),
+    }
+    tmp = out / (BUNDLE_FILE + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(out / BUNDLE_FILE)
+    load_bundle(out)
+    return out

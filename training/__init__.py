@@ -1,0 +1,1 @@
+"""Central training pipeline: data, Keras models, TFLite conversion, thresholds, evaluation, reports."""
