@@ -1,0 +1,159 @@
+"""``anomaly-agent``: run, check-config, replay and score (Prometheus flag style).
+
+Exit codes: 0 clean stop, 2 bad configuration, bad bundle or bad input file
+(restarting will not help, so the systemd unit does not restart on 2),
+1 anything else.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from agent import smd
+from agent.bundle import BundleError
+from agent.config import Config, ConfigError, load_config, validate_files
+from agent.model import LoadedModel, load_model
+from agent.webconfig import load_web_config
+
+log = logging.getLogger("agent")
+EXIT_CONFIG = 2
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config.file", dest="config_file", help="YAML config (default: built-in defaults)")
+    p.add_argument("--web.listen-address", dest="listen_address", help="[host]:port to serve on (default :9840)")
+    p.add_argument("--log.level", dest="log_level", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--bundle", help="model bundle directory (overrides model.bundle)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="anomaly-agent", description="Host anomaly-detection exporter for Prometheus.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="sample this host and serve /metrics")
+    _common(run)
+    check = sub.add_parser("check-config", help="validate a config file (and its bundle) without starting")
+    check.add_argument("file")
+    rp = sub.add_parser("replay", help="feed an SMD-format test file through the scoring path and serve /metrics")
+    _common(rp)
+    rp.add_argument("--data", required=True, type=Path, help="SMD root (test/, test_label/)")
+    rp.add_argument("--machine", required=True)
+    rp.add_argument("--speed", type=float, default=10.0, help="rows per second (default 10)")
+    rp.add_argument("--loop", action="store_true", help="start again at the end")
+    rp.add_argument("--exit-at-end", action="store_true", help="stop when the file is exhausted")
+    sc = sub.add_parser("score", help="score a whole SMD-format file offline into a CSV")
+    sc.add_argument("--bundle", required=True, type=Path)
+    sc.add_argument("--input", required=True, type=Path)
+    sc.add_argument("--output", required=True, type=Path)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    cfg = load_config(args.config_file, check_files=False)
+    if args.listen_address:
+        cfg = replace(cfg, web=replace(cfg.web, listen_address=args.listen_address))
+    if args.bundle:
+        cfg = replace(cfg, model=replace(cfg.model, bundle=str(args.bundle)))
+    if args.log_level:
+        cfg = replace(cfg, log_level=args.log_level)
+    validate_files(cfg, args.config_file or "flags")
+    return cfg
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = load_config(args.file)
+    if cfg.web.config_file:
+        load_web_config(cfg.web.config_file)
+    model = load_model(cfg.model.bundle, cfg.model.num_threads)
+    print(f"{args.file}: OK (model {model.bundle.model_id}, {len(model.bundle.features)} features, "
+          f"window {model.bundle.window}, runtime {model.runtime})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from agent.daemon import run
+    from agent.sampler import Sampler
+    from agent.sources import LiveSource
+
+    cfg = _config(args)
+    _setup_logging(cfg.log_level)
+    model = load_model(cfg.model.bundle, cfg.model.num_threads)
+
+    def live(m: LoadedModel) -> LiveSource:
+        c = cfg.collector
+        return LiveSource(Sampler(procfs=Path(c.procfs), sysfs=Path(c.sysfs), nics=c.nics or None,
+                                  disks=c.disks or None, features=m.bundle.features))
+
+    return run(cfg, live(model), model, source_factory=live)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from agent.daemon import run
+    from agent.sources import ReplaySource
+
+    if args.speed <= 0:
+        raise ConfigError([f"--speed: must be > 0, got {args.speed}"], "flags")
+    cfg = _config(args)
+    cfg = replace(cfg, sampling=replace(cfg.sampling, interval_seconds=1.0 / args.speed))
+    _setup_logging(cfg.log_level)
+    model = load_model(cfg.model.bundle, cfg.model.num_threads)
+
+    def replay(m: LoadedModel) -> ReplaySource:
+        return ReplaySource(args.data, args.machine, len(m.bundle.features), loop=args.loop)
+
+    source = replay(model)
+    log.info("replaying %s/%s: %d rows at %.3g rows/s (labels: %s)", args.data, args.machine, len(source.rows),
+             args.speed, "yes" if source.labels is not None else "no")
+    return run(cfg, source, model, exit_at_end=args.exit_at_end, source_factory=None)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    model = load_model(args.bundle)
+    names = model.bundle.features
+    x = smd.load_rows(args.input)
+    if x.shape[1] != len(names):
+        raise smd.SMDFormatError(f"{args.input}: {x.shape[1]} columns but the bundle expects {len(names)} features")
+    s = model.scorer.score_series(x)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.output, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["score", "anomalous", *names])
+        for t in range(len(x)):
+            if np.isnan(s.score[t]):
+                w.writerow([""] * (2 + len(names)))
+            else:
+                w.writerow([f"{s.score[t]:.6g}", int(s.score[t] > 1.0), *(f"{v:.6g}" for v in s.feature_scores[t])])
+    scored = int(np.isfinite(s.score).sum())
+    print(f"{args.output}: {len(x)} rows, {scored} scored, {int((s.score > 1).sum())} above threshold")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "check-config": cmd_check_config, "replay": cmd_replay, "score": cmd_score}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"anomaly-agent: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except BundleError as exc:
+        print(f"anomaly-agent: bad model bundle: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (smd.SMDFormatError, FileNotFoundError) as exc:
+        print(f"anomaly-agent: bad input: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:  # e.g. port in use: may be transient, so a restart can help
+        print(f"anomaly-agent: {exc}", file=sys.stderr)
+        return 1

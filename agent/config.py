@@ -1,0 +1,219 @@
+"""Agent configuration: YAML validated into a tree of frozen dataclasses.
+
+``load_config(path)`` checks every key against the dataclass fields below and
+raises one :class:`ConfigError` that lists every problem as
+``- section.key: reason`` (unknown keys, wrong types, out-of-range values,
+missing referenced files).  Every key and its default is documented in
+``config.example.yaml``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_BUNDLE = "/usr/share/host-anomaly-exporter/models/default"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; ``str()`` lists every bad key path."""
+
+    def __init__(self, problems: list[str], source: str = "config") -> None:
+        self.problems = problems
+        super().__init__(f"{source}: invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> dict[str, Any]:
+    return {"lo": lo, "hi": hi, "lo_open": lo_open}
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    listen_address: str = ":9840"
+    # exporter-toolkit style web config (tls_server_config + basic_auth_users); empty = plain HTTP
+    config_file: str = ""
+    # seconds a client may take to send its request before the connection is dropped
+    request_timeout_seconds: float = field(default=10.0, metadata=_range(0, 300, lo_open=True))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    bundle: str = DEFAULT_BUNDLE
+    # poll the bundle files and reload when they change (SIGHUP always reloads)
+    watch: bool = True
+    watch_interval_seconds: float = field(default=30.0, metadata=_range(1, 86400))
+    num_threads: int = field(default=1, metadata=_range(1, 64))
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    interval_seconds: float = field(default=60.0, metadata=_range(0, 86400, lo_open=True))
+    top_k: int = field(default=5, metadata=_range(1, 64))
+    # a gap longer than this many intervals (suspend/resume, stalled host) clears the window
+    max_gap_intervals: float = field(default=3.0, metadata=_range(1.5, 10000))
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    procfs: str = "/proc"
+    sysfs: str = "/sys"
+    # network interfaces summed into eth1_*; empty = all physical NICs
+    nics: tuple[str, ...] = ()
+    # block devices summed into disk_*; empty = all whole physical disks
+    disks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    # learn scaling and threshold from this host before publishing scores
+    enabled: bool = True
+    warmup_samples: int = field(default=1440, metadata=_range(10, 1_000_000))
+    # POT risk for the host's own threshold
+    pot_q: float = field(default=1e-3, metadata=_range(1e-9, 0.5, lo_open=True))
+
+
+@dataclass(frozen=True)
+class HistoryConfig:
+    enabled: bool = True
+    max_bytes: int = field(default=64 * 1024 * 1024, metadata=_range(1024, 1 << 40))
+    rows_per_file: int = field(default=10080, metadata=_range(10, 10_000_000))
+
+
+@dataclass(frozen=True)
+class Config:
+    web: WebConfig = WebConfig()
+    model: ModelConfig = ModelConfig()
+    sampling: SamplingConfig = SamplingConfig()
+    collector: CollectorConfig = CollectorConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
+    history: HistoryConfig = HistoryConfig()
+    state_directory: str = "/var/lib/host-anomaly-exporter"
+    log_level: str = field(default="info", metadata={"choices": ("debug", "info", "warning", "error")})
+
+
+def _convert(value: Any, typ: Any, path: str, problems: list[str]) -> Any:
+    """Check ``value`` against a field type; return the converted value or None on error."""
+    if dataclasses.is_dataclass(typ):
+        return _build(typ, value, path, problems)
+    origin = typing.get_origin(typ)
+    if origin is tuple:  # tuple[str, ...]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            problems.append(f"{path}: must be a list of strings")
+            return None
+        return tuple(value)
+    if typ is bool:
+        if not isinstance(value, bool):
+            problems.append(f"{path}: must be true or false, got {value!r}")
+            return None
+        return value
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(f"{path}: must be an integer, got {value!r}")
+            return None
+        return value
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.append(f"{path}: must be a number, got {value!r}")
+            return None
+        return float(value)
+    if typ is str:
+        if not isinstance(value, str):
+            problems.append(f"{path}: must be a string, got {value!r}")
+            return None
+        return value
+    raise TypeError(f"unsupported config type {typ} at {path}")  # programming error
+
+
+def _check_meta(value: Any, meta: typing.Mapping[str, Any], path: str, problems: list[str]) -> None:
+    if "choices" in meta and value not in meta["choices"]:
+        problems.append(f"{path}: must be one of {', '.join(meta['choices'])}, got {value!r}")
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and (value < lo or (meta.get("lo_open") and value == lo)):
+        problems.append(f"{path}: must be {'>' if meta.get('lo_open') else '>='} {lo}, got {value}")
+    if hi is not None and value > hi:
+        problems.append(f"{path}: must be <= {hi}, got {value}")
+
+
+def _build(cls: Any, data: Any, path: str, problems: list[str]) -> Any:
+    prefix = f"{path}." if path else ""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        problems.append(f"{path or 'top level'}: must be a mapping, got {type(data).__name__}")
+        return None
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            problems.append(f"{prefix}{key}: unknown key (known: {', '.join(fields)})")
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in data:
+            continue
+        value = _convert(data[name], hints[name], prefix + name, problems)
+        if value is not None:
+            _check_meta(value, f.metadata, prefix + name, problems)
+            kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError:
+        return None
+
+
+def _check_semantics(cfg: Config, problems: list[str]) -> None:
+    """Cross-field checks and referenced files."""
+    host, sep, port = cfg.web.listen_address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        problems.append(f"web.listen_address: expected [host]:port with port 1-65535, got {cfg.web.listen_address!r}")
+    if cfg.web.config_file and not Path(cfg.web.config_file).is_file():
+        problems.append(f"web.config_file: file not found: {cfg.web.config_file}")
+    if not Path(cfg.model.bundle).is_dir():
+        problems.append(f"model.bundle: bundle directory not found: {cfg.model.bundle}")
+
+
+def parse_config(data: Any, source: str = "config", check_files: bool = True) -> Config:
+    """Validate a decoded YAML document; raise ConfigError listing every problem."""
+    problems: list[str] = []
+    cfg = _build(Config, data, "", problems)
+    if problems:
+        raise ConfigError(problems, source)
+    if check_files:
+        validate_files(cfg, source)
+    return cfg
+
+
+def validate_files(cfg: Config, source: str = "config") -> None:
+    """Cross-field checks and referenced files (run after CLI overrides are applied)."""
+    problems: list[str] = []
+    _check_semantics(cfg, problems)
+    if problems:
+        raise ConfigError(problems, source)
+
+
+def load_config(path: str | Path | None, check_files: bool = True) -> Config:
+    """Read YAML from ``path`` (None = all defaults) and validate it."""
+    if path is None:
+        return parse_config({}, "defaults", check_files)
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"cannot read file: {exc.strerror or exc}"], source) from None
+    except UnicodeDecodeError:
+        raise ConfigError(["not a UTF-8 text file"], source) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"not valid YAML: {exc}".replace("\n", " ")], source) from None
+    if data is None:
+        data = {}  # an empty file means "all defaults", like an empty mapping
+    return parse_config(data, source, check_files)
+
+
+def replace(cfg: Config, **sections: Any) -> Config:
+    """Return ``cfg`` with some sections or keys overridden (e.g. from CLI flags)."""
+    return dataclasses.replace(cfg, **sections)

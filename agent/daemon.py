@@ -1,0 +1,246 @@
+"""Wiring: registry, sampling job, HTTP server, signals and hot reload.
+
+One APScheduler interval job runs ``Agent.cycle`` (sample -> window -> score
+-> snapshot) with ``max_instances=1, coalesce=True``: a slow cycle never
+overlaps the next and missed runs collapse into one; the interval trigger
+fires on a fixed grid from the start time, so the schedule does not drift.
+Scrapes only read the latest immutable snapshot.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.process_collector import ProcessCollector
+
+from agent.bundle import BUNDLE_FILE, BundleError
+from agent.config import Config
+from agent.exporter import NAMESPACE, AnomalyCollector
+from agent.http import make_app, serve
+from agent.model import LoadedModel, load_model
+from agent.snapshot import ModelInfo, Snapshot
+from agent.sources import Source
+from agent.webconfig import BasicAuth, load_web_config
+from agent.window import RingWindow
+
+log = logging.getLogger(__name__)
+
+DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+def model_info(model: LoadedModel) -> ModelInfo:
+    b = model.bundle
+    return ModelInfo(b.model_id, b.architecture, b.window, b.sha256, b.features)
+
+
+def bundle_signature(path: str) -> tuple[Any, ...]:
+    """Cheap change detector for the bundle files (mtime and size of each)."""
+    root = Path(path).resolve()
+    sig: list[Any] = [str(root)]
+    for name in (BUNDLE_FILE, "model.tflite"):
+        try:
+            st = (root / name).stat()
+            sig += [st.st_mtime_ns, st.st_size]
+        except OSError:
+            sig += [None, None]
+    return tuple(sig)
+
+
+class Agent:
+    """Owns the model, the window and the snapshot; ``cycle()`` is the sampling job."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        source: Source,
+        model: LoadedModel,
+        registry: CollectorRegistry,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        on_exhausted: Callable[[], None] | None = None,
+        source_factory: Callable[[LoadedModel], Source] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.source = source
+        self.model = model
+        self.clock = clock
+        self.monotonic = monotonic
+        self.on_exhausted = on_exhausted
+        self.source_factory = source_factory
+        self.window = RingWindow(model.bundle.window, len(model.bundle.features))
+        self.loaded_at = clock()
+        self._lock = threading.Lock()  # serialises cycle() and model swaps
+        self._last_sample: float | None = None
+        self._reloads = {"accepted": 0, "rejected": 0}
+        self._scoring_errors = 0
+        self._signature = bundle_signature(cfg.model.bundle)
+        self.exhausted = False
+        self.snapshot = Snapshot(model=model_info(model))
+        self.duration = Histogram(f"{NAMESPACE}_scoring_duration_seconds",
+                                  "Wall time of one sampling cycle (collect, score, publish).",
+                                  buckets=DURATION_BUCKETS, registry=registry)
+        registry.register(AnomalyCollector(lambda: self.snapshot, cfg.sampling.top_k))
+
+    # -- the sampling job -------------------------------------------------
+    def cycle(self) -> None:
+        start = time.perf_counter()
+        with self._lock:
+            try:
+                self._cycle()
+            except Exception:  # the job boundary: log, count, keep the schedule alive
+                log.exception("sampling cycle failed")
+                self._scoring_errors += 1
+                self.snapshot = replace(self.snapshot, scoring_errors=self._scoring_errors)
+        self.duration.observe(time.perf_counter() - start)
+
+    def _cycle(self) -> None:
+        row = self.source.next()
+        if row is None:
+            if not self.exhausted:
+                self.exhausted = True
+                log.info("replay finished: no more rows")
+                if self.on_exhausted:
+                    self.on_exhausted()
+            return
+        now = self.monotonic()
+        gap = self.cfg.sampling.max_gap_intervals * self.cfg.sampling.interval_seconds
+        if self._last_sample is not None and not 0 <= now - self._last_sample <= gap:
+            log.warning("%.0f s since the last sample (max %.0f s): window reset instead of scoring stale data",
+                        now - self._last_sample, gap)
+            self.window.clear()
+        self._last_sample = now
+        self.window.push(row.values)
+        snap = replace(self.snapshot, fill_ratio=self.window.fill_ratio, replay_label=row.label,
+                       collector_errors=self.source.error_counts(), reloads=dict(self._reloads))
+        if self.window.full:
+            result = self.model.scorer.score_window(self.window.view())
+            snap = replace(snap, result=result, scored_at=self.clock())
+        self.snapshot = snap
+
+    # -- reload -------------------------------------------------------------
+    def reload(self, reason: str) -> bool:
+        """Load the configured bundle again; keep the running model if the new one is invalid."""
+        path = self.cfg.model.bundle
+        self._signature = bundle_signature(path)
+        try:
+            new = load_model(path, self.cfg.model.num_threads)
+            source = self.source_factory(new) if self.source_factory else self.source
+        except (BundleError, OSError, ValueError) as exc:
+            self._reloads["rejected"] += 1
+            log.error("model reload (%s) rejected, keeping %s: %s", reason, self.model.bundle.model_id, exc)
+            self.snapshot = replace(self.snapshot, reloads=dict(self._reloads))
+            return False
+        with self._lock:
+            old = self.model.bundle
+            if (new.bundle.features, new.bundle.window) != (old.features, old.window):
+                self.window = RingWindow(new.bundle.window, len(new.bundle.features))
+            self.model, self.source, self.loaded_at = new, source, self.clock()
+            self._reloads["accepted"] += 1
+            self.snapshot = replace(self.snapshot, model=model_info(new), reloads=dict(self._reloads),
+                                    result=None if self.window.fill_ratio < 1 else self.snapshot.result)
+        log.info("model reload (%s) accepted: %s (%s)", reason, new.bundle.model_id, new.bundle.sha256[:12])
+        return True
+
+    def check_bundle_changed(self) -> None:
+        if bundle_signature(self.cfg.model.bundle) != self._signature:
+            self.reload("bundle files changed")
+
+    # -- views for HTTP ---------------------------------------------------
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        snap = self.snapshot
+        max_age = max(3 * self.cfg.sampling.interval_seconds, 2.0)
+        age = None if snap.scored_at is None else self.clock() - snap.scored_at
+        if snap.result is None:
+            status = "warming_up"
+        elif age is not None and age > max_age:
+            status = "stale"
+        else:
+            status = "ok"
+        return status == "ok", {
+            "status": status,
+            "last_score_age_seconds": age,
+            "max_age_seconds": max_age,
+            "window_fill_ratio": snap.fill_ratio,
+            "calibration_progress_ratio": snap.calibration_ratio,
+            "model_id": self.model.bundle.model_id,
+        }
+
+    def model_doc(self) -> dict[str, Any]:
+        b = self.model.bundle
+        return {"path": str(b.path), "runtime": self.model.runtime, "loaded_at": self.loaded_at,
+                "sha256": b.sha256, "reloads": dict(self._reloads), "bundle": b.meta}
+
+
+def sd_notify(message: str) -> None:
+    """Tell systemd (Type=notify) about our state; a no-op outside systemd."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(addr)
+            sock.sendall(message.encode())
+    except OSError as exc:
+        log.warning("sd_notify failed: %s", exc)
+
+
+def run(cfg: Config, source: Source, model: LoadedModel, exit_at_end: bool = False,
+        source_factory: Callable[[LoadedModel], Source] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT; SIGHUP reloads the bundle.  Returns the exit code."""
+    stop = threading.Event()
+    hup = threading.Event()
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    agent = Agent(cfg, source, model, registry, on_exhausted=stop.set if exit_at_end else None,
+                  source_factory=source_factory)
+    web = load_web_config(cfg.web.config_file) if cfg.web.config_file else None
+    auth = BasicAuth(web.users) if web is not None and web.users else None
+    app = make_app(registry, agent.health, agent.model_doc, auth)
+    httpd, _ = serve(cfg.web.listen_address, app, web, cfg.web.request_timeout_seconds)
+    log.info("serving on %s%s; model %s (%s, window %d, %d features) on %s",
+             cfg.web.listen_address, " (TLS)" if web and web.tls else "", model.bundle.model_id,
+             model.bundle.architecture, model.bundle.window, len(model.bundle.features), model.runtime)
+
+    scheduler = BackgroundScheduler(timezone="UTC")
+    interval = cfg.sampling.interval_seconds
+    scheduler.add_job(agent.cycle, IntervalTrigger(seconds=interval), id="cycle", max_instances=1,
+                      coalesce=True, misfire_grace_time=max(1, int(interval)), next_run_time=_now())
+    if cfg.model.watch:
+        scheduler.add_job(agent.check_bundle_changed, IntervalTrigger(seconds=cfg.model.watch_interval_seconds),
+                          id="watch", max_instances=1, coalesce=True)
+    scheduler.start()
+
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: hup.set())
+    sd_notify("READY=1")
+    try:
+        while not stop.wait(0.2):
+            if hup.is_set():
+                hup.clear()
+                agent.reload("SIGHUP")
+    finally:
+        sd_notify("STOPPING=1")
+        log.info("shutting down")
+        scheduler.shutdown(wait=True)
+        httpd.shutdown()
+        httpd.server_close()
+    return 0
+
+
+def _now() -> Any:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)

@@ -1,0 +1,98 @@
+"""Prometheus exposition: a custom collector that builds every family at scrape time.
+
+Families are created afresh from the latest :class:`Snapshot` on each
+``collect()``, so a feature that leaves the top k leaves the output (no stale
+label sets).  Example output::
+
+    # HELP host_anomaly_score Normalised anomaly score of the latest window (1.0 = threshold), computed on the sampling schedule.
+    # TYPE host_anomaly_score gauge
+    host_anomaly_score 0.42
+    host_anomaly_top_contributor{feature="cpu_r",rank="1"} 0.61
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from agent.scoring import top_k
+from agent.snapshot import Snapshot
+
+NAMESPACE = "host_anomaly"
+SCHEDULE_NOTE = "computed on the sampling schedule, not at scrape time"
+
+
+def _g(name: str, doc: str, labels: Iterable[str] = ()) -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"{NAMESPACE}_{name}", doc, labels=list(labels))
+
+
+class AnomalyCollector(Collector):
+    """Exports the anomaly score, per-feature scores, contributors and agent health."""
+
+    def __init__(self, snapshot: Callable[[], Snapshot], top_k: int = 5) -> None:
+        self._snapshot = snapshot
+        self._k = top_k
+
+    def describe(self) -> list[Metric]:
+        # Explicit (empty) describe: registering must not run collect() (auto_describe pitfall).
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        snap = self._snapshot()
+        yield from self._model_families(snap)
+        yield from self._health_families(snap)
+
+    def _model_families(self, snap: Snapshot) -> Iterable[Metric]:
+        if snap.model is not None:
+            info = _g("model_info", "The model bundle in use (value is always 1).",
+                      ("model_id", "architecture", "window", "sha256"))
+            m = snap.model
+            info.add_metric([m.model_id, m.architecture, str(m.window), m.sha256], 1.0)
+            yield info
+        res = snap.result
+        if res is None or snap.model is None:
+            return
+        names = snap.model.features
+        yield self._single("score", f"Normalised anomaly score of the latest window (1.0 = threshold), {SCHEDULE_NOTE}.", res.score)
+        yield self._single("anomalous", f"1 when the latest window score is above 1 (the threshold), {SCHEDULE_NOTE}.",
+                           1.0 if res.anomalous else 0.0)
+        fs = _g("feature_score", f"Per-feature error normalised by that feature's threshold, {SCHEDULE_NOTE}.", ("feature",))
+        cr = _g("feature_contribution_ratio", f"Share (0-1) of the window error from each feature, {SCHEDULE_NOTE}.", ("feature",))
+        for i, name in enumerate(names):
+            fs.add_metric([name], float(res.feature_scores[i]))
+            cr.add_metric([name], float(res.contributions[i]))
+        yield fs
+        yield cr
+        top = _g("top_contributor", f"Share of the window error for the top {self._k} features only (rank 1 = largest), "
+                 f"{SCHEDULE_NOTE}.", ("rank", "feature"))
+        for rank, (name, share) in enumerate(top_k(res.contributions, names, self._k), start=1):
+            if share > 0:
+                top.add_metric([str(rank), name], share)
+        yield top
+
+    @staticmethod
+    def _single(name: str, doc: str, value: float) -> GaugeMetricFamily:
+        return GaugeMetricFamily(f"{NAMESPACE}_{name}", doc, value=value)
+
+    def _health_families(self, snap: Snapshot) -> Iterable[Metric]:
+        if snap.scored_at is not None:
+            yield self._single("last_score_timestamp_seconds", "Unix time of the last computed score.", snap.scored_at)
+        yield self._single("window_fill_ratio", "Warm-up progress: share of the window filled with samples (0-1).",
+                           snap.fill_ratio)
+        yield self._single("calibration_progress_ratio",
+                           "Host calibration progress (0-1); scores are published once it reaches 1.",
+                           snap.calibration_ratio)
+        if snap.replay_label is not None:
+            yield self._single("replay_label", "Ground-truth label of the replayed row (replay mode only).",
+                               float(snap.replay_label))
+        errs = CounterMetricFamily(f"{NAMESPACE}_collector_errors", "Metric source read failures.", labels=["source"])
+        for source, n in sorted(snap.collector_errors.items()):
+            errs.add_metric([source], float(n))
+        yield errs
+        yield CounterMetricFamily(f"{NAMESPACE}_scoring_errors", "Sampling cycles that failed with an unexpected error.",
+                                  value=float(snap.scoring_errors))
+        reloads = CounterMetricFamily(f"{NAMESPACE}_model_reloads", "Model bundle reloads by result.", labels=["result"])
+        for result in ("accepted", "rejected"):
+            reloads.add_metric([result], float(snap.reloads.get(result, 0)))
+        yield reloads

@@ -1,0 +1,73 @@
+"""Where rows come from: the live host sampler or an SMD file being replayed."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from agent import smd
+
+
+@dataclass(frozen=True)
+class Row:
+    values: np.ndarray  # (F,) raw values in the bundle's feature order; NaN = unreadable
+    label: int | None = None  # ground truth, replay only
+
+
+class Source(Protocol):
+    def next(self) -> Row | None:
+        """The next row, or None when the source is exhausted (replay end)."""
+
+    def error_counts(self) -> dict[str, int]: ...
+
+
+class ReplaySource:
+    """Feeds the rows of an SMD-format test file, with labels when ``test_label/`` has them."""
+
+    def __init__(self, data_dir: Path, machine: str, n_features: int, loop: bool = False) -> None:
+        path = Path(data_dir) / "test" / f"{machine}.txt"
+        self.rows = smd.load_rows(path)
+        if self.rows.shape[1] != n_features:
+            raise smd.SMDFormatError(
+                f"{path}: {self.rows.shape[1]} columns but the bundle expects {n_features} features")
+        try:
+            self.labels: np.ndarray | None = smd.load_labels(
+                Path(data_dir) / "test_label" / f"{machine}.txt", len(self.rows))
+        except FileNotFoundError:
+            self.labels = None
+        self.loop = loop
+        self.position = 0
+
+    def next(self) -> Row | None:
+        if self.position >= len(self.rows):
+            if not self.loop:
+                return None
+            self.position = 0
+        i = self.position
+        self.position += 1
+        label = int(self.labels[i]) if self.labels is not None else None
+        return Row(self.rows[i], label)
+
+    def error_counts(self) -> dict[str, int]:
+        return {}
+
+
+class LiveSource:
+    """Samples this host through :class:`agent.sampler.Sampler`."""
+
+    def __init__(self, sampler: "SamplerLike") -> None:
+        self.sampler = sampler
+
+    def next(self) -> Row | None:
+        return Row(self.sampler.sample())
+
+    def error_counts(self) -> dict[str, int]:
+        return dict(self.sampler.errors)
+
+
+class SamplerLike(Protocol):
+    errors: dict[str, int]
+
+    def sample(self) -> np.ndarray: ...

@@ -1,0 +1,60 @@
+"""The custom collector: every family from a snapshot, top-k series come and go."""
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from agent.exporter import AnomalyCollector
+from agent.scoring import WindowScore
+from agent.snapshot import ModelInfo, Snapshot
+
+NAMES = ("cpu_r", "load_1", "mem_u")
+INFO = ModelInfo("m1", "dense", 30, "ab" * 32, NAMES)
+
+
+def registry_for(snap: Snapshot, k: int = 2) -> tuple[CollectorRegistry, list[Snapshot]]:
+    holder = [snap]
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(AnomalyCollector(lambda: holder[0], top_k=k))
+    return reg, holder
+
+
+def result(contrib: list[float], score: float = 1.5) -> WindowScore:
+    c = np.array(contrib)
+    return WindowScore(score=score, raw_error=score * 0.1, feature_scores=c * 3, contributions=c)
+
+
+def test_families_and_values() -> None:
+    snap = Snapshot(model=INFO, result=result([0.6, 0.3, 0.1]), scored_at=1000.0, fill_ratio=1.0,
+                    replay_label=1, collector_errors={"snmp": 2})
+    reg, _ = registry_for(snap)
+    g = reg.get_sample_value
+    assert g("host_anomaly_score") == 1.5
+    assert g("host_anomaly_anomalous") == 1.0
+    assert g("host_anomaly_feature_score", {"feature": "load_1"}) == pytest.approx(0.9)
+    assert g("host_anomaly_feature_contribution_ratio", {"feature": "mem_u"}) == 0.1
+    assert g("host_anomaly_top_contributor", {"rank": "1", "feature": "cpu_r"}) == 0.6
+    assert g("host_anomaly_top_contributor", {"rank": "2", "feature": "load_1"}) == 0.3
+    assert g("host_anomaly_top_contributor", {"rank": "3", "feature": "mem_u"}) is None
+    assert g("host_anomaly_model_info", {"model_id": "m1", "architecture": "dense", "window": "30",
+                                         "sha256": "ab" * 32}) == 1.0
+    assert g("host_anomaly_last_score_timestamp_seconds") == 1000.0
+    assert g("host_anomaly_window_fill_ratio") == 1.0
+    assert g("host_anomaly_replay_label") == 1.0
+    assert g("host_anomaly_collector_errors_total", {"source": "snmp"}) == 2.0
+    assert g("host_anomaly_model_reloads_total", {"result": "rejected"}) == 0.0
+
+
+def test_feature_leaving_top_k_leaves_output() -> None:
+    reg, holder = registry_for(Snapshot(model=INFO, result=result([0.6, 0.3, 0.1])))
+    assert b'feature="load_1",rank="2"' in generate_latest(reg)
+    holder[0] = Snapshot(model=INFO, result=result([0.2, 0.1, 0.7]))
+    text = generate_latest(reg).decode()
+    assert 'host_anomaly_top_contributor{feature="load_1"' not in text
+    assert 'host_anomaly_top_contributor{feature="mem_u",rank="1"} 0.7' in text
+
+
+def test_warming_up_exports_no_score() -> None:
+    reg, _ = registry_for(Snapshot(model=INFO, fill_ratio=0.5))
+    assert reg.get_sample_value("host_anomaly_score") is None
+    assert reg.get_sample_value("host_anomaly_window_fill_ratio") == 0.5
+    assert reg.get_sample_value("host_anomaly_replay_label") is None
