@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry, Histogram
@@ -83,6 +84,7 @@ class Agent:
         self._last_sample: float | None = None
         self._reloads = {"accepted": 0, "rejected": 0}
         self._scoring_errors = 0
+        self._skipped = 0
         self._signature = bundle_signature(cfg.model.bundle)
         self.exhausted = False
         self.snapshot = Snapshot(model=model_info(model))
@@ -121,7 +123,8 @@ class Agent:
         self._last_sample = now
         self.window.push(row.values)
         snap = replace(self.snapshot, fill_ratio=self.window.fill_ratio, replay_label=row.label,
-                       collector_errors=self.source.error_counts(), reloads=dict(self._reloads))
+                       collector_errors=self.source.error_counts(), reloads=dict(self._reloads),
+                       cycles_skipped=self._skipped)
         if self.window.full:
             result = self.model.scorer.score_window(self.window.view())
             snap = replace(snap, result=result, scored_at=self.clock())
@@ -150,6 +153,12 @@ class Agent:
                                     result=None if self.window.fill_ratio < 1 else self.snapshot.result)
         log.info("model reload (%s) accepted: %s (%s)", reason, new.bundle.model_id, new.bundle.sha256[:12])
         return True
+
+    def on_skipped(self, event: JobEvent) -> None:
+        """APScheduler listener: a cycle was skipped (overlap or missed schedule)."""
+        if event.job_id == "cycle":
+            self._skipped += 1
+            self.snapshot = replace(self.snapshot, cycles_skipped=self._skipped)
 
     def check_bundle_changed(self) -> None:
         if bundle_signature(self.cfg.model.bundle) != self._signature:
@@ -220,6 +229,7 @@ def run(cfg: Config, source: Source, model: LoadedModel, exit_at_end: bool = Fal
     if cfg.model.watch:
         scheduler.add_job(agent.check_bundle_changed, IntervalTrigger(seconds=cfg.model.watch_interval_seconds),
                           id="watch", max_instances=1, coalesce=True)
+    scheduler.add_listener(agent.on_skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
     scheduler.start()
 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -92,6 +92,8 @@ class AnomalyCollector(Collector):
         yield errs
         yield CounterMetricFamily(f"{NAMESPACE}_scoring_errors", "Sampling cycles that failed with an unexpected error.",
                                   value=float(snap.scoring_errors))
+        yield CounterMetricFamily(f"{NAMESPACE}_cycles_skipped", "Sampling cycles skipped because the previous one "
+                                  "was still running or the schedule was missed.", value=float(snap.cycles_skipped))
         reloads = CounterMetricFamily(f"{NAMESPACE}_model_reloads", "Model bundle reloads by result.", labels=["result"])
         for result in ("accepted", "rejected"):
             reloads.add_metric([result], float(snap.reloads.get(result, 0)))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,19 @@ def _open_text(path: Path) -> io.TextIOBase:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
     return open(path, encoding="utf-8")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        with _open_text(path) as fh:
+            return fh.read()
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise SMDFormatError(f"{path}: not readable as UTF-8 text: {exc}") from None
+
+
+# Only \n, \r and \r\n break lines, as when the file is read; str.splitlines()
+# also splits on \f, \x1c, \u2028 ... and would report the wrong line number.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def resolve(path: Path) -> Path:
@@ -44,7 +59,7 @@ def parse_rows(text: str, source: str = "<string>", n_cols: int | None = None) -
     """
     rows: list[list[float]] = []
     width = n_cols
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(_LINE_BREAK.split(text), start=1):
         line = line.strip()
         if not line:
             continue
@@ -77,15 +92,15 @@ def _is_float(cell: str) -> bool:
 def load_rows(path: Path, n_cols: int | None = None) -> np.ndarray:
     """Load an SMD data file (optionally ``.gz``) as (T, F) float64."""
     path = resolve(Path(path))
-    with _open_text(path) as fh:
-        return parse_rows(fh.read(), str(path), n_cols)
+    return parse_rows(_read_text(path), str(path), n_cols)
 
 
 def load_labels(path: Path, length: int | None = None) -> np.ndarray:
     """Load a ``test_label`` file as a (T,) int8 array of 0/1."""
     labels = load_rows(path, n_cols=1)[:, 0]
-    if not np.isin(labels, (0.0, 1.0)).all():
-        raise SMDFormatError(f"{path}: labels must be 0 or 1")
+    bad = np.flatnonzero(~np.isin(labels, (0.0, 1.0)))
+    if bad.size:
+        raise SMDFormatError(f"{path}: row {bad[0] + 1}: label {labels[bad[0]]:g} is not 0 or 1")
     if length is not None and len(labels) != length:
         raise SMDFormatError(f"{path}: {len(labels)} labels for {length} data rows")
     return labels.astype(np.int8)
@@ -101,7 +116,7 @@ class Interpretation:
 def parse_interpretation(text: str, source: str = "<string>") -> list[Interpretation]:
     """Parse ``a-b:d1,d2`` lines: rows a..b-1 (0-indexed), dims 1-indexed in the file."""
     out: list[Interpretation] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(_LINE_BREAK.split(text), start=1):
         line = line.strip()
         if not line:
             continue
@@ -111,7 +126,7 @@ def parse_interpretation(text: str, source: str = "<string>") -> list[Interpreta
             ds = tuple(int(d) - 1 for d in dims.split(",") if d.strip())
         except ValueError:
             raise SMDFormatError(f"{source}:{lineno}: expected 'a-b:d1,d2,...', got {line!r}") from None
-        if b <= a or min(ds, default=0) < 0:
+        if b <= a or not ds or min(ds) < 0:
             raise SMDFormatError(f"{source}:{lineno}: bad span or dimension in {line!r}")
         out.append(Interpretation(a, b, ds))
     return out
@@ -119,8 +134,7 @@ def parse_interpretation(text: str, source: str = "<string>") -> list[Interpreta
 
 def load_interpretation(path: Path) -> list[Interpretation]:
     path = resolve(Path(path))
-    with _open_text(path) as fh:
-        return parse_interpretation(fh.read(), str(path))
+    return parse_interpretation(_read_text(path), str(path))
 
 
 @dataclass(frozen=True)

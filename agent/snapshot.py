@@ -28,5 +28,6 @@ class Snapshot:
     replay_label: int | None = None
     collector_errors: dict[str, int] = field(default_factory=dict)
     scoring_errors: int = 0
+    cycles_skipped: int = 0
     reloads: dict[str, int] = field(default_factory=lambda: {"accepted": 0, "rejected": 0})
     extra: dict[str, Any] = field(default_factory=dict)

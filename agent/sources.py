@@ -26,7 +26,8 @@ class Source(Protocol):
 class ReplaySource:
     """Feeds the rows of an SMD-format test file, with labels when ``test_label/`` has them."""
 
-    def __init__(self, data_dir: Path, machine: str, n_features: int, loop: bool = False) -> None:
+    def __init__(self, data_dir: Path, machine: str, n_features: int, loop: bool = False, start: int = 0,
+                 end: int | None = None) -> None:
         path = Path(data_dir) / "test" / f"{machine}.txt"
         self.rows = smd.load_rows(path)
         if self.rows.shape[1] != n_features:
@@ -37,14 +38,17 @@ class ReplaySource:
                 Path(data_dir) / "test_label" / f"{machine}.txt", len(self.rows))
         except FileNotFoundError:
             self.labels = None
+        self.end = len(self.rows) if end is None else end
+        if not 0 <= start < self.end <= len(self.rows):
+            raise ValueError(f"replay rows {start}..{self.end} are not within 0..{len(self.rows)}")
         self.loop = loop
-        self.position = 0
+        self.start = self.position = start
 
     def next(self) -> Row | None:
-        if self.position >= len(self.rows):
+        if self.position >= self.end:
             if not self.loop:
                 return None
-            self.position = 0
+            self.position = self.start
         i = self.position
         self.position += 1
         label = int(self.labels[i]) if self.labels is not None else None
