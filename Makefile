@@ -8,7 +8,7 @@ DEMO_DATA    := data/smd-demo
 DEMO_MACHINE := machine-1-6
 SYSTEM_TOOLS := prometheus promtool prometheus-alertmanager prometheus-node-exporter lintian
 
-.PHONY: help demo test run bench deb system-deps lint clean
+.PHONY: help demo test test-slow run bench deb system-deps clean
 
 help:
 	@echo "make demo   - set up the agent and replay SMD $(DEMO_MACHINE) with the default model on :$(PORT)"
@@ -59,7 +59,11 @@ run: $(VENV)/.agent
 	  --web.listen-address :$(PORT)
 
 test: $(VENV)/.dev system-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# The long checks (.deb build/install, alert end-to-end, soak in its short form); .ci/run runs them too.
+test-slow: $(VENV)/.dev system-deps
+	$(BIN)/python -m pytest -q -m slow
 
 bench: $(VENV)/.dev system-deps
 	$(BIN)/python -m bench
