@@ -107,7 +107,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.speed <= 0:
         raise ConfigError([f"--speed: must be > 0, got {args.speed}"], "flags")
     cfg = _config(args)
-    cfg = replace(cfg, sampling=replace(cfg.sampling, interval_seconds=1.0 / args.speed))
+    # Replayed rows carry their own time: a scheduling hiccup is not a data gap, so never reset the window.
+    cfg = replace(cfg, sampling=replace(cfg.sampling, interval_seconds=1.0 / args.speed, max_gap_intervals=1e9))
     _setup_logging(cfg.log_level)
     model = load_model(cfg.model.bundle, cfg.model.num_threads)
 

@@ -48,6 +48,12 @@ SNMP_COUNTERS: dict[str, tuple[str, str]] = {
     "udp_snd_buf_errs": ("Udp", "SndbufErrors"),
 }
 Deltas = Mapping[str, list[float]]
+
+
+def _ratio(num: float, den: float, empty: float) -> float:
+    return num / den if den > 0 else empty
+
+
 # Interval features that are not a plain "sum of deltas / seconds": counters needed, formula.
 DERIVED: dict[str, tuple[tuple[str, ...], Callable[[Deltas, float], float]]] = {
     "cpu_r": (("busy", "idle"), lambda d, dt: _ratio(sum(d["busy"]), sum(d["busy"]) + sum(d["idle"]), NAN)),
@@ -70,10 +76,6 @@ Counters = dict[str, dict[str, float]]  # device ("" for host-wide) -> counter -
 Reading = tuple[dict[str, float], Counters]  # (gauges, counters)
 
 
-def _ratio(num: float, den: float, empty: float) -> float:
-    return num / den if den > 0 else empty
-
-
 def _deltas(prev: Counters, cur: Counters, key: str) -> list[float] | None:
     """Per-device increase of ``key`` over devices present in both readings; None if one went backwards."""
     out = []
@@ -93,16 +95,20 @@ class Sampler:
     Parameters are seams: ``procfs``/``sysfs`` roots (fixtures, ``/host/proc``), ``psutil_module``
     (a fake, or None for procfs only), ``clock`` (seconds), ``nics``/``disks`` (None or empty: all
     physical NICs / whole physical disks, see docs/collector.md) and ``features`` (any subset of
-    SMD38_NAMES, in the order wanted; unknown names raise ValueError).
+    SMD38_NAMES, in the order wanted; unknown names raise ValueError).  ``errors`` counts, per
+    source, the samples in which it could not be read; ``resets`` counts, per feature, the
+    intervals dropped because a counter went backwards.
     """
 
     def __init__(self, procfs: Path = Path("/proc"), psutil_module: Any = psutil,
                  clock: Callable[[], float] = time.monotonic, nics: tuple[str, ...] | None = None,
                  disks: tuple[str, ...] | None = None, sysfs: Path = Path("/sys"),
                  features: tuple[str, ...] = SMD38_NAMES) -> None:
+        if not features:
+            raise ValueError("features is empty: name at least one of " + ", ".join(SMD38_NAMES))
         unknown = [f for f in features if f not in CATALOG]
-        if unknown or not features:
-            raise ValueError(f"unknown feature names {unknown or '(none given)'}; known: {', '.join(SMD38_NAMES)}")
+        if unknown:
+            raise ValueError(f"unknown feature names {unknown}; known: {', '.join(SMD38_NAMES)}")
         self._procfs, self._sysfs, self._clock = Path(procfs), Path(sysfs), clock
         self._nics, self._disks = tuple(nics or ()), tuple(disks or ())
         self._features = tuple(features)
@@ -131,7 +137,8 @@ class Sampler:
         return self._features
 
     def error_counts(self) -> dict[str, int]:
-        return dict(self.errors)
+        """Failures per source, every source read listed (at 0 too, so rate() is defined from the start)."""
+        return {s: self.errors[s] for s in self._sources}
 
     def reset_counts(self) -> dict[str, int]:
         return dict(self.resets)
@@ -177,18 +184,22 @@ class Sampler:
                 out[f] = NAN
                 continue
             keys, formula = DERIVED.get(f, ((f,), None))
+            d: dict[str, list[float]] = {}
             for k in keys:
                 if k not in cache:
                     cache[k] = _deltas(prev[1], counters, k)
-            if any(cache[k] is None for k in keys):
+                v = cache[k]
+                if v is None:
+                    break
+                d[k] = v
+            if len(d) < len(keys):
                 out[f] = NAN
                 self.resets[f] += 1
                 log.debug("%s: a %s counter went backwards, no value this interval", f, source)
-            elif not cache[keys[0]]:  # no device present in both readings
+            elif not d[keys[0]]:  # no device present in both readings
                 out[f] = NAN
             else:
-                d = {k: cache[k] for k in keys}
-                out[f] = formula(d, dt) if formula else sum(d[f]) / dt  # type: ignore[arg-type]
+                out[f] = formula(d, dt) if formula else sum(d[f]) / dt
         return out
 
     # --- readers: one file read each, returning (gauges, counters) -------------------------------
