@@ -136,9 +136,13 @@ class Sampler:
     def feature_names(self) -> tuple[str, ...]:
         return self._features
 
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The sources read for the requested features."""
+        return tuple(self._sources)
+
     def error_counts(self) -> dict[str, int]:
-        """Failures per source, every source read listed (at 0 too, so rate() is defined from the start)."""
-        return {s: self.errors[s] for s in self._sources}
+        return dict(self.errors)
 
     def reset_counts(self) -> dict[str, int]:
         return dict(self.resets)

@@ -69,10 +69,14 @@ class LiveSource:
         return Row(self.sampler.sample())
 
     def error_counts(self) -> dict[str, int]:
-        return self.sampler.error_counts()
+        # Every source listed, at 0 too, so rate() over the counter is defined from the start.
+        return {**dict.fromkeys(self.sampler.sources, 0), **self.sampler.error_counts()}
 
 
 class SamplerLike(Protocol):
+    @property
+    def sources(self) -> tuple[str, ...]: ...
+
     def sample(self) -> np.ndarray: ...
 
     def error_counts(self) -> dict[str, int]: ...
