@@ -13,7 +13,7 @@ SYSTEM_TOOLS := prometheus promtool prometheus-alertmanager prometheus-node-expo
 help:
 	@echo "make demo   - set up the agent and replay SMD $(DEMO_MACHINE) with the default model on :$(PORT)"
 	@echo "make test   - set up everything (training extras, Prometheus tools) and run the tests"
-	@echo "make run    - run the agent live on this host (config.example.yaml, bundle models/default)"
+	@echo "make run    - run the agent live on this host (examples/quickstart.yaml: 5 s interval, 5 min calibration)"
 	@echo "make bench  - footprint/speed/detection benchmarks -> bench/results/*.json"
 	@echo "make deb    - build dist/host-anomaly-exporter_*.deb"
 
@@ -55,8 +55,7 @@ demo: $(VENV)/.agent
 	  --bundle models/default --web.listen-address :$(PORT)
 
 run: $(VENV)/.agent
-	$(BIN)/anomaly-agent run --config.file config.example.yaml --bundle models/default \
-	  --web.listen-address :$(PORT)
+	$(BIN)/anomaly-agent run --config.file examples/quickstart.yaml --web.listen-address :$(PORT)
 
 test: $(VENV)/.dev system-deps
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -79,7 +79,7 @@ class CalibrationConfig:
 @dataclass(frozen=True)
 class HistoryConfig:
     enabled: bool = True
-    max_bytes: int = field(default=64 * 1024 * 1024, metadata=_range(1024, 1 << 40))
+    max_bytes: int = field(default=64 * 1024 * 1024, metadata=_range(64 * 1024, 1 << 40))
     rows_per_file: int = field(default=10080, metadata=_range(10, 10_000_000))
 
 
