@@ -1,0 +1,129 @@
+"""Keras window autoencoders: (batch, W, F) -> (batch, W, F), MSE loss, Adam.
+
+Three architectures, all small enough that the converted model stays well
+under 1 MB and one window runs in well under 300 µs on one core:
+
+``dense``
+    flatten -> Dense -> Dense(latent) -> Dense -> Dense(W*F) -> reshape.
+``lstm``
+    LSTM encoder -> Dense(latent) -> RepeatVector(W) -> LSTM decoder ->
+    TimeDistributed(Dense(F)).
+``conv_bigru``
+    Conv1D feature extraction -> Bidirectional GRU encoder -> Dense(latent) ->
+    RepeatVector(W) -> GRU decoder -> Conv1DTranspose back to F channels.
+
+``unroll`` and ``batch_size`` exist for conversion: recurrent layers with a
+dynamic batch only convert with Select-TF ops, so :mod:`training.convert`
+builds an unrolled clone with batch 1 that has exactly the same weights.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # keras loads TensorFlow: import it only when a model is built
+    import keras
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """Registry entry: defaults and whether conversion needs a fixed batch."""
+
+    name: str
+    window: int
+    latent: int
+    recurrent: bool  # needs the unrolled, batch-1 clone for builtin-only conversion
+    summary: str
+
+
+ARCHITECTURES: dict[str, ArchSpec] = {
+    "dense": ArchSpec("dense", 30, 16, False, "fully connected window AE (flatten -> 64 -> latent -> 64)"),
+    "lstm": ArchSpec("lstm", 30, 16, True, "LSTM(48) encoder -> latent -> RepeatVector -> LSTM(48) decoder"),
+    "conv_bigru": ArchSpec(
+        "conv_bigru", 30, 16, True, "Conv1D(32) + BiGRU(24) encoder -> latent -> GRU(32) + Conv1DTranspose decoder"
+    ),
+}
+DEFAULT_ARCH = "dense"
+
+
+def arch_spec(arch: str) -> ArchSpec:
+    """Look up a registry entry; raises ValueError naming the known ones."""
+    try:
+        return ARCHITECTURES[arch]
+    except KeyError:
+        raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})") from None
+
+
+def _dense(x: keras.KerasTensor, window: int, n_features: int, latent: int) -> keras.KerasTensor:
+    from keras import layers
+
+    h = layers.Flatten(name="flatten")(x)
+    h = layers.Dense(64, activation="relu", name="enc_dense")(h)
+    h = layers.Dense(latent, activation="relu", name="latent")(h)
+    h = layers.Dense(64, activation="relu", name="dec_dense")(h)
+    h = layers.Dense(window * n_features, name="dec_out")(h)
+    return layers.Reshape((window, n_features), name="reshape")(h)
+
+
+def _lstm(x: keras.KerasTensor, window: int, n_features: int, latent: int, unroll: bool) -> keras.KerasTensor:
+    from keras import layers
+
+    h = layers.LSTM(48, unroll=unroll, name="enc_lstm")(x)
+    h = layers.Dense(latent, activation="tanh", name="latent")(h)
+    h = layers.RepeatVector(window, name="repeat")(h)
+    h = layers.LSTM(48, return_sequences=True, unroll=unroll, name="dec_lstm")(h)
+    return layers.TimeDistributed(layers.Dense(n_features), name="dec_out")(h)
+
+
+def _conv_bigru(x: keras.KerasTensor, window: int, n_features: int, latent: int, unroll: bool) -> keras.KerasTensor:
+    from keras import layers
+
+    h = layers.Conv1D(32, 3, padding="same", activation="relu", name="enc_conv")(x)
+    h = layers.Bidirectional(layers.GRU(24, unroll=unroll), name="enc_bigru")(h)
+    h = layers.Dense(latent, activation="tanh", name="latent")(h)
+    h = layers.RepeatVector(window, name="repeat")(h)
+    h = layers.GRU(32, return_sequences=True, unroll=unroll, name="dec_gru")(h)
+    return layers.Conv1DTranspose(n_features, 3, padding="same", name="dec_out")(h)
+
+
+def build_model(
+    arch: str,
+    window: int,
+    n_features: int,
+    latent: int | None = None,
+    unroll: bool = False,
+    batch_size: int | None = None,
+    learning_rate: float = 1e-3,
+) -> keras.Model:
+    """Build and compile one autoencoder.
+
+    Parameters
+    ----------
+    arch : a key of :data:`ARCHITECTURES`
+    window, n_features : input/output shape (batch, window, n_features)
+    latent : bottleneck width (architecture default when None)
+    unroll : unroll recurrent layers (for builtin-only TFLite conversion)
+    batch_size : fix the batch dimension (None = dynamic)
+
+    Returns
+    -------
+    keras.Model compiled with Adam and MSE, mapping (B, W, F) -> (B, W, F).
+    """
+    import keras
+
+    spec = arch_spec(arch)
+    if window < 2 or n_features < 1:
+        raise ValueError(f"window must be >= 2 and n_features >= 1, got {window}, {n_features}")
+    latent = spec.latent if latent is None else latent
+    if latent < 1:
+        raise ValueError(f"latent must be >= 1, got {latent}")
+    x = keras.Input(shape=(window, n_features), batch_size=batch_size, name="window")
+    if arch == "dense":
+        y = _dense(x, window, n_features, latent)
+    elif arch == "lstm":
+        y = _lstm(x, window, n_features, latent, unroll)
+    else:
+        y = _conv_bigru(x, window, n_features, latent, unroll)
+    model = keras.Model(x, y, name=f"{arch}_ae")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    return model

@@ -1,0 +1,90 @@
+"""Thresholds on raw scores: Peaks-Over-Threshold, empirical quantile, best F1.
+
+Every function returns an :class:`agent.bundle.Threshold` whose ``value`` is
+finite and > 0 (a bundle refuses anything else) and whose ``params`` are plain
+JSON values recording how it was obtained, including any fallback taken.
+
+POT is the SPOT initial step (Siffer et al., KDD 2017) implemented once, in
+numpy, in :mod:`agent.pot` (the agent calibrates hosts with the same code);
+:func:`pot` only wraps its result into a ``Threshold``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from agent.bundle import Threshold
+from agent.pot import FLOOR, GAMMA_EPS, MIN_EXCESSES, fit_gpd, pot_threshold
+
+__all__ = ["FLOOR", "GAMMA_EPS", "MIN_EXCESSES", "best_f1", "fit_gpd", "pot", "quantile"]
+
+
+def _finite(scores: np.ndarray, name: str = "scores") -> np.ndarray:
+    x = np.asarray(scores, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        raise ValueError(f"{name}: no finite values to set a threshold on")
+    return x
+
+
+def _floor(value: float) -> float:
+    return float(value) if math.isfinite(value) and value > FLOOR else FLOOR
+
+
+def pot(scores: np.ndarray, q: float = 1e-3, level: float = 0.98) -> Threshold:
+    """Peaks-Over-Threshold threshold exceeded with probability ``q``.
+
+    Parameters
+    ----------
+    scores : (N,) raw scores of normal data (NaN ignored)
+    q : target exceedance probability (risk), 0 < q < 1
+    level : quantile of the initial threshold t, 0 < level < 1
+
+    The computation is :func:`agent.pot.pot_threshold`, the one the agent uses
+    for its host calibration, so training and agent thresholds agree.
+    Fallbacks (named in ``params["fallback"]``): fewer than ``MIN_EXCESSES``
+    excesses, degenerate (constant) excesses, or a non-finite z_q use the
+    empirical ``1 - q`` quantile; so does ``q * n >= N_t`` (the target lies
+    below t).
+    """
+    # fit_gpd is looked up here at call time so tests can substitute the fitter
+    value, params = pot_threshold(scores, q=q, level=level, fit=fit_gpd)
+    return Threshold(value, "pot", params)
+
+
+def quantile(scores: np.ndarray, q: float = 0.995) -> Threshold:
+    """Empirical ``q`` quantile of the (finite) scores."""
+    if not 0 < q <= 1:
+        raise ValueError(f"quantile: q must be in (0, 1], got {q}")
+    x = _finite(scores)
+    return Threshold(_floor(float(np.quantile(x, q))), "quantile", {"q": q, "n": int(x.size)})
+
+
+def best_f1(scores: np.ndarray, labels: np.ndarray) -> Threshold:
+    """Threshold maximising point-wise F1 of ``score > value`` on labelled data.
+
+    Parameters
+    ----------
+    scores : (N,) raw scores (NaN rows are dropped with their labels)
+    labels : (N,) 0/1 ground truth with at least one 1
+
+    The value lies halfway between the lowest flagged score and the next
+    lower score, so ``score > value`` reproduces the optimal flag set.
+    """
+    from training.metrics import best_f1 as _best
+
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(labels).ravel()
+    if s.shape != y.shape:
+        raise ValueError(f"best_f1: scores {s.shape} and labels {y.shape} differ in shape")
+    keep = np.isfinite(s)
+    res = _best(s[keep], y[keep])
+    params = {
+        "n": int(keep.sum()),
+        "n_positive": int((y[keep] == 1).sum()),
+        "f1": res.f1,
+        "precision": res.precision,
+        "recall": res.recall,
+    }
+    return Threshold(_floor(res.threshold), "best_f1", params)
