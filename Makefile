@@ -6,7 +6,6 @@ PORT   ?= 9840
 SPEED  ?= 20
 DEMO_DATA    := data/smd-demo
 DEMO_MACHINE := machine-1-6
-SYSTEM_TOOLS := prometheus promtool prometheus-alertmanager prometheus-node-exporter lintian
 
 .PHONY: help demo test test-slow run bench deb system-deps clean
 
@@ -33,13 +32,14 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 
 # Real Prometheus/Alertmanager/node_exporter/lintian for the tests that claim their behaviour.
 system-deps:
-	@missing=""; for t in prometheus promtool prometheus-alertmanager prometheus-node-exporter lintian; do \
+	@missing=""; for t in prometheus promtool prometheus-alertmanager prometheus-node-exporter lintian strace openssl; do \
 	  command -v $$t >/dev/null 2>&1 || [ -x /usr/bin/$$t ] || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages for:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      prometheus prometheus-alertmanager prometheus-node-exporter lintian >/dev/null; \
+	      prometheus prometheus-alertmanager prometheus-node-exporter lintian strace openssl \
+	      python3-venv dpkg-dev >/dev/null; \
 	  else echo "note: missing$$missing (apt-get install as root); tests needing them are skipped"; fi; \
 	fi
 
