@@ -169,12 +169,44 @@ def pot_threshold(
     if float(excess.max() - excess.min()) <= 1e-12 * max(1.0, abs(t)):
         return fallback("degenerate (constant) excesses")
     gamma, sigma, how = (fit or fit_gpd)(excess)
-    params["gpd"] = {"gamma": gamma, "sigma": sigma, "fit": how, "loglik": gpd_loglik(excess, gamma, sigma)}
+    ll = gpd_loglik(excess, gamma, sigma)
+    params["gpd"] = {"gamma": gamma, "sigma": sigma, "fit": how, "loglik": ll if math.isfinite(ll) else None}
     r = q * n / n_t
     if abs(gamma) < GAMMA_EPS:
         z = t - sigma * math.log(r)
     else:
         z = t + sigma / gamma * (r ** (-gamma) - 1.0)
-    if not math.isfinite(z) or not math.isfinite(params["gpd"]["loglik"]):
+    if not math.isfinite(z):
         return fallback("non-finite GPD quantile")
     return _floor(z), params
+
+
+def _floored_pot(scores: np.ndarray, q: float, floor: float) -> tuple[float, dict[str, Any]]:
+    """POT with a floor; a column without a finite value gets the floor."""
+    try:
+        value, params = pot_threshold(scores, q=q)
+    except ValueError as exc:
+        return floor, {"fallback": str(exc)}
+    return max(value, floor), params
+
+
+def error_thresholds(errors: np.ndarray, q: float, floor: float) -> tuple[float, np.ndarray, dict[str, Any]]:
+    """Window threshold (POT on the mean error) and per-feature thresholds, all at least ``floor``.
+
+    Parameters
+    ----------
+    errors : (N, F) per-feature raw errors of the warm-up windows
+
+    Returns
+    -------
+    (threshold, feature_thresholds (F,), details)
+    """
+    window, params = _floored_pot(errors.mean(axis=1), q, floor)
+    per = [_floored_pot(errors[:, j], q, floor) for j in range(errors.shape[1])]
+    values = np.array([v for v, _ in per])
+    details = {
+        "window_pot": params, "floor": floor, "window_floored": bool(window == floor),
+        "features_floored": int(sum(v == floor for v, _ in per)),
+        "feature_fallbacks": int(sum(bool(p.get("fallback")) for _, p in per)),
+    }
+    return window, values, details

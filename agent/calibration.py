@@ -1,0 +1,342 @@
+"""Cold-start calibration: learn this host's scaling and thresholds before scoring.
+
+The shipped model was trained on min-max scaled SMD rows; raw host values
+(bytes/s, counts) mean nothing to it.  During a warm-up of ``warmup_samples``
+rows the :class:`Calibrator` collects raw rows, then (``calibrate``) learns a
+per-feature min-max :class:`~agent.scoring.Scaler` from them, runs the model
+over the warm-up windows with that scaler (through ``errors_fn``, so this
+module never sees the model) and sets the window threshold and the
+per-feature thresholds by POT on the resulting errors.
+
+The rows collected so far and the result live in one JSON state file written
+atomically (:mod:`agent.state`), so a restart resumes the warm-up, a restart
+with the same bundle reuses the calibration, and a new bundle with the same
+features recalibrates at once from the kept rows.  Not thread-safe: drive it
+from the sampling job.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from agent.pot import error_thresholds
+from agent.scoring import Scaler, Scorer, ScoringSpec
+from agent.state import StateCorrupt, atomic_write_json, read_json
+from agent.window import make_windows
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+STATE_KIND = "host-anomaly-exporter/calibration"
+MIN_WINDOWS = 20  # the warm-up is stretched so that it yields at least this many windows
+SAVE_EVERY = 10  # rows between state saves during the warm-up
+BATCH = 256  # windows per errors_fn call: bounds memory for long windows
+LOW_PCT, HIGH_PCT = 0.1, 99.9  # robust min/max: a stray spike in the warm-up does not set the range
+MIN_REL_SPAN = 0.01  # a feature moving by < 1 % of its level is treated as (near) constant
+ZERO_SPAN = 1.0  # span of a feature that is 0 throughout the warm-up (idle counters, ratios)
+FEATURE_FLOOR = 1e-4  # squared scaled error: 1 % of the host's range; as in training
+
+ErrorsFn = Callable[[Scaler, np.ndarray], np.ndarray]
+
+
+class CalibrationError(ValueError):
+    """Calibration cannot run now (too few rows, unusable errors from the model)."""
+
+
+def needs_calibration(bundle_meta: dict[str, Any]) -> bool:
+    """False for a bundle trained on this host's own history (``training.host_specific: true``)."""
+    training = bundle_meta.get("training")
+    return not (isinstance(training, dict) and training.get("host_specific") is True)
+
+
+def fit_host_scaler(rows: np.ndarray, clip: float = 2.0) -> Scaler:
+    """Robust per-feature min-max scaling from the warm-up rows.
+
+    Parameters
+    ----------
+    rows : (T, F) raw rows; NaN cells are ignored
+    clip : passed to the Scaler
+
+    low/high are the 0.1st/99.9th percentiles.  The span is at least 1 % of
+    the feature's magnitude, and ``ZERO_SPAN`` for a feature that is 0 (or
+    never readable) throughout, so a constant feature maps to 0 -- as SMD's
+    constant columns do -- and any later movement is visible.
+    """
+    x = np.asarray(rows, np.float64)
+    missing = np.isnan(x).all(axis=0)
+    x = np.where(missing, 0.0, x)  # a never-readable feature behaves like a constant 0
+    low = np.nanpercentile(x, LOW_PCT, axis=0)
+    high = np.nanpercentile(x, HIGH_PCT, axis=0)
+    floor = MIN_REL_SPAN * np.maximum(np.abs(low), np.abs(high))
+    floor = np.where(floor > 0, floor, ZERO_SPAN)
+    return Scaler(low, low + np.maximum(high - low, floor), clip)
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """This host's scaler and thresholds, for one bundle (``bundle_sha``)."""
+
+    scaler: Scaler
+    threshold: float  # on the raw window error
+    feature_thresholds: np.ndarray  # (F,) on the raw per-feature errors
+    bundle_sha: str
+    calibrated_at: float  # unix seconds
+    rows: int
+    windows: int
+    details: dict[str, Any]  # POT params of the window threshold, fallback/floor counts
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "scaler": {"method": "minmax", "min": self.scaler.low.tolist(), "max": self.scaler.high.tolist(),
+                       "clip": self.scaler.clip},
+            "threshold": self.threshold, "feature_thresholds": self.feature_thresholds.tolist(),
+            "bundle_sha256": self.bundle_sha, "calibrated_at": self.calibrated_at, "rows": self.rows,
+            "windows": self.windows, "details": self.details,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Any, n_features: int) -> CalibrationResult:
+        """Rebuild from :meth:`to_doc` output; ValueError/KeyError/TypeError on anything malformed."""
+        sc = doc["scaler"]
+        low, high, fth = (np.asarray(v, np.float64) for v in (sc["min"], sc["max"], doc["feature_thresholds"]))
+        threshold = float(doc["threshold"])
+        if not low.shape == high.shape == fth.shape == (n_features,):
+            raise ValueError(f"calibration arrays must have {n_features} entries")
+        if not (np.isfinite(low).all() and np.isfinite(high).all() and (high >= low).all()):
+            raise ValueError("calibration scaler is not finite or max < min")
+        if not (math.isfinite(threshold) and threshold > 0 and np.isfinite(fth).all() and (fth > 0).all()):
+            raise ValueError("calibration thresholds must be finite and > 0")
+        return cls(Scaler(low, high, float(sc["clip"])), threshold, fth, str(doc["bundle_sha256"]),
+                   float(doc["calibrated_at"]), int(doc["rows"]), int(doc["windows"]), dict(doc["details"]))
+
+
+def scorer_errors_fn(scorer: Scorer) -> ErrorsFn:
+    """An ``errors_fn`` that runs ``scorer``'s predictor with a given scaler."""
+
+    def errors(scaler: Scaler, raw_windows: np.ndarray) -> np.ndarray:
+        return Scorer(replace(scorer.spec, scaler=scaler), scorer.predictor).errors(raw_windows)
+
+    return errors
+
+
+class Calibrator:
+    """Collects warm-up rows, calibrates once, persists both; see the module docstring."""
+
+    def __init__(self, features: tuple[str, ...], window: int, warmup_samples: int, pot_q: float,
+                 state_path: Path | str, bundle_sha: str, *, clip: float = 2.0, save_every: int = SAVE_EVERY,
+                 clock: Callable[[], float] = time.time) -> None:
+        if not features or window < 1 or warmup_samples < 1 or not 0 < pot_q < 1 or save_every < 1:
+            raise ValueError("Calibrator: need features, window >= 1, warmup_samples >= 1, 0 < pot_q < 1")
+        self.features = tuple(features)
+        self.warmup_samples = warmup_samples
+        self.pot_q = pot_q
+        self.state_path = Path(state_path)
+        self.clip = clip
+        self.save_every = save_every
+        self.clock = clock
+        self.write_errors = 0  # failed state saves (retried at the next observe)
+        self.corrupt_state = 0  # state files found unreadable and rebuilt
+        self.created = clock()
+        self._rows = np.empty((0, len(self.features)))
+        self._n = 0
+        self._unsaved = 0
+        self._write_failing = False
+        self.result: CalibrationResult | None = None
+        self.rebind(self.features, window, bundle_sha, save=False)
+
+    # -- state --------------------------------------------------------------
+    @property
+    def target_rows(self) -> int:
+        """Rows the warm-up needs: ``warmup_samples``, stretched to give ``MIN_WINDOWS`` windows."""
+        return max(self.warmup_samples, self.window + MIN_WINDOWS - 1)
+
+    @property
+    def calibrated(self) -> bool:
+        return self.result is not None
+
+    @property
+    def ready(self) -> bool:
+        """Enough rows collected and not calibrated yet: call :meth:`calibrate`."""
+        return self.result is None and self._n >= self.target_rows
+
+    @property
+    def progress(self) -> float:
+        """0-1; the warm-up is ``target_rows`` rows plus one calibration step, so 1.0 means calibrated."""
+        return 1.0 if self.calibrated else min(self._n, self.target_rows) / (self.target_rows + 1)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """(n, F) warm-up rows collected so far (a copy)."""
+        return self._rows[: self._n].copy()
+
+    def rebind(self, features: tuple[str, ...], window: int, bundle_sha: str, *, clip: float | None = None,
+               save: bool = True) -> bool:
+        """Follow a (re)loaded bundle.  Returns True if the warm-up rows were kept.
+
+        Same features: rows are kept; the calibration is dropped unless bundle
+        and window are unchanged, so ``ready`` is True at once when the rows
+        suffice (a hot reload recalibrates in one cycle).  Other features:
+        the warm-up starts over.  ``clip`` (the bundle's scaler clip) applies
+        to the next calibration.
+        """
+        if clip is not None:
+            self.clip = clip
+        kept = tuple(features) == self.features
+        if not kept:
+            log.info("calibration: features changed (%d -> %d): starting a new warm-up", len(self.features),
+                     len(features))
+            self.features, self._n = tuple(features), 0
+        if self.result is not None and (not kept or (self.result.bundle_sha, self.window) != (bundle_sha, window)):
+            log.info("calibration: bundle changed (%s -> %s): recalibrating from the kept rows",
+                     self.result.bundle_sha[:12], bundle_sha[:12])
+            self.result = None
+        self.window, self.bundle_sha = window, bundle_sha
+        target = self.target_rows
+        if target > self.warmup_samples:
+            log.warning("calibration: warm-up stretched to %d rows (window %d needs %d windows)", target, window,
+                        MIN_WINDOWS)
+        rows = self._rows[max(self._n - target, 0) : self._n] if kept else np.empty((0, len(self.features)))
+        self._rows = np.full((target, len(self.features)), np.nan)
+        self._rows[: len(rows)] = rows
+        self._n = len(rows)
+        if save:
+            self.save()
+        return kept
+
+    def observe(self, row: np.ndarray) -> None:
+        """Record one raw (F,) row (NaN = unreadable) during the warm-up; a no-op once calibrated."""
+        if self.result is not None:
+            return
+        r = np.asarray(row, np.float64).reshape(-1)
+        if r.shape != (len(self.features),):
+            raise ValueError(f"calibration: row has {r.size} values, expected {len(self.features)}")
+        if self._n == len(self._rows):  # not calibrated in time: keep the latest rows
+            self._rows[:-1] = self._rows[1:]
+            self._n -= 1
+        self._rows[self._n] = np.where(np.isfinite(r), r, np.nan)
+        self._n += 1
+        self._unsaved += 1
+        if self._unsaved >= self.save_every:
+            self.save()
+
+    def calibrate(self, errors_fn: ErrorsFn) -> CalibrationResult:
+        """Fit scaler and thresholds on the warm-up rows; ``errors_fn(scaler, (N, W, F)) -> (N, F)``."""
+        if self._n < self.target_rows:
+            raise CalibrationError(f"calibration needs {self.target_rows} rows, has {self._n}")
+        rows = self._rows[: self._n]
+        scaler = fit_host_scaler(rows, self.clip)
+        windows = make_windows(rows, self.window)
+        parts = []
+        for i in range(0, len(windows), BATCH):
+            chunk = windows[i : i + BATCH]
+            err = np.asarray(errors_fn(scaler, chunk), np.float64)
+            if err.shape != (len(chunk), len(self.features)):
+                want = (len(chunk), len(self.features))
+                raise CalibrationError(f"errors_fn returned shape {err.shape}, expected {want}")
+            parts.append(err)
+        errors = np.concatenate(parts)
+        if not np.isfinite(errors).any():
+            raise CalibrationError("the model produced no finite error on the warm-up windows")
+        threshold, fth, details = error_thresholds(errors, self.pot_q, FEATURE_FLOOR)
+        details["missing_features"] = [f for f, m in zip(self.features, np.isnan(rows).all(axis=0)) if m]
+        self.result = CalibrationResult(scaler, threshold, fth, self.bundle_sha, self.clock(), self._n,
+                                        len(windows), details)
+        log.info("calibrated on %d rows (%d windows): window threshold %.4g (%s), %d features floored, "
+                 "%d feature POT fallbacks", self._n, len(windows), threshold,
+                 details["window_pot"].get("fallback") or "pot", details["features_floored"],
+                 details["feature_fallbacks"])
+        self.save()
+        return self.result
+
+    def apply(self, spec: ScoringSpec) -> ScoringSpec:
+        """``spec`` with this host's scaler and thresholds."""
+        if self.result is None:
+            raise CalibrationError("not calibrated yet")
+        if (spec.features, spec.window) != (self.features, self.window):
+            raise ValueError("calibration: spec features/window differ from the calibrated ones")
+        r = self.result
+        return replace(spec, scaler=r.scaler, threshold=r.threshold, feature_thresholds=r.feature_thresholds)
+
+    # -- persistence --------------------------------------------------------
+    def to_doc(self) -> dict[str, Any]:
+        """The state file document (strict JSON: NaN cells are null)."""
+        rows = [[None if v != v else v for v in r] for r in self._rows[: self._n].tolist()]
+        return {
+            "kind": STATE_KIND, "version": STATE_VERSION, "created": self.created, "updated": self.clock(),
+            "features": list(self.features), "window": self.window, "warmup_samples": self.warmup_samples,
+            "pot_q": self.pot_q, "bundle_sha256": self.bundle_sha, "rows": rows,
+            "calibration": None if self.result is None else self.result.to_doc(),
+        }
+
+    def save(self) -> bool:
+        """Write the state file now; a failure is counted in ``write_errors`` and retried at the next observe."""
+        try:
+            atomic_write_json(self.state_path, self.to_doc())
+        except OSError as exc:
+            self.write_errors += 1
+            (log.debug if self._write_failing else log.warning)(
+                "calibration: cannot save state to %s (will retry): %s", self.state_path, exc)
+            self._write_failing = True
+            return False
+        if self._write_failing:
+            log.info("calibration: state saved again to %s", self.state_path)
+        self._write_failing, self._unsaved = False, 0
+        return True
+
+    @classmethod
+    def load(cls, features: tuple[str, ...], window: int, warmup_samples: int, pot_q: float,
+             state_path: Path | str, bundle_sha: str, **kwargs: Any) -> Calibrator:
+        """A Calibrator resumed from ``state_path``; a corrupt file is moved aside and rebuilt, never fatal."""
+        cal = cls(features, window, warmup_samples, pot_q, state_path, bundle_sha, **kwargs)
+        try:
+            doc = read_json(cal.state_path)
+            if doc is not None:
+                cal._restore(doc)
+        except (StateCorrupt, ValueError, KeyError, TypeError, AttributeError) as exc:
+            cal.corrupt_state += 1
+            log.error("calibration: %s is unusable (%s); moved to %s.corrupt, starting a new warm-up",
+                      cal.state_path, exc, cal.state_path.name)
+            cal._n, cal.result, cal.created = 0, None, cal.clock()
+            try:
+                cal.state_path.replace(cal.state_path.with_name(cal.state_path.name + ".corrupt"))
+            except OSError:
+                pass
+            cal.save()
+        return cal
+
+    def _restore(self, doc: dict[str, Any]) -> None:
+        if doc.get("kind") != STATE_KIND or doc.get("version") != STATE_VERSION:
+            raise ValueError(f"not a version {STATE_VERSION} calibration state")
+        features = doc["features"]
+        if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+            raise ValueError("'features' must be a list of names")
+        if tuple(features) != self.features:
+            log.info("calibration: saved state is for other features; starting a new warm-up")
+            return
+        rows = np.array(doc["rows"], dtype=np.float64)
+        if rows.size == 0:
+            rows = rows.reshape(0, len(self.features))
+        if rows.ndim != 2 or rows.shape[1] != len(self.features):
+            raise ValueError(f"'rows' must be a list of {len(self.features)}-value rows")
+        rows = np.where(np.isfinite(rows), rows, np.nan)[-self.target_rows :]
+        result = None if doc["calibration"] is None else CalibrationResult.from_doc(doc["calibration"], len(features))
+        created = float(doc["created"])
+        same = (result is not None and result.bundle_sha == self.bundle_sha and doc["window"] == self.window
+                and doc["pot_q"] == self.pot_q and result.rows == self.target_rows)
+        self.created = created  # everything parsed: only now change self
+        self._rows[: len(rows)], self._n = rows, len(rows)
+        if same:
+            self.result = result
+            log.info("calibration: reusing the calibration of %s", time.strftime(
+                "%Y-%m-%d %H:%M:%S", time.gmtime(result.calibrated_at)))
+        elif result is not None:
+            log.info("calibration: bundle or settings changed since the last calibration; recalibrating from "
+                     "%d kept rows", self._n)
+        else:
+            log.info("calibration: resuming the warm-up at %d/%d rows", self._n, self.target_rows)
