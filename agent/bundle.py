@@ -56,6 +56,7 @@ class Bundle:
     sha256: str
     model_path: Path
     meta: dict[str, Any]  # the whole document, for /model and provenance
+    members: tuple[Any, ...] = ()  # ensemble only: agent.ensemble.Member, verified like model.file
 
     def spec(self) -> ScoringSpec:
         return ScoringSpec(
@@ -158,17 +159,24 @@ def parse_bundle(doc: Any, root: Path) -> Bundle:
     fvalues = _floats(fth.get("values"), n, "feature_thresholds.values", positive=True)
     fmethod = _get(fth, "method", str, "feature_thresholds.")
     model = _get(doc, "model", dict)
-    fname = _get(model, "file", str, "model.")
-    digest = _get(model, "sha256", str, "model.")
-    model_path = _confined(root, fname)
-    if not model_path.is_file():
-        raise BundleError(f"{fname}: model file missing")
-    size = model_path.stat().st_size
-    if size > MAX_MODEL_BYTES:
-        raise BundleError(f"{fname}: {size} bytes is larger than the {MAX_MODEL_BYTES} byte limit")
-    actual = sha256_file(model_path)
-    if actual != digest.lower():
-        raise BundleError(f"{fname}: sha256 mismatch (bundle.json says {digest[:12]}…, file is {actual[:12]}…)")
+    members: tuple[Any, ...] = ()
+    if arch == "ensemble":
+        model_path, actual, members = _ensemble_members(doc, root, n, window, kind, tail)
+        digest = model.get("sha256")
+        if digest is not None and (not isinstance(digest, str) or digest.lower() != actual):
+            raise BundleError(f"bundle.json: model.sha256 is not the digest of the members ({actual[:12]}…)")
+    else:
+        fname = _get(model, "file", str, "model.")
+        digest = _get(model, "sha256", str, "model.")
+        model_path = _confined(root, fname)
+        if not model_path.is_file():
+            raise BundleError(f"{fname}: model file missing")
+        size = model_path.stat().st_size
+        if size > MAX_MODEL_BYTES:
+            raise BundleError(f"{fname}: {size} bytes is larger than the {MAX_MODEL_BYTES} byte limit")
+        actual = sha256_file(model_path)
+        if actual != digest.lower():
+            raise BundleError(f"{fname}: sha256 mismatch (bundle.json says {digest[:12]}…, file is {actual[:12]}…)")
     return Bundle(
         path=root,
         model_id=_get(doc, "model_id", str),
@@ -185,7 +193,23 @@ def parse_bundle(doc: Any, root: Path) -> Bundle:
         sha256=actual,
         model_path=model_path,
         meta=doc,
+        members=members,
     )
+
+
+def _ensemble_members(
+    doc: dict[str, Any], root: Path, n: int, window: int, kind: str, tail: int
+) -> tuple[Path, str, tuple[Any, ...]]:
+    """Verify an ensemble's ``members`` (agent/ensemble.py); returns (first member path, members digest, members)."""
+    from agent.ensemble import EnsembleError, members_digest, parse_members
+
+    if kind != "autoencoder" or tail != 1:
+        raise BundleError("bundle.json: an ensemble is scored as kind 'autoencoder' with score.tail 1")
+    try:
+        members = parse_members(doc, root, n, window, _confined, sha256_file, MAX_MODEL_BYTES)
+    except EnsembleError as exc:
+        raise BundleError(f"bundle.json: {exc}") from None
+    return members[0].path, members_digest(members), members
 
 
 def load_bundle(path: Path | str) -> Bundle:

@@ -97,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return LiveSource(Sampler(procfs=Path(c.procfs), sysfs=Path(c.sysfs), nics=c.nics or None,
                                   disks=c.disks or None, features=m.bundle.features))
 
-    return run(cfg, live(model), model, source_factory=live)
+    return run(cfg, live(model), model, source_factory=live, live=True)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

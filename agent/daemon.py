@@ -25,10 +25,13 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.process_collector import ProcessCollector
 
 from agent.bundle import BUNDLE_FILE, BundleError
+from agent.calibration import Calibrator, needs_calibration, scorer_errors_fn
 from agent.config import Config
 from agent.exporter import NAMESPACE, AnomalyCollector
+from agent.history import HistoryWriter
 from agent.http import make_app, serve
 from agent.model import LoadedModel, load_model
+from agent.scoring import Scorer
 from agent.snapshot import ModelInfo, Snapshot
 from agent.sources import Source
 from agent.webconfig import BasicAuth, load_web_config
@@ -70,6 +73,8 @@ class Agent:
         monotonic: Callable[[], float] = time.monotonic,
         on_exhausted: Callable[[], None] | None = None,
         source_factory: Callable[[LoadedModel], Source] | None = None,
+        calibrator: Calibrator | None = None,
+        history: HistoryWriter | None = None,
     ) -> None:
         self.cfg = cfg
         self.source = source
@@ -78,6 +83,9 @@ class Agent:
         self.monotonic = monotonic
         self.on_exhausted = on_exhausted
         self.source_factory = source_factory
+        self.calibrator = calibrator
+        self.history = history
+        self.scorer = self._scorer()
         self.window = RingWindow(model.bundle.window, len(model.bundle.features))
         self.loaded_at = clock()
         self._lock = threading.Lock()  # serialises cycle() and model swaps
@@ -87,7 +95,7 @@ class Agent:
         self._skipped = 0
         self._signature = bundle_signature(cfg.model.bundle)
         self.exhausted = False
-        self.snapshot = Snapshot(model=model_info(model))
+        self.snapshot = Snapshot(model=model_info(model), calibration_ratio=self._calibration_ratio())
         self.duration = Histogram(f"{NAMESPACE}_scoring_duration_seconds",
                                   "Wall time of one sampling cycle (collect, score, publish).",
                                   buckets=DURATION_BUCKETS, registry=registry)
@@ -121,14 +129,50 @@ class Agent:
                         now - self._last_sample, gap)
             self.window.clear()
         self._last_sample = now
+        if self.history is not None:
+            self.history.append(row.values, self.clock())
         self.window.push(row.values)
+        cal = self.calibrator
+        if cal is not None and not cal.calibrated:
+            cal.observe(row.values)
+            self._maybe_calibrate()
         snap = replace(self.snapshot, fill_ratio=self.window.fill_ratio, replay_label=row.label,
                        collector_errors=self.source.error_counts(), reloads=dict(self._reloads),
-                       cycles_skipped=self._skipped)
-        if self.window.full:
-            result = self.model.scorer.score_window(self.window.view())
+                       cycles_skipped=self._skipped, calibration_ratio=self._calibration_ratio(),
+                       state_errors=self._state_errors())
+        if self.window.full and (cal is None or cal.calibrated):
+            result = self.scorer.score_window(self.window.view())
             snap = replace(snap, result=result, scored_at=self.clock())
         self.snapshot = snap
+
+    # -- calibration ----------------------------------------------------------
+    def _scorer(self) -> Scorer:
+        """The model's scorer, with the host's scaler and thresholds once calibrated."""
+        cal, scorer = self.calibrator, self.model.scorer
+        if cal is not None and cal.calibrated:
+            return Scorer(cal.apply(scorer.spec), scorer.predictor)
+        return scorer
+
+    def _maybe_calibrate(self) -> None:
+        cal = self.calibrator
+        if cal is None or not cal.ready:
+            return
+        result = cal.calibrate(scorer_errors_fn(self.model.scorer))
+        self.scorer = self._scorer()
+        log.info("calibrated on %d rows (%d windows): threshold %.4g, scores are published from now on",
+                 result.rows, result.windows, result.threshold)
+
+    def _calibration_ratio(self) -> float:
+        return 1.0 if self.calibrator is None else self.calibrator.progress
+
+    def _state_errors(self) -> dict[str, int]:
+        errors = {}
+        if self.history is not None:
+            errors["history_write"] = self.history.errors
+        if self.calibrator is not None:
+            errors["calibration_write"] = self.calibrator.write_errors
+            errors["calibration_corrupt"] = self.calibrator.corrupt_state
+        return errors
 
     # -- reload -------------------------------------------------------------
     def reload(self, reason: str) -> bool:
@@ -144,10 +188,20 @@ class Agent:
             self.snapshot = replace(self.snapshot, reloads=dict(self._reloads))
             return False
         with self._lock:
-            old = self.model.bundle
-            if (new.bundle.features, new.bundle.window) != (old.features, old.window):
-                self.window = RingWindow(new.bundle.window, len(new.bundle.features))
+            old, nb = self.model.bundle, new.bundle
+            if (nb.features, nb.window) != (old.features, old.window):
+                self.window = RingWindow(nb.window, len(nb.features))
             self.model, self.source, self.loaded_at = new, source, self.clock()
+            if self.history is not None:
+                self.history.set_features(nb.features)
+            if self.calibrator is not None:
+                if needs_calibration(nb.meta):
+                    self.calibrator.rebind(nb.features, nb.window, nb.sha256, clip=nb.scaler.clip)
+                    self._maybe_calibrate()  # same features: recalibrates at once from the kept rows
+                else:
+                    log.info("bundle %s is host-specific: calibration not needed", nb.model_id)
+                    self.calibrator = None
+            self.scorer = self._scorer()
             self._reloads["accepted"] += 1
             self.snapshot = replace(self.snapshot, model=model_info(new), reloads=dict(self._reloads),
                                     result=None if self.window.fill_ratio < 1 else self.snapshot.result)
@@ -169,7 +223,9 @@ class Agent:
         snap = self.snapshot
         max_age = max(3 * self.cfg.sampling.interval_seconds, 2.0)
         age = None if snap.scored_at is None else self.clock() - snap.scored_at
-        if snap.result is None:
+        if self.calibrator is not None and not self.calibrator.calibrated:
+            status = "calibrating"
+        elif snap.result is None:
             status = "warming_up"
         elif age is not None and age > max_age:
             status = "stale"
@@ -186,8 +242,13 @@ class Agent:
 
     def model_doc(self) -> dict[str, Any]:
         b = self.model.bundle
+        cal = self.calibrator
+        calibration: dict[str, Any] = {"enabled": cal is not None}
+        if cal is not None:
+            calibration.update(progress=cal.progress, target_rows=cal.target_rows,
+                               result=cal.result.to_doc() if cal.result else None)
         return {"path": str(b.path), "runtime": self.model.runtime, "loaded_at": self.loaded_at,
-                "sha256": b.sha256, "reloads": dict(self._reloads), "bundle": b.meta}
+                "sha256": b.sha256, "reloads": dict(self._reloads), "calibration": calibration, "bundle": b.meta}
 
 
 def sd_notify(message: str) -> None:
@@ -205,15 +266,41 @@ def sd_notify(message: str) -> None:
         log.warning("sd_notify failed: %s", exc)
 
 
+def host_state(cfg: Config, model: LoadedModel) -> tuple[Calibrator | None, HistoryWriter | None]:
+    """Calibration and history for a live host, in the state directory (created if missing)."""
+    state = Path(cfg.state_directory)
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # not fatal: writes are counted as failures and retried
+        log.error("state directory %s: %s", state, exc)
+    b = model.bundle
+    cal = None
+    if cfg.calibration.enabled and needs_calibration(b.meta):
+        cal = Calibrator.load(b.features, b.window, cfg.calibration.warmup_samples, cfg.calibration.pot_q,
+                              state / "calibration.json", b.sha256, clip=b.scaler.clip)
+        log.info("calibration: %s", "reusing the saved host calibration" if cal.calibrated else
+                 f"collecting {cal.target_rows} samples before the first score ({cal.progress:.0%} done)")
+    history = None
+    if cfg.history.enabled:
+        history = HistoryWriter(state / "history", b.features, max_bytes=cfg.history.max_bytes,
+                                rows_per_file=cfg.history.rows_per_file, interval=cfg.sampling.interval_seconds)
+    return cal, history
+
+
 def run(cfg: Config, source: Source, model: LoadedModel, exit_at_end: bool = False,
-        source_factory: Callable[[LoadedModel], Source] | None = None) -> int:
-    """Serve until SIGTERM/SIGINT; SIGHUP reloads the bundle.  Returns the exit code."""
+        source_factory: Callable[[LoadedModel], Source] | None = None, live: bool = False) -> int:
+    """Serve until SIGTERM/SIGINT; SIGHUP reloads the bundle.  Returns the exit code.
+
+    ``live``: the rows come from this host, so calibrate and record history
+    (a replayed SMD file is already in the model's scale).
+    """
     stop = threading.Event()
     hup = threading.Event()
     registry = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=registry)
+    calibrator, history = host_state(cfg, model) if live else (None, None)
     agent = Agent(cfg, source, model, registry, on_exhausted=stop.set if exit_at_end else None,
-                  source_factory=source_factory)
+                  source_factory=source_factory, calibrator=calibrator, history=history)
     web = load_web_config(cfg.web.config_file) if cfg.web.config_file else None
     auth = BasicAuth(web.users) if web is not None and web.users else None
     app = make_app(registry, agent.health, agent.model_doc, auth)
@@ -247,6 +334,10 @@ def run(cfg: Config, source: Source, model: LoadedModel, exit_at_end: bool = Fal
         scheduler.shutdown(wait=True)
         httpd.shutdown()
         httpd.server_close()
+        if calibrator is not None:
+            calibrator.save()
+        if history is not None:
+            history.close()
     return 0
 
 

@@ -94,6 +94,11 @@ class AnomalyCollector(Collector):
                                   value=float(snap.scoring_errors))
         yield CounterMetricFamily(f"{NAMESPACE}_cycles_skipped", "Sampling cycles skipped because the previous one "
                                   "was still running or the schedule was missed.", value=float(snap.cycles_skipped))
+        state = CounterMetricFamily(f"{NAMESPACE}_state_errors", "Failures to write or read the state directory "
+                                    "(history, calibration); scoring goes on.", labels=["kind"])
+        for kind, n in sorted(snap.state_errors.items()):
+            state.add_metric([kind], float(n))
+        yield state
         reloads = CounterMetricFamily(f"{NAMESPACE}_model_reloads", "Model bundle reloads by result.", labels=["result"])
         for result in ("accepted", "rejected"):
             reloads.add_metric([result], float(snap.reloads.get(result, 0)))

@@ -113,8 +113,17 @@ class LoadedModel:
 def load_model(path: Path | str, num_threads: int = 1) -> LoadedModel:
     """Verify a bundle completely (JSON, hash, interpreter, shapes, a test inference)."""
     bundle = load_bundle(path)
-    predictor = TFLitePredictor(bundle.model_path, num_threads=num_threads)
-    check_shapes(bundle, predictor)
+    predictor: Any
+    if bundle.members:  # an ensemble: one interpreter per member behind one predictor (agent/ensemble.py)
+        from agent.ensemble import EnsembleError, EnsemblePredictor
+
+        try:
+            predictor = EnsemblePredictor.load(bundle.members, len(bundle.features), num_threads)
+        except EnsembleError as exc:
+            raise BundleError(str(exc)) from None
+    else:
+        predictor = TFLitePredictor(bundle.model_path, num_threads=num_threads)
+        check_shapes(bundle, predictor)
     scorer = Scorer(bundle.spec(), predictor)
     probe = scorer.errors(np.tile(bundle.scaler.low, (1, bundle.window, 1)))
     if not np.isfinite(probe).all():

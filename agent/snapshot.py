@@ -29,5 +29,6 @@ class Snapshot:
     collector_errors: dict[str, int] = field(default_factory=dict)
     scoring_errors: int = 0
     cycles_skipped: int = 0
+    state_errors: dict[str, int] = field(default_factory=dict)
     reloads: dict[str, int] = field(default_factory=lambda: {"accepted": 0, "rejected": 0})
     extra: dict[str, Any] = field(default_factory=dict)
