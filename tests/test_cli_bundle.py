@@ -15,7 +15,7 @@ import pytest
 
 from agent import smd
 from agent.model import load_model
-from conftest import AGENT, DEMO_DATA, ROOT, http_get
+from support import AGENT, DEMO_DATA, ROOT, http_get
 
 
 def run_agent(*args: str) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import DEMO_DATA, http_get
+from support import DEMO_DATA, http_get
 
 CONTRACT = {
     "host_anomaly_score": "gauge",

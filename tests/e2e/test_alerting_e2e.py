@@ -29,7 +29,7 @@ import yaml
 
 from agent import smd
 from agent.model import load_model
-from conftest import DEMO_DATA, ROOT, free_port, http_get
+from support import DEMO_DATA, ROOT, free_port, http_get
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"

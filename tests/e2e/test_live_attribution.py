@@ -17,7 +17,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import DEFAULT_BUNDLE, http_get
+from support import DEFAULT_BUNDLE, http_get
 
 pytestmark = pytest.mark.slow
 INTERVAL = 0.5

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, free_port, http_get
+from support import ROOT, free_port, http_get
 
 pytestmark = pytest.mark.e2e
 
