@@ -1,0 +1,72 @@
+"""Detection benchmark: every model and baseline on the shared SMD machines.
+
+Run from the repository root::
+
+    python -m bench.detection [--data DIR] [--bundles-dir DIR] [--fit-option KEY=VALUE ...]
+
+Writes ``bench/results/detection.json`` (the :func:`training.evaluate.evaluate`
+document plus run facts), prints the tables, and checks the spec target: the
+shipped default architecture beats PCA on mean point-wise best F1 and mean
+AUC-PR.  Bundles are kept in ``--bundles-dir`` so a rerun only re-scores.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from training.evaluate import DEFAULT_MODELS, evaluate, format_tables, parse_fit_option, write_json
+
+MACHINES = ("machine-1-6", "machine-2-1", "machine-3-3")
+DATA = Path("/work/shared/data/smd")
+OUT = Path(__file__).resolve().parent / "results" / "detection.json"
+
+
+def verdict(doc: dict, default_arch: str) -> tuple[bool, str]:
+    """Does ``default_arch`` beat PCA on mean best F1 and mean AUC-PR?"""
+    res = doc["results"]
+    if default_arch not in res or "pca" not in res:
+        return False, f"cannot compare: need both {default_arch!r} and 'pca' in the run"
+    a, p = res[default_arch]["mean"], res["pca"]["mean"]
+    f_a, f_p, ap_a, ap_p = a["best_f1"]["f1"], p["best_f1"]["f1"], a["auc_pr"], p["auc_pr"]
+    ok = f_a > f_p and ap_a > ap_p
+    return ok, (f"{'PASS' if ok else 'FAIL'}: {default_arch} mean best F1 {f_a:.3f} vs PCA {f_p:.3f}, "
+                f"mean AUC-PR {ap_a:.3f} vs PCA {ap_p:.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--machines", default=",".join(MACHINES))
+    ap.add_argument("--models", default=",".join(DEFAULT_MODELS))
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--bundles-dir", type=Path, default=Path("/tmp/anomaly-bench-bundles"))
+    ap.add_argument("--epochs", type=int, default=None, help="default: fit's")
+    ap.add_argument("--fit-option", action="append", type=parse_fit_option, metavar="KEY=VALUE")
+    args = ap.parse_args(argv)
+    if not (args.data / "test").is_dir():
+        print(f"no SMD data under {args.data} (expected test/, train/, test_label/)", file=sys.stderr)
+        return 2
+    import logging
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from training.models import DEFAULT_ARCH
+
+    t0 = time.monotonic()
+    doc = evaluate(args.data, args.machines.split(","), args.models.split(","), bundles_dir=args.bundles_dir,
+                   epochs=args.epochs, fit_overrides=dict(args.fit_option or []))
+    ok, line = verdict(doc, DEFAULT_ARCH)
+    doc["bench"] = {"seconds": round(time.monotonic() - t0, 1), "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "machine": platform.machine(), "default_arch": DEFAULT_ARCH, "target": line, "target_met": ok}
+    write_json(doc, args.out)
+    print(format_tables(doc))
+    print(line)
+    print(f"written {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
