@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,7 +189,7 @@ def parse_bundle(doc: Any, root: Path) -> Bundle:
         features=tuple(features),
         scaler=Scaler(low, high, clip),
         tail=tail,
-        threshold=Threshold(float(value), th_method, dict(th.get("params") or {})),
+        threshold=Threshold(float(value), th_method, _params(th)),
         feature_thresholds=fvalues,
         feature_threshold_method=fmethod,
         sha256=actual,
@@ -195,6 +197,13 @@ def parse_bundle(doc: Any, root: Path) -> Bundle:
         meta=doc,
         members=members,
     )
+
+
+def _params(th: dict[str, Any]) -> dict[str, Any]:
+    params = th.get("params") or {}
+    if not isinstance(params, dict):
+        raise BundleError(f"bundle.json: threshold.params must be an object, got {type(params).__name__}")
+    return dict(params)
 
 
 def _ensemble_members(
@@ -219,14 +228,28 @@ def load_bundle(path: Path | str) -> Bundle:
         raise BundleError(f"{root}: not a directory")
     meta_path = _confined(root, BUNDLE_FILE)
     try:
-        if meta_path.stat().st_size > MAX_JSON_BYTES:
+        # O_NONBLOCK: a FIFO planted as bundle.json must not hang open() or read()
+        with os.fdopen(os.open(meta_path, os.O_RDONLY | os.O_NONBLOCK), "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise BundleError(f"{BUNDLE_FILE}: not a regular file")
+            raw = fh.read(MAX_JSON_BYTES + 1)  # bounded even if the file grows after a size check
+        if len(raw) > MAX_JSON_BYTES:
             raise BundleError(f"{BUNDLE_FILE}: larger than {MAX_JSON_BYTES} bytes")
-        doc = json.loads(meta_path.read_text(encoding="utf-8"))
+        doc = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise BundleError(f"{root}: no {BUNDLE_FILE}") from None
+    except OSError as exc:
+        raise BundleError(f"{BUNDLE_FILE}: cannot read: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"{BUNDLE_FILE}: not valid JSON ({exc})") from None
-    return parse_bundle(doc, root.resolve())
+    except RecursionError:
+        raise BundleError(f"{BUNDLE_FILE}: not valid JSON (nested too deeply)") from None
+    try:
+        return parse_bundle(doc, root.resolve())
+    except BundleError:
+        raise
+    except (OSError, ValueError, TypeError) as exc:  # e.g. a file name the OS refuses (NUL, too long)
+        raise BundleError(f"{BUNDLE_FILE}: unusable ({type(exc).__name__}: {exc})") from None
 
 
 def write_bundle(out: Path, model_bytes: bytes, meta: dict[str, Any]) -> Path:
@@ -236,7 +259,10 @@ def write_bundle(out: Path, model_bytes: bytes, meta: dict[str, Any]) -> Path:
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / MODEL_FILE).write_bytes(model_bytes)
+    # Replace, never rewrite in place: an agent may be reading the bundle right now.
+    tmp_model = out / (MODEL_FILE + ".tmp")
+    tmp_model.write_bytes(model_bytes)
+    tmp_model.replace(out / MODEL_FILE)
     doc = dict(meta)
     doc["format_version"] = FORMAT_VERSION
     doc["model"] = {

@@ -171,6 +171,11 @@ class Calibrator:
         return 1.0 if self.calibrated else min(self._n, self.target_rows) / (self.target_rows + 1)
 
     @property
+    def save_pending(self) -> bool:
+        """The last state save failed (full or read-only disk): call :meth:`save` again."""
+        return self._write_failing
+
+    @property
     def rows(self) -> np.ndarray:
         """(n, F) warm-up rows collected so far (a copy)."""
         return self._rows[: self._n].copy()

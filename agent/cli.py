@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import math
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +25,7 @@ from agent.webconfig import load_web_config
 
 log = logging.getLogger("agent")
 EXIT_CONFIG = 2
+MAX_SPEED = 100_000.0
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -104,8 +107,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from agent.daemon import run
     from agent.sources import ReplaySource
 
-    if args.speed <= 0:
-        raise ConfigError([f"--speed: must be > 0, got {args.speed}"], "flags")
+    # The scheduler's resolution is 1 µs and its longest interval a day: 10 µs .. 1 day per row.
+    if not (math.isfinite(args.speed) and 1 / 86400 <= args.speed <= MAX_SPEED):
+        raise ConfigError([f"--speed: must be a number of rows per second in 1.2e-05..{MAX_SPEED:g}, "
+                           f"got {args.speed}"], "flags")
     cfg = _config(args)
     # Replayed rows carry their own time: a scheduling hiccup is not a data gap, so never reset the window.
     cfg = replace(cfg, sampling=replace(cfg.sampling, interval_seconds=1.0 / args.speed, max_gap_intervals=1e9))
@@ -148,6 +153,10 @@ COMMANDS = {"run": cmd_run, "check-config": cmd_check_config, "replay": cmd_repl
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("run", "replay"):
+        # Until the daemon installs its handler, SIGHUP's default action would kill a starting agent;
+        # the bundle is being loaded anyway, so the request is moot.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:

@@ -9,6 +9,8 @@ missing referenced files).  Every key and its default is documented in
 from __future__ import annotations
 
 import dataclasses
+import math
+import reprlib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,17 @@ class ConfigError(ValueError):
     def __init__(self, problems: list[str], source: str = "config") -> None:
         self.problems = problems
         super().__init__(f"{source}: invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 60
+_short.maxlist = _short.maxdict = 4
+_short.maxlevel = 2
+
+
+def _show(value: Any) -> str:
+    """A bounded repr for messages: YAML aliases can make a small file decode to a huge structure."""
+    return _short.repr(value)
 
 
 def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> dict[str, Any]:
@@ -107,22 +120,26 @@ def _convert(value: Any, typ: Any, path: str, problems: list[str]) -> Any:
         return tuple(value)
     if typ is bool:
         if not isinstance(value, bool):
-            problems.append(f"{path}: must be true or false, got {value!r}")
+            problems.append(f"{path}: must be true or false, got {_show(value)}")
             return None
         return value
     if typ is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(f"{path}: must be an integer, got {value!r}")
+            problems.append(f"{path}: must be an integer, got {_show(value)}")
             return None
         return value
     if typ is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append(f"{path}: must be a number, got {value!r}")
+            problems.append(f"{path}: must be a number, got {_show(value)}")
             return None
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer with hundreds of digits
+            problems.append(f"{path}: number out of range, got {_show(value)}")
+            return None
     if typ is str:
         if not isinstance(value, str):
-            problems.append(f"{path}: must be a string, got {value!r}")
+            problems.append(f"{path}: must be a string, got {_show(value)}")
             return None
         return value
     raise TypeError(f"unsupported config type {typ} at {path}")  # programming error
@@ -130,7 +147,10 @@ def _convert(value: Any, typ: Any, path: str, problems: list[str]) -> Any:
 
 def _check_meta(value: Any, meta: typing.Mapping[str, Any], path: str, problems: list[str]) -> None:
     if "choices" in meta and value not in meta["choices"]:
-        problems.append(f"{path}: must be one of {', '.join(meta['choices'])}, got {value!r}")
+        problems.append(f"{path}: must be one of {', '.join(meta['choices'])}, got {_show(value)}")
+    if isinstance(value, float) and math.isnan(value):  # NaN passes every range comparison
+        problems.append(f"{path}: must be a number, got NaN")
+        return
     lo, hi = meta.get("lo"), meta.get("hi")
     if lo is not None and (value < lo or (meta.get("lo_open") and value == lo)):
         problems.append(f"{path}: must be {'>' if meta.get('lo_open') else '>='} {lo}, got {value}")
@@ -209,6 +229,8 @@ def load_config(path: str | Path | None, check_files: bool = True) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"not valid YAML: {exc}".replace("\n", " ")], source) from None
+    except RecursionError:
+        raise ConfigError(["not valid YAML: nested too deeply"], source) from None
     if data is None:
         data = {}  # an empty file means "all defaults", like an empty mapping
     return parse_config(data, source, check_files)

@@ -89,6 +89,8 @@ class Agent:
         self.window = RingWindow(model.bundle.window, len(model.bundle.features))
         self.loaded_at = clock()
         self._lock = threading.Lock()  # serialises cycle() and model swaps
+        self._reload_lock = threading.Lock()  # SIGHUP and the file watcher never load at the same time
+        self._publish_lock = threading.Lock()  # snapshot read-modify-write (cycle, reload, skip listener)
         self._last_sample: float | None = None
         self._reloads = {"accepted": 0, "rejected": 0}
         self._scoring_errors = 0
@@ -110,8 +112,19 @@ class Agent:
             except Exception:  # the job boundary: log, count, keep the schedule alive
                 log.exception("sampling cycle failed")
                 self._scoring_errors += 1
-                self.snapshot = replace(self.snapshot, scoring_errors=self._scoring_errors)
+                self._publish()
         self.duration.observe(time.perf_counter() - start)
+
+    def _publish(self, **changes: Any) -> None:
+        """Swap in a new snapshot with ``changes`` and the current counters.
+
+        Read-modify-write under a lock, with the counters read inside it, so
+        concurrent publishers (cycle, reload, skip listener) never lose an
+        update or make a counter go backwards.
+        """
+        with self._publish_lock:
+            self.snapshot = replace(self.snapshot, reloads=dict(self._reloads), cycles_skipped=self._skipped,
+                                    scoring_errors=self._scoring_errors, **changes)
 
     def _cycle(self) -> None:
         row = self.source.next()
@@ -124,10 +137,12 @@ class Agent:
             return
         now = self.monotonic()
         gap = self.cfg.sampling.max_gap_intervals * self.cfg.sampling.interval_seconds
+        changes: dict[str, Any] = {}
         if self._last_sample is not None and not 0 <= now - self._last_sample <= gap:
             log.warning("%.0f s since the last sample (max %.0f s): window reset instead of scoring stale data",
                         now - self._last_sample, gap)
             self.window.clear()
+            changes["result"] = None  # the last score describes rows no longer in the window: stop exporting it
         self._last_sample = now
         if self.history is not None:
             self.history.append(row.values, self.clock())
@@ -136,14 +151,14 @@ class Agent:
         if cal is not None and not cal.calibrated:
             cal.observe(row.values)
             self._maybe_calibrate()
-        snap = replace(self.snapshot, fill_ratio=self.window.fill_ratio, replay_label=row.label,
-                       collector_errors=self.source.error_counts(), reloads=dict(self._reloads),
-                       cycles_skipped=self._skipped, calibration_ratio=self._calibration_ratio(),
+        elif cal is not None and cal.save_pending:  # the disk refused the calibration: retry until it is kept
+            cal.save()
+        changes.update(fill_ratio=self.window.fill_ratio, replay_label=row.label,
+                       collector_errors=self.source.error_counts(), calibration_ratio=self._calibration_ratio(),
                        state_errors=self._state_errors())
         if self.window.full and (cal is None or cal.calibrated):
-            result = self.scorer.score_window(self.window.view())
-            snap = replace(snap, result=result, scored_at=self.clock())
-        self.snapshot = snap
+            changes.update(result=self.scorer.score_window(self.window.view()), scored_at=self.clock())
+        self._publish(**changes)
 
     # -- calibration ----------------------------------------------------------
     def _scorer(self) -> Scorer:
@@ -177,15 +192,22 @@ class Agent:
     # -- reload -------------------------------------------------------------
     def reload(self, reason: str) -> bool:
         """Load the configured bundle again; keep the running model if the new one is invalid."""
+        with self._reload_lock:
+            return self._reload(reason)
+
+    def _reload(self, reason: str) -> bool:
         path = self.cfg.model.bundle
         self._signature = bundle_signature(path)
         try:
             new = load_model(path, self.cfg.model.num_threads)
             source = self.source_factory(new) if self.source_factory else self.source
-        except (BundleError, OSError, ValueError) as exc:
+        except Exception as exc:  # a reload boundary: nothing in a new bundle may stop the running agent
             self._reloads["rejected"] += 1
-            log.error("model reload (%s) rejected, keeping %s: %s", reason, self.model.bundle.model_id, exc)
-            self.snapshot = replace(self.snapshot, reloads=dict(self._reloads))
+            if isinstance(exc, (BundleError, OSError, ValueError)):
+                log.error("model reload (%s) rejected, keeping %s: %s", reason, self.model.bundle.model_id, exc)
+            else:
+                log.exception("model reload (%s) failed unexpectedly, keeping %s", reason, self.model.bundle.model_id)
+            self._publish()
             return False
         with self._lock:
             old, nb = self.model.bundle, new.bundle
@@ -203,8 +225,7 @@ class Agent:
                     self.calibrator = None
             self.scorer = self._scorer()
             self._reloads["accepted"] += 1
-            self.snapshot = replace(self.snapshot, model=model_info(new), reloads=dict(self._reloads),
-                                    result=None if self.window.fill_ratio < 1 else self.snapshot.result)
+            self._publish(model=model_info(new), result=None if self.window.fill_ratio < 1 else self.snapshot.result)
         log.info("model reload (%s) accepted: %s (%s)", reason, new.bundle.model_id, new.bundle.sha256[:12])
         return True
 
@@ -212,7 +233,7 @@ class Agent:
         """APScheduler listener: a cycle was skipped (overlap or missed schedule)."""
         if event.job_id == "cycle":
             self._skipped += 1
-            self.snapshot = replace(self.snapshot, cycles_skipped=self._skipped)
+            self._publish()
 
     def check_bundle_changed(self) -> None:
         if bundle_signature(self.cfg.model.bundle) != self._signature:
@@ -294,8 +315,14 @@ def run(cfg: Config, source: Source, model: LoadedModel, exit_at_end: bool = Fal
     ``live``: the rows come from this host, so calibrate and record history
     (a replayed SMD file is already in the model's scale).
     """
-    stop = threading.Event()
-    hup = threading.Event()
+    stop = threading.Event()  # set by the scheduler thread when a replay ends (exit_at_end)
+    # Handlers only flip these flags: a handler runs in the main thread between any two bytecodes, so one
+    # that takes a lock (threading.Event.set) can interrupt the lock's holder and deadlock, or nest until
+    # RecursionError under a burst of signals.  Installed first: SIGHUP's default action kills the process.
+    flags = {"stop": False, "hup": False}
+    signal.signal(signal.SIGTERM, lambda *_: flags.__setitem__("stop", True))
+    signal.signal(signal.SIGINT, lambda *_: flags.__setitem__("stop", True))
+    signal.signal(signal.SIGHUP, lambda *_: flags.__setitem__("hup", True))
     registry = CollectorRegistry(auto_describe=False)
     ProcessCollector(registry=registry)
     calibrator, history = host_state(cfg, model) if live else (None, None)
@@ -318,15 +345,12 @@ def run(cfg: Config, source: Source, model: LoadedModel, exit_at_end: bool = Fal
                           id="watch", max_instances=1, coalesce=True)
     scheduler.add_listener(agent.on_skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
     scheduler.start()
-
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGHUP, lambda *_: hup.set())
     sd_notify("READY=1")
     try:
-        while not stop.wait(0.2):
-            if hup.is_set():
-                hup.clear()
+        while not (flags["stop"] or stop.is_set()):
+            time.sleep(0.2)
+            if flags["hup"]:
+                flags["hup"] = False
                 agent.reload("SIGHUP")
     finally:
         sd_notify("STOPPING=1")

@@ -13,12 +13,15 @@ Combined per-feature error of a window (member m sees its last ``window_m`` rows
     e_j = sum_m weight_m * norm_m(e_mj)
 
 ``norm`` makes members comparable (statistics from the validation split):
-``z`` divides by the member's validation standard deviation of that feature's
-error (centring would add a constant per feature: no ranking changes, but
-negative errors and undefined shares); ``rank`` maps the error to its
-empirical CDF (``quantiles``: K values per feature at probabilities 0..1),
-continued linearly above the top quantile with the slope of the top decile so
-large errors keep growing instead of saturating at 1.
+``z`` divides by a standard deviation of the member's validation errors,
+either one for the whole member (``scope: "member"``: the std of its window
+error, so the member's own balance between features is kept) or one per
+feature (``scope: "feature"``); centring would add a constant per feature:
+no ranking changes, but negative errors and undefined shares.  ``rank`` maps the error to its
+empirical CDF (``quantiles``: K values per feature at probabilities 0..1,
+ties at their lowest probability), continued linearly above the top quantile
+with the slope of the top decile so large errors keep growing instead of
+saturating at 1.
 
 The ensemble plugs into the unchanged scorer as an autoencoder with
 ``tail = 1``: :meth:`EnsemblePredictor.predict` returns the input window
@@ -45,6 +48,7 @@ from agent.scoring import feature_errors
 MAX_MEMBERS = 8
 NORM_METHODS = ("z", "rank")
 RANK_TAIL = 0.9  # rank: the linear continuation uses the CDF slope between this quantile and the top
+RANK_MIN_WIDTH = 1e-4  # ... over at least this error span (squared scaled error: 1 % of the range, squared)
 
 
 class EnsembleError(ValueError):
@@ -56,8 +60,9 @@ class Norm:
     """How one member's per-feature errors are made comparable with the others'."""
 
     method: str  # "z" or "rank"
-    std: np.ndarray | None = None  # z: (F,) > 0
+    std: np.ndarray | None = None  # z: (F,) > 0 (all equal for scope "member")
     quantiles: np.ndarray | None = None  # rank: (K, F), non-decreasing along K
+    scope: str = "feature"  # "member": one statistic for the member's window error, "feature": one per feature
 
     def apply(self, errors: np.ndarray) -> np.ndarray:
         """Normalise (N, F) raw member errors; the result is >= 0."""
@@ -70,16 +75,18 @@ class Norm:
     def to_doc(self) -> dict[str, Any]:
         if self.method == "z":
             assert self.std is not None
-            return {"method": "z", "std": self.std.tolist()}
+            return {"method": "z", "scope": self.scope, "std": self.std.tolist()}
         assert self.quantiles is not None
-        return {"method": "rank", "quantiles": self.quantiles.tolist()}
+        return {"method": "rank", "scope": self.scope, "quantiles": self.quantiles.tolist()}
 
 
 def rank_normalise(errors: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
     """Empirical CDF of (N, F) errors from (K, F) quantiles at probabilities 0, 1/(K-1), ..., 1.
 
-    Above the top quantile q_K the value continues as 1 + s (e - q_K) where s
-    is the CDF slope over the top decile (at least 1e-12 wide), so it never saturates.
+    Tied quantiles (a feature whose error is always 0) give their lowest
+    probability, P(E < e).  Above the top quantile q_K the value continues as
+    1 + s (e - q_K) where s is the CDF slope over the top decile (taken over
+    at least :data:`RANK_MIN_WIDTH`), so it never saturates.
     """
     k = quantiles.shape[0]
     probs = np.linspace(0.0, 1.0, k)
@@ -87,16 +94,28 @@ def rank_normalise(errors: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
     top = int(math.floor(RANK_TAIL * (k - 1)))
     for j in range(errors.shape[1]):
         q = quantiles[:, j]
-        out[:, j] = np.interp(errors[:, j], q, probs)
-        width = max(float(q[-1] - q[top]), 1e-12)
+        # ties (e.g. a feature whose error is always 0) take their lowest probability: P(E < e)
+        xs, first = np.unique(q, return_index=True)
+        out[:, j] = np.interp(errors[:, j], xs, probs[first])
+        width = max(float(q[-1] - q[top]), RANK_MIN_WIDTH)
         above = errors[:, j] > q[-1]
         out[above, j] = 1.0 + (1.0 - probs[top]) / width * (errors[above, j] - q[-1])
     return out
 
 
-def fit_norm(errors: np.ndarray, method: str, floor: float = 1e-4, n_quantiles: int = 51) -> Norm:
-    """Normalisation statistics of one member from its (N, F) validation errors."""
+def fit_norm(errors: np.ndarray, method: str, floor: float = 1e-4, n_quantiles: int = 51,
+             scope: str = "feature") -> Norm:
+    """Normalisation statistics of one member from its (N, F) validation errors.
+
+    ``z`` with ``scope="member"``: every feature is divided by the std of the
+    member's window error (mean over features); ``scope="feature"``: each by
+    the std of its own error.  Stds are floored at ``floor``.  ``rank`` is per feature.
+    """
     errors = np.asarray(errors, np.float64)
+    if scope not in ("feature", "member") or (method == "rank" and scope != "feature"):
+        raise EnsembleError(f"normalisation {method!r} has no scope {scope!r}")
+    if method == "z" and scope == "member":
+        return Norm("z", std=np.full(errors.shape[1], max(float(errors.mean(axis=1).std()), floor)), scope="member")
     if method == "z":
         return Norm("z", std=np.maximum(errors.std(axis=0), floor))
     if method == "rank":
@@ -143,8 +162,11 @@ def _num_list(values: Any, n: int, name: str, positive: bool = False) -> np.ndar
 def parse_norm(doc: Any, n: int, where: str) -> Norm:
     if not isinstance(doc, dict) or doc.get("method") not in NORM_METHODS:
         raise EnsembleError(f"{where}.norm.method must be one of {', '.join(NORM_METHODS)}")
+    scope = doc.get("scope", "feature")
+    if scope not in ("feature", "member"):
+        raise EnsembleError(f"{where}.norm.scope must be 'feature' or 'member', got {scope!r}")
     if doc["method"] == "z":
-        return Norm("z", std=_num_list(doc.get("std"), n, f"{where}.norm.std", positive=True))
+        return Norm("z", std=_num_list(doc.get("std"), n, f"{where}.norm.std", positive=True), scope=scope)
     rows = doc.get("quantiles")
     if not isinstance(rows, list) or not 2 <= len(rows) <= 1001:
         raise EnsembleError(f"{where}.norm.quantiles must be a list of 2..1001 rows of {n} numbers")
@@ -223,7 +245,7 @@ class EnsemblePredictor:
         """Open every member with the TFLite interpreter and check its tensor shapes."""
         preds = []
         for m in members:
-            p = TFLitePredictor(m.path, num_threads=num_threads)
+            p = TFLitePredictor(m.path, num_threads=num_threads, sha256=m.sha256)
             want_in = (m.input_length, n_features)
             want_out = (m.window, n_features) if m.kind == "autoencoder" else (n_features,)
             if p.input_shape[1:] != want_in or p.output_shape[1:] != want_out:

@@ -181,7 +181,7 @@ class HistoryWriter:
             cur.txt.flush()
             cur.ts.write(ts_line)
             cur.ts.flush()
-        except OSError as exc:
+        except (OSError, ValueError, OverflowError) as exc:  # ValueError/OverflowError: a clock beyond year 9999
             self._fail(exc)
             return False
         cur.rows += 1
@@ -283,7 +283,7 @@ class HistoryWriter:
             log.debug("deleted history file set %s (%d bytes) to stay within %d bytes",
                       old.stem.name, old.size, self.max_bytes)
 
-    def _fail(self, exc: OSError) -> None:
+    def _fail(self, exc: Exception) -> None:
         self.errors += 1
         self._failing += 1
         if self._failing == 1:

@@ -1,18 +1,24 @@
 """The HTTP side: ``/`` landing page, ``/metrics``, ``/healthz`` and ``/model``, optional TLS and basic auth.
 
 A threading WSGI server (the same base prometheus_client uses) so a slow or
-stuck client never blocks the sampling job or other scrapers; every
-connection has a read timeout, and the TLS handshake happens in the
-connection's own thread, not in the accept loop.
+stuck client never blocks the sampling job or other scrapers.  Each
+connection must deliver its whole request head within the request timeout
+(one deadline, so a client trickling a byte at a time is dropped too) and
+in at most ``MAX_REQUEST_HEAD_BYTES``; at most ``MAX_CONNECTIONS`` are
+served at once (more are closed at accept), which bounds threads and memory
+under a flood.  The TLS handshake happens in the connection's own thread,
+not in the accept loop.
 """
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import socket
 import ssl
 import threading
+import time
 from socketserver import ThreadingMixIn
 from typing import Any, Callable, Iterable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -22,6 +28,9 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from agent.webconfig import BasicAuth, WebSettings, ssl_context
 
 log = logging.getLogger(__name__)
+
+MAX_CONNECTIONS = 64  # served at once; Prometheus needs one or two
+MAX_REQUEST_HEAD_BYTES = 128 * 1024  # request line + headers; a scrape sends a few hundred bytes
 
 LANDING = b"""<!doctype html><html><head><title>host-anomaly-exporter</title></head><body>
 <h1>host-anomaly-exporter</h1><p>Anomaly score of this host, computed once per sampling interval.</p>
@@ -84,8 +93,52 @@ def _authorised(auth: BasicAuth, header: str) -> bool:
     return bool(sep) and auth.check(user, password)
 
 
+class _HeadReader(io.RawIOBase):
+    """Socket reads under one deadline for the whole request head and a byte budget.
+
+    The socket's own timeout applies per ``recv``, so a client sending a
+    byte every few seconds would hold its thread forever without this.
+    """
+
+    def __init__(self, sock: socket.socket, timeout: float, budget: int) -> None:
+        self._sock = sock
+        self._deadline: float | None = time.monotonic() + timeout
+        self._budget = budget
+
+    def readable(self) -> bool:
+        return True
+
+    def head_done(self) -> None:
+        self._deadline = None
+
+    def readinto(self, buf: Any) -> int:
+        if self._budget <= 0:
+            raise ConnectionAbortedError(f"request larger than {MAX_REQUEST_HEAD_BYTES} bytes")
+        if self._deadline is not None:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("request not received within the request timeout")
+            self._sock.settimeout(left)
+        n = self._sock.recv_into(memoryview(buf)[: self._budget])
+        self._budget -= n
+        return n
+
+
 class _Handler(WSGIRequestHandler):
     timeout = 10.0  # replaced per server
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the plain makefile() reader is replaced, not kept open
+        self._head = _HeadReader(self.connection, self.timeout, MAX_REQUEST_HEAD_BYTES)
+        self.rfile = io.BufferedReader(self._head)
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        # The head is in: the response is written under the plain per-operation timeout.
+        self._head.head_done()
+        self.connection.settimeout(self.timeout)
+        return ok
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s %s", self.address_string(), format % args)
@@ -95,6 +148,33 @@ class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
     tls: ssl.SSLContext | None = None
+    max_connections = MAX_CONNECTIONS
+    request_queue_size = 128  # listen backlog; socketserver's 5 drops SYNs (1 s client retries) under a burst
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self._refusing = False
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            if not self._refusing:  # once per flood, not once per connection
+                self._refusing = True
+                log.warning("%d connections open: refusing new ones until some finish", self.max_connections)
+            self.shutdown_request(request)
+            return
+        self._refusing = False
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # the thread did not start: give the slot back
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         # Runs in the connection's thread: the handshake cannot stall accept().
@@ -122,18 +202,25 @@ def serve(
     app: WSGIApp,
     web: WebSettings | None = None,
     request_timeout: float = 10.0,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> tuple[WSGIServer, threading.Thread]:
-    """Bind and serve in a daemon thread; returns (server, thread) so callers can shut it down."""
+    """Bind and serve in a daemon thread; returns (server, thread) so callers can shut it down.
+
+    Raises OSError naming ``address`` when it cannot be bound (in use, no such host).
+    """
     host, port = parse_listen_address(address)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     if not host:
         host, family = ("::", socket.AF_INET6) if socket.has_ipv6 else ("0.0.0.0", socket.AF_INET)
 
     handler = type("Handler", (_Handler,), {"timeout": request_timeout})
-    server_cls = type("Server", (_Server,), {"address_family": family})
+    server_cls = type("Server", (_Server,), {"address_family": family, "max_connections": max_connections})
     if family == socket.AF_INET6:
         server_cls.server_bind = _dual_stack_bind(server_cls.server_bind)  # type: ignore[method-assign]
-    httpd = make_server(host, port, app, server_class=server_cls, handler_class=handler)
+    try:
+        httpd = make_server(host, port, app, server_class=server_cls, handler_class=handler)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot listen on {address}: {exc.strerror or exc}") from None
     if web is not None and web.tls:
         httpd.tls = ssl_context(web)  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.5}, name="http", daemon=True)

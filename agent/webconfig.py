@@ -80,8 +80,12 @@ def load_web_config(path: str | Path) -> WebSettings:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError([f"cannot read file: {exc.strerror or exc}"], str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError(["not a UTF-8 text file"], str(path)) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"not valid YAML: {exc}".replace("\n", " ")], str(path)) from None
+    except RecursionError:
+        raise ConfigError(["not valid YAML: nested too deeply"], str(path)) from None
     settings = parse_web_config(data, str(path))
     if settings.tls:
         ssl_context(settings)  # fail at start-up, not at the first handshake
