@@ -27,7 +27,7 @@ from prometheus_client.process_collector import ProcessCollector
 from agent.bundle import BUNDLE_FILE, BundleError
 from agent.calibration import Calibrator, needs_calibration, scorer_errors_fn
 from agent.config import Config
-from agent.exporter import NAMESPACE, AnomalyCollector
+from agent.exporter import NAMESPACE, AnomalyCollector, SnapshotRenderer
 from agent.history import HistoryWriter
 from agent.http import make_app, serve
 from agent.model import LoadedModel, load_model
@@ -101,7 +101,8 @@ class Agent:
         self.duration = Histogram(f"{NAMESPACE}_scoring_duration_seconds",
                                   "Wall time of one sampling cycle (collect, score, publish).",
                                   buckets=DURATION_BUCKETS, registry=registry)
-        registry.register(AnomalyCollector(lambda: self.snapshot, cfg.sampling.top_k))
+        self.collector = AnomalyCollector(lambda: self.snapshot, cfg.sampling.top_k)
+        registry.register(self.collector)
 
     # -- the sampling job -------------------------------------------------
     def cycle(self) -> None:
@@ -298,7 +299,9 @@ def host_state(cfg: Config, model: LoadedModel) -> tuple[Calibrator | None, Hist
     cal = None
     if cfg.calibration.enabled and needs_calibration(b.meta):
         cal = Calibrator.load(b.features, b.window, cfg.calibration.warmup_samples, cfg.calibration.pot_q,
-                              state / "calibration.json", b.sha256, clip=b.scaler.clip)
+                              state / "calibration.json", b.sha256, clip=b.scaler.clip,
+                              # ~24 saves per warm-up: each rewrites every row so far (0.4 MB at 1440 rows)
+                              save_every=max(10, cfg.calibration.warmup_samples // 24))
         log.info("calibration: %s", "reusing the saved host calibration" if cal.calibrated else
                  f"collecting {cal.target_rows} samples before the first score ({cal.progress:.0%} done)")
     history = None
@@ -330,7 +333,12 @@ def run(cfg: Config, source: Source, model: LoadedModel, exit_at_end: bool = Fal
                   source_factory=source_factory, calibrator=calibrator, history=history)
     web = load_web_config(cfg.web.config_file) if cfg.web.config_file else None
     auth = BasicAuth(web.users) if web is not None and web.users else None
-    app = make_app(registry, agent.health, agent.model_doc, auth)
+    # /metrics: the snapshot families rendered once per cycle, process metrics and the histogram per scrape.
+    per_scrape = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=per_scrape)
+    per_scrape.register(agent.duration)
+    cached = SnapshotRenderer(agent.collector, lambda: agent.snapshot)
+    app = make_app(per_scrape, agent.health, agent.model_doc, auth, cached)
     httpd, _ = serve(cfg.web.listen_address, app, web, cfg.web.request_timeout_seconds)
     log.info("serving on %s%s; model %s (%s, window %d, %d features) on %s",
              cfg.web.listen_address, " (TLS)" if web and web.tls else "", model.bundle.model_id,

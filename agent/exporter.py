@@ -11,10 +11,11 @@ label sets).  Example output::
 """
 from __future__ import annotations
 
+import threading
 from typing import Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from agent.scoring import top_k
 from agent.snapshot import Snapshot
@@ -103,3 +104,33 @@ class AnomalyCollector(Collector):
         for result in ("accepted", "rejected"):
             reloads.add_metric([result], float(snap.reloads.get(result, 0)))
         yield reloads
+
+
+class SnapshotRenderer:
+    """Renders the snapshot-derived families once per snapshot and exposition format.
+
+    They change only once per sampling cycle, while scrapes may come from
+    several Prometheus servers at once; formatting ~90 samples is most of a
+    scrape's CPU, so it is done once and the bytes are reused.
+    """
+
+    def __init__(self, collector: AnomalyCollector, snapshot: Callable[[], Snapshot]) -> None:
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(collector)
+        self._snapshot = snapshot
+        self._lock = threading.Lock()
+        self._key: Snapshot | None = None
+        self._cache: dict[str, bytes] = {}
+
+    def render(self, encoder: Callable[[CollectorRegistry], bytes], content_type: str) -> bytes:
+        snap = self._snapshot()
+        with self._lock:
+            if snap is not self._key:
+                self._key, self._cache = snap, {}
+            body = self._cache.get(content_type)
+        if body is None:
+            body = encoder(self._registry)  # outside the lock: a slow render never blocks other scrapes
+            with self._lock:
+                if snap is self._key:
+                    self._cache[content_type] = body
+        return body

@@ -12,6 +12,7 @@ not in the accept loop.
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
 import logging
@@ -24,6 +25,9 @@ from typing import Any, Callable, Iterable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.exposition import choose_encoder
+
+from agent.exporter import SnapshotRenderer
 
 from agent.webconfig import BasicAuth, WebSettings, ssl_context
 
@@ -39,6 +43,7 @@ LANDING = b"""<!doctype html><html><head><title>host-anomaly-exporter</title></h
 <li><a href="model">/model</a> the model bundle in use (JSON)</li></ul></body></html>
 """
 
+EOF_MARKER = b"# EOF\n"
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -49,13 +54,35 @@ def _json(start: StartResponse, status: str, doc: Any) -> list[bytes]:
     return [body]
 
 
+def cached_metrics_app(fresh: CollectorRegistry, cached: SnapshotRenderer) -> WSGIApp:
+    """``/metrics`` = the cached snapshot families + the few that change per scrape (process, histogram)."""
+
+    def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
+        encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
+        head = cached.render(encoder, content_type)
+        if content_type.startswith("application/openmetrics-text") and head.endswith(EOF_MARKER):
+            head = head[: -len(EOF_MARKER)]  # one "# EOF" only, at the very end
+        body = head + encoder(fresh)
+        headers = [("Content-Type", content_type)]
+        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+            body = gzip.compress(body, compresslevel=1)
+            headers.append(("Content-Encoding", "gzip"))
+        headers.append(("Content-Length", str(len(body))))
+        start("200 OK", headers)
+        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
+
+    return app
+
+
 def make_app(
     registry: CollectorRegistry,
     health: Callable[[], tuple[bool, dict[str, Any]]],
     model_doc: Callable[[], dict[str, Any]],
     auth: BasicAuth | None = None,
+    cached: SnapshotRenderer | None = None,
 ) -> WSGIApp:
-    metrics_app = make_wsgi_app(registry)
+    """Routes; ``/metrics`` renders ``registry`` (plus ``cached`` snapshot families when given)."""
+    metrics_app = make_wsgi_app(registry) if cached is None else cached_metrics_app(registry, cached)
 
     def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         if auth is not None and not _authorised(auth, environ.get("HTTP_AUTHORIZATION", "")):
