@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "training.synth",
     "training.importers",
     "training.tune",
+    "training.rethreshold",
 )
 
 
