@@ -12,6 +12,13 @@ under 1 MB and one window runs in well under 300 µs on one core:
     Conv1D feature extraction -> Bidirectional GRU encoder -> Dense(latent) ->
     RepeatVector(W) -> GRU decoder -> Conv1DTranspose back to F channels.
 
+One forecaster, (batch, W, F) -> (batch, F), the next row after the window:
+
+``lstm_forecaster``
+    LSTM(64) -> Dense(F), added to the window's last row (a residual: the
+    network learns the change, and "no change" is its starting point).  Its
+    bundle has ``kind: "forecaster"`` and ``window = W + 1`` (input + target).
+
 ``unroll`` and ``batch_size`` exist for conversion: recurrent layers with a
 dynamic batch only convert with Select-TF ops, so :mod:`training.convert`
 builds an unrolled clone with batch 1 that has exactly the same weights.
@@ -34,6 +41,7 @@ class ArchSpec:
     latent: int
     recurrent: bool  # needs the unrolled, batch-1 clone for builtin-only conversion
     summary: str
+    kind: str = "autoencoder"  # "forecaster": predicts the row after its (window) input rows
 
 
 ARCHITECTURES: dict[str, ArchSpec] = {
@@ -43,15 +51,21 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         "conv_bigru", 30, 16, True, "Conv1D(32) + BiGRU(24) encoder -> latent -> GRU(32) + Conv1DTranspose decoder"
     ),
 }
+# Next-row predictors: kept apart from the autoencoders because their output is (B, F), not a window.
+FORECASTERS: dict[str, ArchSpec] = {
+    "lstm_forecaster": ArchSpec(
+        "lstm_forecaster", 30, 64, True, "LSTM(64) over the last W rows -> Dense(F) + last row (next-row forecast)",
+        "forecaster"),
+}
 DEFAULT_ARCH = "dense"
 
 
 def arch_spec(arch: str) -> ArchSpec:
-    """Look up a registry entry; raises ValueError naming the known ones."""
-    try:
-        return ARCHITECTURES[arch]
-    except KeyError:
-        raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})") from None
+    """Look up an autoencoder or forecaster entry; raises ValueError naming the known ones."""
+    spec = ARCHITECTURES.get(arch) or FORECASTERS.get(arch)
+    if spec is None:
+        raise ValueError(f"unknown architecture {arch!r} (known: {', '.join([*ARCHITECTURES, *FORECASTERS])})")
+    return spec
 
 
 def _dense(x: keras.KerasTensor, window: int, n_features: int, latent: int) -> keras.KerasTensor:
@@ -86,6 +100,16 @@ def _conv_bigru(x: keras.KerasTensor, window: int, n_features: int, latent: int,
     return layers.Conv1DTranspose(n_features, 3, padding="same", name="dec_out")(h)
 
 
+def _lstm_forecaster(x: keras.KerasTensor, window: int, n_features: int, units: int, unroll: bool) -> keras.KerasTensor:
+    from keras import layers
+
+    h = layers.LSTM(units, unroll=unroll, name="lstm")(x)
+    delta = layers.Dense(n_features, name="delta")(h)
+    # last input row as (B, F): Cropping1D + Reshape convert to builtin slice/reshape ops
+    last = layers.Reshape((n_features,), name="last_row")(layers.Cropping1D((window - 1, 0), name="crop")(x))
+    return layers.Add(name="forecast")([last, delta])
+
+
 def build_model(
     arch: str,
     window: int,
@@ -95,19 +119,20 @@ def build_model(
     batch_size: int | None = None,
     learning_rate: float = 1e-3,
 ) -> keras.Model:
-    """Build and compile one autoencoder.
+    """Build and compile one autoencoder or forecaster.
 
     Parameters
     ----------
-    arch : a key of :data:`ARCHITECTURES`
-    window, n_features : input/output shape (batch, window, n_features)
-    latent : bottleneck width (architecture default when None)
+    arch : a key of :data:`ARCHITECTURES` or :data:`FORECASTERS`
+    window, n_features : input shape (batch, window, n_features)
+    latent : bottleneck width (forecaster: LSTM units; architecture default when None)
     unroll : unroll recurrent layers (for builtin-only TFLite conversion)
     batch_size : fix the batch dimension (None = dynamic)
 
     Returns
     -------
-    keras.Model compiled with Adam and MSE, mapping (B, W, F) -> (B, W, F).
+    keras.Model compiled with Adam and MSE, mapping (B, W, F) -> (B, W, F)
+    (autoencoder) or (B, W, F) -> (B, F) (forecaster).
     """
     import keras
 
@@ -122,8 +147,10 @@ def build_model(
         y = _dense(x, window, n_features, latent)
     elif arch == "lstm":
         y = _lstm(x, window, n_features, latent, unroll)
+    elif arch == "lstm_forecaster":
+        y = _lstm_forecaster(x, window, n_features, latent, unroll)
     else:
         y = _conv_bigru(x, window, n_features, latent, unroll)
-    model = keras.Model(x, y, name=f"{arch}_ae")
+    model = keras.Model(x, y, name=arch if spec.kind == "forecaster" else f"{arch}_ae")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
     return model

@@ -29,7 +29,7 @@ import numpy as np
 from training import evaluate as ev
 from training import metrics as M
 from training import plots
-from training.baselines import BASELINES
+from training.baselines import BASELINES, REPORT_BASELINES
 from training.plots import Section, esc, fmt, html_table, text_table
 
 if TYPE_CHECKING:
@@ -123,6 +123,7 @@ class ReportData:
     train_sha256: str | None = None  # of --data's train split, to check the bundle's provenance
     timings: dict[str, float] = field(default_factory=dict)
     command: str = ""
+    interval_seconds: float = 60.0  # between rows (SMD: a minute; imported data: the sidecar's step)
 
 
 def measure_inference(model: LoadedModel, test: np.ndarray, n: int = TIMING_WINDOWS) -> dict[str, float]:
@@ -170,7 +171,7 @@ def _evaluation_rows(doc: dict[str, Any], machine: str, model_id: str) -> list[t
 
 
 def gather(
-    data_dir: Path | str, machine: str, bundle: Path | str, *, baselines: Sequence[str] = tuple(BASELINES),
+    data_dir: Path | str, machine: str, bundle: Path | str, *, baselines: Sequence[str] = REPORT_BASELINES,
     evaluation: dict[str, Any] | None = None, incidents: int = 5, merge_gap: int = 0, rank_by: str = "area",
     seed: int = 0, vus_max_buffer: int = ev.VUS_MAX_BUFFER,
 ) -> ReportData:
@@ -196,6 +197,12 @@ def gather(
     if len(b.features) != m.test.shape[1]:
         raise ValueError(f"{bundle}: bundle has {len(b.features)} features, "
                          f"{machine} test data {m.test.shape[1]} columns")
+    from training.importers import sidecar_features
+
+    named = sidecar_features(Path(data_dir), machine)
+    if named is not None and named != b.features:
+        raise ValueError(f"{bundle}: bundle features {', '.join(b.features[:5])}... are not the columns the importer "
+                         f"recorded for {machine} ({', '.join(named[:5])}...)")
     t["load"] = time.monotonic() - t0
     log.info("%s: scoring %d test rows with %s", machine, len(m.test), b.model_id)
     t0 = time.monotonic()
@@ -227,7 +234,8 @@ def gather(
     train_sha = None if m.train is None else hashlib.sha256(np.ascontiguousarray(m.train).tobytes()).hexdigest()
     top = find_incidents(series.score, series.contributions, m.labels, dims, incidents, 1.0, merge_gap, rank_by)
     return ReportData(machine, Path(data_dir), Path(bundle), model, m.test, m.labels, dims, series, scores, mask, top,
-                      len(runs), rows, source, inference, rank_by, merge_gap, train_sha, t)
+                      len(runs), rows, source, inference, rank_by, merge_gap, train_sha, t,
+                      interval_seconds=ev.row_interval(data_dir, machine))
 
 
 # -- sections ----------------------------------------------------------------------------------------------------
@@ -354,8 +362,97 @@ def section_model_card(d: ReportData) -> Section:
                    "Model card\n" + "\n".join(f"{k:<20}{v}" for k, v in card))
 
 
-SectionFn = Callable[[ReportData], Section]
-SECTIONS: list[SectionFn] = [section_timeline, section_incidents, section_pr, section_metrics, section_model_card]
+# -- detection delay and tuning (docs/breadth.md) -------------------------------------------------------------------
+
+
+def delay_cdf(curves: Sequence[tuple[str, Sequence[float | None]]], within_minutes: float = 5.0) -> Any:
+    """Share of events detected within x minutes, per model (missed events keep a curve below 1)."""
+    fig = plots._figure(7, 4)
+    ax = fig.add_subplot()
+    top = max([d for _, ds in curves for d in ds if d is not None] + [within_minutes * 2.0])
+    for i, (name, delays) in enumerate(curves):
+        got = np.sort([d for d in delays if d is not None])
+        if not len(delays):
+            continue
+        x = np.r_[0.0, got, top * 1.05]
+        y = np.r_[0.0, np.arange(1, len(got) + 1), len(got)] / len(delays)
+        ax.step(x, y, where="post", lw=1.6 if i == 0 else 1.0, color=f"C{i}",
+                label=f"{name} ({len(got)}/{len(delays)} detected)")
+    ax.axvline(within_minutes, color="grey", ls=":", lw=1, label=f"{within_minutes:g} min")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(0, top * 1.05)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("delay from the event's start to its first flagged row (minutes, symlog)")
+    ax.set_ylabel("share of labelled events detected")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def section_delay(d: ReportData) -> Section:
+    y = d.labels[d.mask]
+    minutes = d.interval_seconds / 60.0
+    header = ("model", "events", "detected", "median (min)", "p90 (min)", "within 5 min")
+    rows, curves = [], []
+    for name, s in d.scores.items():
+        r = M.detection_delays(s.score[d.mask], y, s.threshold, d.interval_seconds)
+        rows.append((name, r.events, len(r.detected), fmt(None if r.median_s is None else r.median_s / 60),
+                     fmt(None if r.p90_s is None else r.p90_s / 60), fmt(r.detected_within)))
+        curves.append((name, [None if v is None else v / 60 for v in r.delays]))
+    note = (f"<p>For each labelled event: time from its first row to the first row flagged at the model's shipped "
+            f"threshold inside the event (rows are {fmt(minutes)} min apart); an event never flagged is missed. "
+            "Median and p90 over the detected events; <i>within 5 min</i> over all events.</p>")
+    return Section("delay", "Detection delay", [note, html_table(header, rows), delay_cdf(curves)],
+                   "Detection delay\n" + text_table(header, rows))
+
+
+def tuning_plot(trials: Sequence[dict[str, Any]], direction: str, objective: str) -> Any:
+    """Objective value per trial and the best so far."""
+    fig = plots._figure(7, 3.5)
+    ax = fig.add_subplot()
+    done = [(t["number"], t["value"]) for t in trials if isinstance(t.get("value"), (int, float))]
+    if done:
+        n, v = map(np.asarray, zip(*done))
+        best = np.maximum.accumulate(v) if direction == "maximize" else np.minimum.accumulate(v)
+        ax.plot(n, v, "o", ms=4, color="C0", label="trial")
+        ax.step(n, best, where="post", color="C3", lw=1.4, label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(objective)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def section_tuning(d: ReportData) -> Section | None:
+    rec = d.model.bundle.meta.get("training", {}).get("tuning")
+    if not isinstance(rec, dict):
+        return None  # not a tuned bundle: no section
+    trials = [t for t in rec.get("trials", []) if isinstance(t, dict)]
+    best = rec.get("best", {})
+    states: dict[str, int] = {}
+    for t in trials:
+        states[str(t.get("state"))] = states.get(str(t.get("state")), 0) + 1
+    card = [("objective", f"{rec.get('objective')} ({rec.get('direction')}): {rec.get('objective_doc', '')}"),
+            ("search", f"{len(trials)} trials ({fmt(states)}), {fmt(rec.get('seconds'))} s, sampler "
+             f"{rec.get('sampler')}, optuna {rec.get('optuna')}"),
+            ("space", fmt(rec.get("space", {}))), ("validation", str(rec.get("validation", ""))),
+            ("best", f"trial {best.get('number')}: {fmt(best.get('value'), 4)} with {fmt(best.get('params', {}))}")]
+    keys = sorted({k for t in trials for k in t.get("params", {})})
+    ranked = sorted((t for t in trials if isinstance(t.get("value"), (int, float))), key=lambda t: t["value"],
+                    reverse=rec.get("direction") == "maximize")
+    header = ("trial", "value", *keys, "seconds")
+    rows = [(t["number"], fmt(t["value"], 4), *(fmt(t["params"].get(k)) for k in keys), fmt(t.get("seconds")))
+            for t in ranked[:10]]
+    card_html = ('<table class="card">' + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in card)
+            + "</table>")
+    return Section("tuning", "Tuning", [card_html, html_table(header, rows),
+                                         tuning_plot(trials, str(rec.get("direction")), str(rec.get("objective")))],
+                   "Tuning\n" + "\n".join(f"{k:<20}{v}" for k, v in card) + "\n" + text_table(header, rows))
+
+
+SectionFn = Callable[[ReportData], "Section | None"]  # None: the section does not apply to this bundle
+SECTIONS: list[SectionFn] = [section_timeline, section_incidents, section_pr, section_metrics, section_model_card,
+                             section_delay, section_tuning]
 
 
 def header(d: ReportData) -> list[tuple[str, str]]:
@@ -374,7 +471,7 @@ def header(d: ReportData) -> list[tuple[str, str]]:
 
 
 def build_sections(d: ReportData, sections: Sequence[SectionFn] = SECTIONS) -> list[Section]:
-    return [fn(d) for fn in sections]
+    return [s for s in (fn(d) for fn in sections) if s is not None]
 
 
 def make_report(d: ReportData, out: Path, pdf: Path | None = None, sections: Sequence[SectionFn] = SECTIONS) -> None:
@@ -410,7 +507,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", type=Path, required=True, help="HTML file to write")
     p.add_argument("--evaluation", type=Path, default=None,
                    help="metrics table from this `anomaly-train evaluate --out` JSON instead of computing it")
-    p.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated baselines ('' for none)")
+    p.add_argument("--baselines", default=",".join(REPORT_BASELINES),
+                   help=f"comma-separated baselines ('' for none; known: {', '.join(BASELINES)})")
     p.add_argument("--pdf", type=Path, default=None, help="also write a PDF (matplotlib only)")
     p.add_argument("--incidents", type=int, default=5, help="incidents to detail")
     p.add_argument("--rank-by", choices=["area", "peak"], default="area", help="incident ranking")
