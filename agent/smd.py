@@ -50,6 +50,24 @@ def resolve(path: Path) -> Path:
     raise FileNotFoundError(f"{path} (nor {gz.name}) not found")
 
 
+def _parse_fast(text: str, n_cols: int | None) -> np.ndarray | None:
+    """numpy's C parser for the common, well-formed file; None sends it to the checking parser.
+
+    A 23k-row SMD file parses ~5x faster with a far smaller peak than a list of
+    Python floats; anything unusual (ragged, non-numeric, NaN/Inf, odd line
+    breaks) falls back to the line-by-line parser, which names file and line.
+    """
+    if not text.strip() or any(c in text for c in "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029_"):
+        return None
+    try:
+        x = np.loadtxt(io.StringIO(text), delimiter=",", comments=None, dtype=np.float64, ndmin=2)
+    except ValueError:
+        return None
+    if x.size == 0 or (n_cols is not None and x.shape[1] != n_cols) or not np.isfinite(x).all():
+        return None
+    return x
+
+
 def parse_rows(text: str, source: str = "<string>", n_cols: int | None = None) -> np.ndarray:
     """Parse SMD data text into an array of shape (T, F) float64.
 
@@ -57,6 +75,9 @@ def parse_rows(text: str, source: str = "<string>", n_cols: int | None = None) -
     (``n_cols`` when given).  NaN/Inf cells are refused: SMD data is min-max
     scaled, so a non-finite cell is always a corrupt file.
     """
+    fast = _parse_fast(text, n_cols)
+    if fast is not None:
+        return fast
     rows: list[list[float]] = []
     width = n_cols
     for lineno, line in enumerate(_LINE_BREAK.split(text), start=1):
