@@ -6,11 +6,9 @@ config file, the replay flags and an address that cannot be bound.
 """
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -61,11 +59,8 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
 
 
 @pytest.fixture(autouse=True)
-def keep_sighup() -> Iterator[None]:
-    """``main()`` ignores SIGHUP while a daemon starts; give the test process its handler back."""
-    old = signal.getsignal(signal.SIGHUP)
-    yield
-    signal.signal(signal.SIGHUP, old)
+def _restore_sighup(keep_sighup: None) -> None:
+    """Every test here runs `main()`, which ignores SIGHUP while a daemon starts."""
 
 
 @pytest.mark.parametrize("content, words", BAD_FILES.values(), ids=BAD_FILES.keys())

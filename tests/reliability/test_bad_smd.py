@@ -6,9 +6,7 @@ checks that every such file reaches the user as a clear CLI error.
 from __future__ import annotations
 
 import gzip
-import signal
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -44,10 +42,8 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
 
 
 @pytest.fixture(autouse=True)
-def keep_sighup() -> Iterator[None]:
-    old = signal.getsignal(signal.SIGHUP)
-    yield
-    signal.signal(signal.SIGHUP, old)
+def _restore_sighup(keep_sighup: None) -> None:
+    """Every test here runs `main()`, which ignores SIGHUP while a daemon starts."""
 
 
 @pytest.mark.parametrize("content, words", BAD_FILES.values(), ids=BAD_FILES.keys())
