@@ -83,3 +83,19 @@ def test_rules_use_only_exporter_metrics() -> None:
     )
     used = metric_names(text)
     assert used <= EXPORTER_METRICS, f"unknown metric names: {used - EXPORTER_METRICS}"
+
+
+def test_quickstart_rules_are_the_scaled_rules(promtool: str) -> None:
+    """rules-5s.yml (5 s sampling) is what scale_rules.py makes of rules.yml, and its own tests pass."""
+    result = run(["python3", "scale_rules.py", "--interval", "5"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (PROMETHEUS_DIR / "rules-5s.yml").read_text(), "regenerate rules-5s.yml"
+    assert "for: 25s" in result.stdout
+    checked = run([promtool, "test", "rules", "rules-5s_test.yml"])
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_scaled_rules_for_a_minute_are_unchanged_but_the_header() -> None:
+    result = run(["python3", "scale_rules.py", "--interval", "60"])
+    body = result.stdout.split("\n", 1)[1]
+    assert body == (PROMETHEUS_DIR / "rules.yml").read_text()
