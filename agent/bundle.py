@@ -1,8 +1,11 @@
 """The model bundle contract: ``bundle.json`` + ``model.tflite`` in one directory.
 
-``load_bundle`` verifies every field DESIGN.md lists and raises
-:class:`BundleError` naming the field that is wrong.  Nothing in a bundle is
-executed: JSON and a flatbuffer only, paths confined to the bundle directory.
+The schema (``Bundle``, ``Threshold``, ensemble ``Member``) and its parsing live
+here, for single-model and ensemble bundles alike.  ``load_bundle`` verifies
+every field DESIGN.md lists and raises :class:`BundleError` naming the field
+that is wrong.  Nothing in a bundle is executed: JSON and flatbuffers only,
+paths confined to the bundle directory.  The writer is :mod:`agent.bundle_write`,
+the interpreters :mod:`agent.predictors`, the whole check :func:`agent.model.load_model`.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.ensemble import NORM_METHODS, Norm
 from agent.scoring import Scaler, ScoringSpec
 
 FORMAT_VERSION = 1
@@ -26,6 +30,7 @@ MAX_MODEL_BYTES = 64 * 1024 * 1024  # a window autoencoder is < 1 MB; refuse abs
 MAX_JSON_BYTES = 4 * 1024 * 1024
 ARCHITECTURES = ("dense", "lstm", "conv_bigru", "lstm_forecaster", "ensemble")
 THRESHOLD_METHODS = ("pot", "quantile", "best_f1", "calibrated")
+MAX_MEMBERS = 8
 
 
 class BundleError(ValueError):
@@ -37,6 +42,25 @@ class Threshold:
     value: float
     method: str
     params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Member:
+    """One verified member of an ensemble bundle."""
+
+    file: str
+    path: Path
+    sha256: str
+    architecture: str
+    kind: str  # "autoencoder" or "forecaster"
+    window: int  # rows it consumes (forecaster: input + 1)
+    tail: int
+    weight: float
+    norm: Norm
+
+    @property
+    def input_length(self) -> int:
+        return self.window - 1 if self.kind == "forecaster" else self.window
 
 
 @dataclass(frozen=True)
@@ -58,7 +82,7 @@ class Bundle:
     sha256: str
     model_path: Path
     meta: dict[str, Any]  # the whole document, for /model and provenance
-    members: tuple[Any, ...] = ()  # ensemble only: agent.ensemble.Member, verified like model.file
+    members: tuple[Member, ...] = ()  # ensemble only, each verified like model.file
 
     def spec(self) -> ScoringSpec:
         return ScoringSpec(
@@ -78,6 +102,12 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def members_digest(members: list[tuple[str, str]] | tuple[Member, ...]) -> str:
+    """sha256 identifying an ensemble: over ``file NUL sha256 LF`` of every member, in order."""
+    pairs = [(m.file, m.sha256) if isinstance(m, Member) else m for m in members]
+    return hashlib.sha256("".join(f"{f}\0{h}\n" for f, h in pairs).encode()).hexdigest()
 
 
 def _get(doc: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str = "") -> Any:
@@ -161,7 +191,7 @@ def parse_bundle(doc: Any, root: Path) -> Bundle:
     fvalues = _floats(fth.get("values"), n, "feature_thresholds.values", positive=True)
     fmethod = _get(fth, "method", str, "feature_thresholds.")
     model = _get(doc, "model", dict)
-    members: tuple[Any, ...] = ()
+    members: tuple[Member, ...] = ()
     if arch == "ensemble":
         model_path, actual, members = _ensemble_members(doc, root, n, window, kind, tail)
         digest = model.get("sha256")
@@ -208,18 +238,73 @@ def _params(th: dict[str, Any]) -> dict[str, Any]:
 
 def _ensemble_members(
     doc: dict[str, Any], root: Path, n: int, window: int, kind: str, tail: int
-) -> tuple[Path, str, tuple[Any, ...]]:
-    """Verify an ensemble's ``members`` (agent/ensemble.py); returns (first member path, members digest, members)."""
-    from agent.ensemble import EnsembleError, members_digest, parse_members
-
+) -> tuple[Path, str, tuple[Member, ...]]:
+    """Verify an ensemble's ``members``; returns (first member path, members digest, members)."""
     if kind != "autoencoder" or tail != 1:
         raise BundleError("bundle.json: an ensemble is scored as kind 'autoencoder' with score.tail 1")
-    try:
-        members = parse_members(doc, root, n, window, _confined, sha256_file, MAX_MODEL_BYTES)
-    except EnsembleError as exc:
-        raise BundleError(f"bundle.json: {exc}") from None
+    members = parse_members(doc, root, n, window)
     return members[0].path, members_digest(members), members
 
+
+def parse_norm(doc: Any, n: int, where: str) -> Norm:
+    if not isinstance(doc, dict) or doc.get("method") not in NORM_METHODS:
+        raise BundleError(f"bundle.json: {where}.norm.method must be one of {', '.join(NORM_METHODS)}")
+    scope = doc.get("scope", "feature")
+    if scope not in ("feature", "member"):
+        raise BundleError(f"bundle.json: {where}.norm.scope must be 'feature' or 'member', got {scope!r}")
+    if doc["method"] == "z":
+        return Norm("z", std=_floats(doc.get("std"), n, f"{where}.norm.std", positive=True), scope=scope)
+    rows = doc.get("quantiles")
+    if not isinstance(rows, list) or not 2 <= len(rows) <= 1001:
+        raise BundleError(f"bundle.json: {where}.norm.quantiles must be a list of 2..1001 rows of {n} numbers")
+    q = np.stack([_floats(r, n, f"{where}.norm.quantiles[{i}]") for i, r in enumerate(rows)])
+    if (np.diff(q, axis=0) < 0).any():
+        raise BundleError(f"bundle.json: {where}.norm.quantiles must be non-decreasing for every feature")
+    return Norm("rank", quantiles=q)
+
+def parse_members(doc: dict[str, Any], root: Path, n_features: int, window: int) -> tuple[Member, ...]:
+    """Validate ``doc["members"]``: every file confined to ``root``, present, bounded and hash-checked."""
+    items = doc.get("members")
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_MEMBERS:
+        raise BundleError(f"bundle.json: 'members' must be a list of 1..{MAX_MEMBERS} members")
+    out, seen = [], set()
+    for i, m in enumerate(items):
+        where = f"members[{i}]"
+        if not isinstance(m, dict):
+            raise BundleError(f"bundle.json: {where} must be an object")
+        for key, typ in (("file", str), ("sha256", str), ("architecture", str), ("kind", str), ("window", int),
+                         ("tail", int), ("weight", (int, float))):
+            if not isinstance(m.get(key), typ) or isinstance(m.get(key), bool):
+                raise BundleError(f"bundle.json: {where}.{key} is missing or not {getattr(typ, '__name__', 'a number')}")
+        if m["architecture"] == "ensemble":
+            raise BundleError(f"bundle.json: {where}: an ensemble cannot be a member")
+        if m["kind"] not in ("autoencoder", "forecaster"):
+            raise BundleError(f"bundle.json: {where}.kind must be 'autoencoder' or 'forecaster', got {m['kind']!r}")
+        lowest = 2 if m["kind"] == "forecaster" else 1
+        if not lowest <= m["window"] <= window:
+            raise BundleError(f"bundle.json: {where}.window must be in {lowest}..{window} (the bundle window), got {m['window']}")
+        if not 1 <= m["tail"] <= m["window"]:
+            raise BundleError(f"bundle.json: {where}.tail must be in 1..{m['window']}, got {m['tail']}")
+        weight = float(m["weight"])
+        if not math.isfinite(weight) or weight <= 0:
+            raise BundleError(f"bundle.json: {where}.weight must be a finite number > 0, got {m['weight']}")
+        if m["file"] in seen:
+            raise BundleError(f"bundle.json: {where}.file {m['file']!r} is listed twice")
+        seen.add(m["file"])
+        path = _confined(root, m["file"])
+        if not path.is_file():
+            raise BundleError(f"bundle.json: {m['file']}: member model file missing")
+        if path.stat().st_size > MAX_MODEL_BYTES:
+            raise BundleError(f"bundle.json: {m['file']}: larger than the {MAX_MODEL_BYTES} byte limit")
+        actual = sha256_file(path)
+        if actual != m["sha256"].lower():
+            raise BundleError(f"bundle.json: {m['file']}: sha256 mismatch (bundle.json says {m['sha256'][:12]}…, "
+                                f"file is {actual[:12]}…)")
+        out.append(Member(m["file"], path, actual, m["architecture"], m["kind"], m["window"], m["tail"], weight,
+                          parse_norm(m.get("norm"), n_features, where)))
+    if max(m.window for m in out) != window:
+        raise BundleError(f"bundle.json: window {window} must equal the longest member window ({max(m.window for m in out)})")
+    return tuple(out)
 
 def load_bundle(path: Path | str) -> Bundle:
     """Read and verify ``bundle.json`` in directory ``path``."""
@@ -250,29 +335,3 @@ def load_bundle(path: Path | str) -> Bundle:
         raise
     except (OSError, ValueError, TypeError) as exc:  # e.g. a file name the OS refuses (NUL, too long)
         raise BundleError(f"{BUNDLE_FILE}: unusable ({type(exc).__name__}: {exc})") from None
-
-
-def write_bundle(out: Path, model_bytes: bytes, meta: dict[str, Any]) -> Path:
-    """Write ``model.tflite`` and ``bundle.json`` (filling in the hash and size), then verify.
-
-    Used by training; lives here so writer and reader share one definition.
-    """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    # Replace, never rewrite in place: an agent may be reading the bundle right now.
-    tmp_model = out / (MODEL_FILE + ".tmp")
-    tmp_model.write_bytes(model_bytes)
-    tmp_model.replace(out / MODEL_FILE)
-    doc = dict(meta)
-    doc["format_version"] = FORMAT_VERSION
-    doc["model"] = {
-        **doc.get("model", {}),
-        "file": MODEL_FILE,
-        "sha256": hashlib.sha256(model_bytes).hexdigest(),
-        "size_bytes": len(model_bytes),
-    }
-    tmp = out / (BUNDLE_FILE + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    tmp.replace(out / BUNDLE_FILE)
-    load_bundle(out)
-    return out

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from agent.pot import error_thresholds
-from agent.scoring import Scaler, Scorer, ScoringSpec
+from agent.scoring import FEATURE_ERROR_FLOOR, SCALER_CLIP, Scaler, Scorer, ScoringSpec
 from agent.state import StateCorrupt, atomic_write_json, read_json
 from agent.window import make_windows
 
@@ -40,7 +40,6 @@ BATCH = 256  # windows per errors_fn call: bounds memory for long windows
 LOW_PCT, HIGH_PCT = 0.1, 99.9  # robust min/max: a stray spike in the warm-up does not set the range
 MIN_REL_SPAN = 0.01  # a feature moving by < 1 % of its level is treated as (near) constant
 ZERO_SPAN = 1.0  # span of a feature that is 0 throughout the warm-up (idle counters, ratios)
-FEATURE_FLOOR = 1e-4  # squared scaled error: 1 % of the host's range; as in training
 
 ErrorsFn = Callable[[Scaler, np.ndarray], np.ndarray]
 
@@ -55,7 +54,7 @@ def needs_calibration(bundle_meta: dict[str, Any]) -> bool:
     return not (isinstance(training, dict) and training.get("host_specific") is True)
 
 
-def fit_host_scaler(rows: np.ndarray, clip: float = 2.0) -> Scaler:
+def fit_host_scaler(rows: np.ndarray, clip: float = SCALER_CLIP) -> Scaler:
     """Robust per-feature min-max scaling from the warm-up rows.
 
     Parameters
@@ -129,7 +128,7 @@ class Calibrator:
     """Collects warm-up rows, calibrates once, persists both; see the module docstring."""
 
     def __init__(self, features: tuple[str, ...], window: int, warmup_samples: int, pot_q: float,
-                 state_path: Path | str, bundle_sha: str, *, clip: float = 2.0, save_every: int = SAVE_EVERY,
+                 state_path: Path | str, bundle_sha: str, *, clip: float = SCALER_CLIP, save_every: int = SAVE_EVERY,
                  clock: Callable[[], float] = time.time) -> None:
         if not features or window < 1 or warmup_samples < 1 or not 0 < pot_q < 1 or save_every < 1:
             raise ValueError("Calibrator: need features, window >= 1, warmup_samples >= 1, 0 < pot_q < 1")
@@ -248,7 +247,7 @@ class Calibrator:
         errors = np.concatenate(parts)
         if not np.isfinite(errors).any():
             raise CalibrationError("the model produced no finite error on the warm-up windows")
-        threshold, fth, details = error_thresholds(errors, self.pot_q, FEATURE_FLOOR)
+        threshold, fth, details = error_thresholds(errors, self.pot_q, FEATURE_ERROR_FLOOR)
         details["missing_features"] = [f for f, m in zip(self.features, np.isnan(rows).all(axis=0)) if m]
         self.result = CalibrationResult(scaler, threshold, fth, self.bundle_sha, self.clock(), self._n,
                                         len(windows), details)

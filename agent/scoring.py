@@ -16,6 +16,10 @@ from agent.window import make_windows
 
 ModelKind = Literal["autoencoder", "forecaster"]
 
+# Constants training and agent must agree on, defined here only.
+SCALER_CLIP = 2.0  # scaled values live in [-clip, 1 + clip]: one wild sample cannot drown the others
+FEATURE_ERROR_FLOOR = 1e-4  # squared scaled error: 1 % of a feature's range; floors thresholds and norms
+
 
 class Predictor(Protocol):
     """Anything that maps a float32 batch (N, W, F) to the model output."""
@@ -33,7 +37,7 @@ class Scaler:
 
     low: np.ndarray  # (F,)
     high: np.ndarray  # (F,)
-    clip: float = 2.0
+    clip: float = SCALER_CLIP
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Scale (..., F) raw values; constant features map to 0 (their offset)."""
@@ -42,7 +46,7 @@ class Scaler:
         return np.clip((x - self.low) / span, -self.clip, 1.0 + self.clip)
 
     @classmethod
-    def fit(cls, x: np.ndarray, clip: float = 2.0) -> "Scaler":
+    def fit(cls, x: np.ndarray, clip: float = SCALER_CLIP) -> "Scaler":
         """Learn min/max per feature from (T, F) data, ignoring NaN."""
         return cls(np.nanmin(x, axis=0), np.nanmax(x, axis=0), clip)
 

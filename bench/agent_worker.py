@@ -80,9 +80,9 @@ def scale(bundle: str, repeats: int) -> dict[str, Any]:
     from prometheus_client import CollectorRegistry, generate_latest
 
     import agent.daemon  # noqa: F401 - the agent's full import set, as in production
-    from agent.model import _interpreter_class
+    from agent.predictors import interpreter_class
 
-    _interpreter_class()  # the interpreter module too, so "loaded - before" is the model's own cost
+    interpreter_class()  # the interpreter module too, so "loaded - before" is the model's own cost
     from agent.exporter import AnomalyCollector
     from agent.model import load_model
     from agent.snapshot import ModelInfo, Snapshot

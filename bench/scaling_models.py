@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from agent.scoring import SCALER_CLIP
+
 
 def bundle_dir(out: Path, arch: str, features: int, window: int) -> Path:
     return out / f"{arch}-f{features}-w{window}"
@@ -28,7 +30,7 @@ def meta(arch: str, features: int, window: int, params: int, fixed_batch: bool) 
         "kind": "autoencoder",
         "window": window,
         "features": names,
-        "scaler": {"method": "minmax", "min": [0.0] * features, "max": [1.0] * features, "clip": 2.0},
+        "scaler": {"method": "minmax", "min": [0.0] * features, "max": [1.0] * features, "clip": SCALER_CLIP},
         "score": {"tail": 1},
         "threshold": {"value": 0.05, "method": "quantile", "params": {}},
         "feature_thresholds": {"values": [0.05] * features, "method": "quantile"},
@@ -39,7 +41,7 @@ def meta(arch: str, features: int, window: int, params: int, fixed_batch: bool) 
 
 
 def build(out: Path, arch: str, features: int, window: int) -> Path:
-    from agent.bundle import write_bundle
+    from agent.bundle_write import write_bundle
     from training.convert import convert
     from training.models import build_model
 

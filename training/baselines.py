@@ -27,9 +27,7 @@ from typing import Protocol
 
 import numpy as np
 
-from agent.scoring import Scaler
-
-SCALER_CLIP = 2.0  # same clip as training.data, so scaled inputs match the models'
+from agent.scoring import SCALER_CLIP, Scaler
 
 
 class Baseline(Protocol):

@@ -7,7 +7,7 @@ model is cloned with ``unroll=True, batch_size=1``, the weights are copied
 the clone is converted.  The dense model keeps its dynamic batch.
 
 Parity: held-back windows go through the Keras model and through
-:class:`agent.model.TFLitePredictor` (exactly what the agent runs); the
+:class:`agent.predictors.TFLitePredictor` (exactly what the agent runs); the
 largest absolute output difference must stay below a tolerance.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from agent.model import TFLitePredictor
+from agent.predictors import TFLitePredictor
 from training.models import arch_spec, build_model
 
 PARITY_TOLERANCE = 1e-4  # float32 kernels differ in summation order; real bugs are >> 1e-3

@@ -13,11 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from agent.features import SMD38_NAMES
-from agent.scoring import Scaler
+from agent.scoring import SCALER_CLIP, Scaler
 from agent.smd import load_machine
 from agent.window import make_windows
-
-SCALER_CLIP = 2.0
 
 
 @dataclass(frozen=True)

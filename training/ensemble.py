@@ -10,7 +10,7 @@ optional weights, normalised to sum 1) share one time split and one scaler:
   ``x -> x P + mean (I - P)`` with ``P = V^T V`` per row (window 1), converted
   to a builtin ``FULLY_CONNECTED`` op, so the agent needs no scikit-learn.
 
-On the validation split the agent's own :class:`agent.ensemble.EnsemblePredictor`
+On the validation split the agent's own :class:`agent.predictors.EnsemblePredictor`
 computes every member's raw errors; their normalisation is fitted there
 (``ensemble_norm``: ``z`` = one std per member, the default; ``z_feature`` =
 one std per feature, which lets a feature that hardly varied in validation
@@ -30,7 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from agent.ensemble import EnsemblePredictor, Member, Norm, fit_norm, members_digest, write_ensemble
+from agent.bundle import Member, members_digest
+from agent.bundle_write import write_ensemble
+from agent.ensemble import Norm, fit_norm
+from agent.predictors import EnsemblePredictor
 from agent.scoring import Scorer, ScoringSpec, model_io
 from agent.window import make_windows
 

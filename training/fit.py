@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from agent.bundle import Threshold, write_bundle
-from agent.model import TFLitePredictor
+from agent.bundle import Threshold
+from agent.bundle_write import write_bundle
+from agent.predictors import TFLitePredictor
 from agent.scoring import Scorer, ScoringSpec
 from agent.window import make_windows
 

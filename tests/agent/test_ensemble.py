@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.bundle import BundleError, load_bundle
+from agent.bundle import BundleError, Member, load_bundle, members_digest
+from agent.bundle_write import write_ensemble
 from agent.cli import main as agent_main
-from agent.ensemble import (EnsemblePredictor, Member, Norm, fit_norm, members_digest, rank_normalise,
-                            write_ensemble)
+from agent.ensemble import Norm, fit_norm, rank_normalise
 from agent.model import load_model
+from agent.predictors import EnsemblePredictor
 from agent.scoring import Scaler, Scorer, ScoringSpec
 from agent.smd import format_rows, load_machine
 from support import DEMO_DATA, http_get
@@ -148,7 +149,7 @@ def _rewrite(path: Path, fn) -> None:  # noqa: ANN001 - a doc mutator
     (lambda d: d["members"][1].update(file="member-0-dense.tflite"), "listed twice"),
     (lambda d: d["members"][0].update(weight=0), "weight must be a finite number > 0"),
     (lambda d: d["members"][0].update(window=31), "window must be in 1..30"),
-    (lambda d: d["members"][0]["norm"].update(std=[1.0] * 3), "norm.std must be a list of 38 numbers"),
+    (lambda d: d["members"][0]["norm"].update(std=[1.0] * 3), r"norm\.std' must be a list of 38 numbers"),
     (lambda d: d["members"][0]["norm"].update(method="minmax"), "norm.method must be one of z, rank"),
     (lambda d: d["members"][0]["norm"].update(scope="window"), "norm.scope must be 'feature' or 'member'"),
     (lambda d: d["members"][0].update(architecture="ensemble"), "cannot be a member"),

@@ -8,7 +8,8 @@ import pytest
 
 from agent.bundle import load_bundle
 from agent.ensemble import rank_normalise
-from agent.model import TFLitePredictor, load_model
+from agent.model import load_model
+from agent.predictors import TFLitePredictor
 from agent.scoring import feature_errors
 from agent.smd import format_rows
 from agent.window import make_windows

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from agent.bundle import load_bundle
-from agent.model import TFLitePredictor, load_model
+from agent.model import load_model
+from agent.predictors import TFLitePredictor
 from agent.scoring import feature_errors
 from agent.window import make_windows
 from training import thresholds
