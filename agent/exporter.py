@@ -1,8 +1,8 @@
-"""Prometheus exposition: a custom collector that builds every family at scrape time.
+"""Prometheus exposition: the collector that turns a :class:`Snapshot` into metric families.
 
-Families are created afresh from the latest :class:`Snapshot` on each
-``collect()``, so a feature that leaves the top k leaves the output (no stale
-label sets).  Example output::
+Families are created afresh from each snapshot, so a feature that leaves the
+top k leaves the output (no stale label sets); :class:`SnapshotCache` builds
+them once per snapshot for the served registry.  Example output::
 
     # HELP host_anomaly_score Normalised anomaly score of the latest window (1.0 = threshold), computed on the sampling schedule.
     # TYPE host_anomaly_score gauge
@@ -11,11 +11,10 @@ label sets).  Example output::
 """
 from __future__ import annotations
 
-import threading
 from typing import Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.registry import Collector
 
 from agent.scoring import top_k
 from agent.snapshot import Snapshot
@@ -40,7 +39,10 @@ class AnomalyCollector(Collector):
         return []
 
     def collect(self) -> Iterable[Metric]:
-        snap = self._snapshot()
+        return self.families(self._snapshot())
+
+    def families(self, snap: Snapshot) -> Iterable[Metric]:
+        """Every family of ``snap`` (built afresh: no stale label sets)."""
         yield from self._model_families(snap)
         yield from self._health_families(snap)
 
@@ -106,31 +108,26 @@ class AnomalyCollector(Collector):
         yield reloads
 
 
-class SnapshotRenderer:
-    """Renders the snapshot-derived families once per snapshot and exposition format.
+class SnapshotCache(Collector):
+    """The snapshot families, built once per snapshot, behind the served registry.
 
-    They change only once per sampling cycle, while scrapes may come from
-    several Prometheus servers at once; formatting ~90 samples is most of a
-    scrape's CPU, so it is done once and the bytes are reused.
+    They change only once per sampling cycle while scrapes may come from
+    several Prometheus servers at once, so the families are built on the
+    first scrape after a cycle and reused (read-only) until the next one.
     """
 
     def __init__(self, collector: AnomalyCollector, snapshot: Callable[[], Snapshot]) -> None:
-        self._registry = CollectorRegistry(auto_describe=False)
-        self._registry.register(collector)
+        self._collector = collector
         self._snapshot = snapshot
-        self._lock = threading.Lock()
-        self._key: Snapshot | None = None
-        self._cache: dict[str, bytes] = {}
+        self._cached: tuple[Snapshot | None, list[Metric]] = (None, [])
 
-    def render(self, encoder: Callable[[CollectorRegistry], bytes], content_type: str) -> bytes:
+    def describe(self) -> list[Metric]:
+        return []  # registering must not run collect()
+
+    def collect(self) -> Iterable[Metric]:
         snap = self._snapshot()
-        with self._lock:
-            if snap is not self._key:
-                self._key, self._cache = snap, {}
-            body = self._cache.get(content_type)
-        if body is None:
-            body = encoder(self._registry)  # outside the lock: a slow render never blocks other scrapes
-            with self._lock:
-                if snap is self._key:
-                    self._cache[content_type] = body
-        return body
+        key, families = self._cached  # one read of one tuple: consistent without a lock
+        if key is not snap:
+            families = list(self._collector.families(snap))
+            self._cached = (snap, families)  # two scrapes may both build it: same result, no harm
+        return families

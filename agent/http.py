@@ -24,10 +24,8 @@ from socketserver import ThreadingMixIn
 from typing import Any, Callable, Iterable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
-
-from agent.exporter import SnapshotRenderer
 
 from agent.webconfig import BasicAuth, WebSettings, ssl_context
 
@@ -43,7 +41,6 @@ LANDING = b"""<!doctype html><html><head><title>host-anomaly-exporter</title></h
 <li><a href="model">/model</a> the model bundle in use (JSON)</li></ul></body></html>
 """
 
-EOF_MARKER = b"# EOF\n"
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -54,15 +51,12 @@ def _json(start: StartResponse, status: str, doc: Any) -> list[bytes]:
     return [body]
 
 
-def cached_metrics_app(fresh: CollectorRegistry, cached: SnapshotRenderer) -> WSGIApp:
-    """``/metrics`` = the cached snapshot families + the few that change per scrape (process, histogram)."""
+def metrics_app(registry: CollectorRegistry) -> WSGIApp:
+    """``/metrics``: ``registry`` in the format the scraper asks for (text or OpenMetrics), gzip if accepted."""
 
     def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
-        head = cached.render(encoder, content_type)
-        if content_type.startswith("application/openmetrics-text") and head.endswith(EOF_MARKER):
-            head = head[: -len(EOF_MARKER)]  # one "# EOF" only, at the very end
-        body = head + encoder(fresh)
+        body = encoder(registry)
         headers = [("Content-Type", content_type)]
         if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
             body = gzip.compress(body, compresslevel=1)
@@ -79,10 +73,9 @@ def make_app(
     health: Callable[[], tuple[bool, dict[str, Any]]],
     model_doc: Callable[[], dict[str, Any]],
     auth: BasicAuth | None = None,
-    cached: SnapshotRenderer | None = None,
 ) -> WSGIApp:
-    """Routes; ``/metrics`` renders ``registry`` (plus ``cached`` snapshot families when given)."""
-    metrics_app = make_wsgi_app(registry) if cached is None else cached_metrics_app(registry, cached)
+    """Routes; ``/metrics`` serves ``registry``, the one registry of the agent."""
+    metrics = metrics_app(registry)
 
     def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         if auth is not None and not _authorised(auth, environ.get("HTTP_AUTHORIZATION", "")):
@@ -94,7 +87,7 @@ def make_app(
             return [b""]
         path = environ.get("PATH_INFO", "/")
         if path == "/metrics":
-            return metrics_app(environ, start)
+            return metrics(environ, start)
         if path == "/healthz":
             ok, doc = health()
             return _json(start, "200 OK" if ok else "503 Service Unavailable", doc)

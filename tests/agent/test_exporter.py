@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from agent.exporter import AnomalyCollector
+from agent.exporter import AnomalyCollector, SnapshotCache
 from agent.scoring import WindowScore
 from agent.snapshot import ModelInfo, Snapshot
 
@@ -58,3 +58,21 @@ def test_warming_up_exports_no_score() -> None:
     assert reg.get_sample_value("host_anomaly_score") is None
     assert reg.get_sample_value("host_anomaly_window_fill_ratio") == 0.5
     assert reg.get_sample_value("host_anomaly_replay_label") is None
+
+
+def test_snapshot_cache_builds_families_once_per_snapshot() -> None:
+    calls = []
+
+    class Counting(AnomalyCollector):
+        def families(self, snap: Snapshot):  # type: ignore[no-untyped-def]
+            calls.append(snap)
+            return super().families(snap)
+
+    holder = [Snapshot(model=INFO, result=result([0.6, 0.3, 0.1]))]
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(SnapshotCache(Counting(lambda: holder[0]), lambda: holder[0]))
+    first = generate_latest(reg)
+    assert generate_latest(reg) == first and len(calls) == 1  # a second scrape reuses the families
+    holder[0] = Snapshot(model=INFO, result=result([0.2, 0.1, 0.7]))
+    assert b'host_anomaly_top_contributor{feature="mem_u",rank="1"} 0.7' in generate_latest(reg)
+    assert len(calls) == 2

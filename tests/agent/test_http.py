@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import socket
 import ssl
 import subprocess
@@ -18,6 +19,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from agent.config import ConfigError
 from agent.http import make_app, serve
 from agent.webconfig import BasicAuth, load_web_config
+from support import http_get
 
 PASSWORD = "s3cret-scrape"
 
@@ -79,6 +81,20 @@ def test_routes_plain_http() -> None:
         assert get(f"http://{addr}/model") == 200
         assert get(f"http://{addr}/") == 200
         assert get(f"http://{addr}/other") == 404
+
+
+def test_metrics_serves_the_registry_in_text_openmetrics_and_gzip() -> None:
+    for addr in _serve():
+        url = f"http://{addr}/metrics"
+        status, text = http_get(url)
+        assert status == 200 and b"host_anomaly_score 0.5" in text and b"# EOF" not in text
+        status, om = http_get(url, headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+        assert status == 200 and om.endswith(b"host_anomaly_score 0.5\n# EOF\n")
+        status, gz = http_get(url, headers={"Accept-Encoding": "gzip"})
+        assert status == 200 and gzip.decompress(gz) == text
+        req = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert r.status == 200 and r.read() == b"" and int(r.headers["Content-Length"]) == len(text)
 
 
 def test_basic_auth_and_tls(tmp_path: Path, cert: tuple[Path, Path]) -> None:
