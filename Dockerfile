@@ -19,7 +19,7 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=igno
 # python3 is /usr/local/bin/python3 on python:*-slim and /usr/bin/python3 on Debian: the venv works on both
 RUN python3 -m venv /opt/venv
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY agent ./agent
 # pyproject lists both packages; training/ without the [train] extra is inert Python (no TensorFlow)
 COPY training ./training

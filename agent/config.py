@@ -18,7 +18,17 @@ from typing import Any
 
 import yaml
 
-DEFAULT_BUNDLE = "/usr/share/host-anomaly-exporter/models/default"
+DEFAULT_BUNDLE = "/usr/share/host-anomaly-exporter/models/default"  # the .deb's and the container's copy
+# Where else the default bundle is when DEFAULT_BUNDLE is absent: a wheel ships models/default as the
+# package data agent/default_model (pyproject.toml); a source checkout has models/default itself.
+PACKAGED_BUNDLES = (Path(__file__).parent / "default_model", Path(__file__).parent.parent / "models" / "default")
+
+
+def default_bundle(configured: str = DEFAULT_BUNDLE) -> str:
+    """``configured``, unless it is the absent system path and a packaged copy exists."""
+    if configured != DEFAULT_BUNDLE or Path(configured).is_dir():
+        return configured
+    return next((str(p) for p in PACKAGED_BUNDLES if (p / "bundle.json").is_file()), configured)
 
 
 class ConfigError(ValueError):
@@ -55,7 +65,7 @@ class WebConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    bundle: str = DEFAULT_BUNDLE
+    bundle: str = field(default_factory=default_bundle)  # DEFAULT_BUNDLE, else the packaged copy
     # poll the bundle files and reload when they change (SIGHUP always reloads)
     watch: bool = True
     watch_interval_seconds: float = field(default=30.0, metadata=_range(1, 86400))
@@ -201,6 +211,7 @@ def parse_config(data: Any, source: str = "config", check_files: bool = True) ->
     cfg = _build(Config, data, "", problems)
     if problems:
         raise ConfigError(problems, source)
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, bundle=default_bundle(cfg.model.bundle)))
     if check_files:
         validate_files(cfg, source)
     return cfg

@@ -87,7 +87,7 @@ umask 022
 # A clean copy of the sources: pip's in-tree build would otherwise write
 # build/ and *.egg-info into the repository.
 mkdir -p "$SRC"
-for item in pyproject.toml README.md LICENSE agent training; do
+for item in pyproject.toml setup.py README.md LICENSE agent training; do  # no models/: the bundle goes to /usr/share
     [ -e "$REPO/$item" ] && cp -a "$REPO/$item" "$SRC/"
 done
 [ -f "$SRC/README.md" ] || echo "host-anomaly-exporter" > "$SRC/README.md"
