@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from agent import calibration as cal_mod
+from agent import calibration_fit
 from agent.calibration import (
     CalibrationError,
     CalibrationResult,
@@ -189,7 +190,7 @@ def test_errors_fn_shape_is_checked(tmp_path: Path) -> None:
 
 
 def test_errors_fn_gets_batches_and_host_scaler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cal_mod, "BATCH", 64)
+    monkeypatch.setattr(calibration_fit, "BATCH", 64)
     cal = make(tmp_path)
     feed(cal, host_rows(WARMUP))
     seen: list[tuple[int, float]] = []
