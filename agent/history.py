@@ -21,105 +21,39 @@ deleted before a row would overflow the budget.  An ``OSError`` (full or
 read-only disk) never leaves :meth:`HistoryWriter.append`: it returns False,
 counts ``errors``, logs once per failure streak, abandons the file set (it may
 end in a torn line) and the next append opens a fresh one.  Not thread-safe:
-call it from the sampling job only.  Format reference: ``docs/history.md``.
+call it from the sampling job only.  Format reference: ``docs/history.md``;
+names, row text and sidecar: :mod:`agent.history_files`.
 """
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
-import re
 import socket
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from agent.features import CATALOG
+from agent.history_files import (
+    FORMAT,
+    PREFIX,
+    SUFFIXES,
+    VERSION,
+    FileSet,
+    format_cell,
+    format_row,
+    sidecar,
+    stem_key,
+    write_json_atomic,
+)
+
+__all__ = ["FORMAT", "PREFIX", "SUFFIXES", "VERSION", "HistoryWriter", "format_cell", "format_row", "stem_key",
+           "write_json_atomic"]
 
 log = logging.getLogger(__name__)
-
-PREFIX = "history-"
-FORMAT = "host-anomaly-exporter/history"
-VERSION = 1
-SUFFIXES = (".txt", ".ts", ".json")
-STEM = re.compile(r"history-(\d{8}T\d{6}Z)(?:-(\d+))?")
-
-
-def format_cell(v: float) -> str:
-    """One cell: shortest round-trip text, integers without ``.0``, non-finite as ``""``."""
-    v = float(v)
-    if not math.isfinite(v):
-        return ""
-    if v.is_integer() and abs(v) < 2**53:
-        return str(int(v))
-    return repr(v)
-
-
-def format_row(values: np.ndarray) -> str:
-    """(F,) values -> one SMD line including the newline."""
-    return ",".join(format_cell(v) for v in values) + "\n"
-
-
-def stem_key(stem: str) -> tuple[str, int]:
-    """Sort key of a file-set stem: chronological, then by the ``-N`` suffix."""
-    m = STEM.fullmatch(stem)
-    return (m.group(1), int(m.group(2) or 0)) if m else (stem, 0)
-
-
-def write_json_atomic(path: Path, doc: dict[str, Any]) -> int:
-    """Write ``doc`` to a temp file, fsync, rename over ``path``; returns the size in bytes."""
-    data = (json.dumps(doc, indent=1) + "\n").encode()
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-    return len(data)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return  # not supported everywhere; the rename is still atomic
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-@dataclass
-class _FileSet:
-    stem: Path  # directory / "history-<stamp>"
-    size: int = 0
-    first_ts: float | None = None
-    rows: int = 0
-    last_ts: float | None = None
-    txt: IO[str] | None = field(default=None, repr=False)
-    ts: IO[str] | None = field(default=None, repr=False)
-    json_size: int = 0
-
-    def path(self, suffix: str) -> Path:
-        return self.stem.with_name(self.stem.name + suffix)
-
-    def measure(self) -> int:
-        total = 0
-        for s in SUFFIXES:
-            try:
-                total += self.path(s).stat().st_size
-            except OSError:
-                pass
-        return total
-
 
 class HistoryWriter:
     """Append raw rows to rotated SMD-format files under ``directory`` (see the module docstring).
@@ -140,8 +74,8 @@ class HistoryWriter:
         self.hostname = hostname or socket.gethostname()
         self.errors = 0  # appends that failed with an OSError
         self.rows_written = 0
-        self._cur: _FileSet | None = None
-        self._closed: list[_FileSet] | None = None  # oldest first; None until the directory is scanned
+        self._cur: FileSet | None = None
+        self._closed: list[FileSet] | None = None  # oldest first; None until the directory is scanned
         self._failing = 0  # failed appends in the current streak
         self.features: tuple[str, ...] = ()
         self.units: tuple[str, ...] = ()
@@ -213,16 +147,11 @@ class HistoryWriter:
         self.close()
 
     # -- internals --------------------------------------------------------------------------------
-    def _sidecar(self, fs: _FileSet, complete: bool) -> dict[str, Any]:
-        return {
-            "format": FORMAT, "version": VERSION, "hostname": self.hostname,
-            "features": list(self.features), "units": list(self.units), "interval_seconds": self.interval,
-            "data_file": fs.path(".txt").name, "timestamps_file": fs.path(".ts").name,
-            "missing_value": "empty cell", "first_timestamp": fs.first_ts, "last_timestamp": fs.last_ts,
-            "rows": fs.rows, "complete": complete,
-        }
+    def _sidecar(self, fs: FileSet, complete: bool) -> dict[str, Any]:
+        return sidecar(fs, hostname=self.hostname, features=self.features, units=self.units,
+                       interval=self.interval, complete=complete)
 
-    def _scan(self) -> list[_FileSet]:
+    def _scan(self) -> list[FileSet]:
         """File sets already on disk (earlier runs), oldest first; stale temp files are removed."""
         stems: set[str] = set()
         for p in self.directory.glob(PREFIX + "*"):
@@ -230,7 +159,7 @@ class HistoryWriter:
                 p.unlink(missing_ok=True)
             elif p.suffix in SUFFIXES:
                 stems.add(p.name[: -len(p.suffix)])
-        sets = [_FileSet(self.directory / s) for s in sorted(stems, key=stem_key)]
+        sets = [FileSet(self.directory / s) for s in sorted(stems, key=stem_key)]
         for s in sets:
             s.size = s.measure()
         return sets
@@ -245,7 +174,7 @@ class HistoryWriter:
         while name in taken or any((self.directory / (name + s)).exists() for s in SUFFIXES):
             n += 1
             name = f"{PREFIX}{stamp}-{n}"
-        fs = _FileSet(self.directory / name, first_ts=ts)
+        fs = FileSet(self.directory / name, first_ts=ts)
         self._cur = fs  # registered first so a failure below is cleaned up by _fail
         fs.txt = open(fs.path(".txt"), "x", encoding="ascii", newline="\n")
         fs.ts = open(fs.path(".ts"), "x", encoding="ascii", newline="\n")
