@@ -13,9 +13,8 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
-from apscheduler.events import JobEvent
 from prometheus_client import CollectorRegistry, Histogram
 
 from agent.bundle import BUNDLE_FILE, BundleError
@@ -31,6 +30,12 @@ from agent.status import health_doc, model_doc
 from agent.window import RingWindow
 
 log = logging.getLogger(__name__)
+
+
+class JobEvent(Protocol):
+    """What a scheduler's event tells us (APScheduler's ``JobEvent``); this module needs no scheduler."""
+
+    job_id: str
 
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
