@@ -8,10 +8,12 @@ model is trained, so one epoch is enough here.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import time
 from pathlib import Path
 
+from agent.bundle import BundleError, load_bundle
 from bench.common import CACHE, DEMO_DATA, DEMO_MACHINE, PY, ROOT
 
 log = logging.getLogger(__name__)
@@ -21,8 +23,6 @@ DEFAULT = ROOT / "models" / "default"
 def _valid(path: Path) -> bool:
     if not (path / "bundle.json").exists():
         return False
-    from agent.bundle import BundleError, load_bundle
-
     try:
         load_bundle(path)
         return True
@@ -59,6 +59,4 @@ def default_bundle(cache: Path = CACHE) -> tuple[Path, str]:
 
 
 def _quiet_env() -> dict[str, str]:
-    import os
-
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}

@@ -14,13 +14,16 @@ training time recorded in the bundles).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import platform
 import sys
 import time
 from pathlib import Path
 
-from training.evaluate import DEFAULT_MODELS, evaluate, format_tables, parse_fit_option, write_json
+from training.evaluate import DEFAULT_MODELS, evaluate, parse_fit_option
+from training.models import DEFAULT_ARCH
+from training.tables import format_tables, write_json
 
 MACHINES = ("machine-1-6", "machine-2-1", "machine-3-3")
 DATA = Path("/work/shared/data/smd")
@@ -52,11 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.data / "test").is_dir():
         print(f"no SMD data under {args.data} (expected test/, train/, test_label/)", file=sys.stderr)
         return 2
-    import logging
-
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from training.models import DEFAULT_ARCH
-
     t0 = time.monotonic()
     doc = evaluate(args.data, args.machines.split(","), args.models.split(","), bundles_dir=args.bundles_dir,
                    epochs=args.epochs, fit_overrides=dict(args.fit_option or []))

@@ -16,13 +16,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from agent.predictors import TFLitePredictor
 from training.models import arch_spec, build_model
+
+if TYPE_CHECKING:  # TensorFlow loads in to_tflite only: importing this module stays cheap
+    import keras
 
 PARITY_TOLERANCE = 1e-4  # float32 kernels differ in summation order; real bugs are >> 1e-3
 
@@ -50,6 +52,8 @@ def inference_clone(model: keras.Model, arch: str, latent: int | None = None) ->
 
 def to_tflite(model: keras.Model) -> bytes:
     """Convert with ``TFLITE_BUILTINS`` only; raises if any op would need Select-TF."""
+    import tensorflow as tf
+
     with tempfile.TemporaryDirectory(prefix="anomaly-export-") as tmp:
         model.export(tmp, format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
@@ -58,7 +62,7 @@ def to_tflite(model: keras.Model) -> bytes:
 
 
 def _op_names(tflite: bytes) -> tuple[str, ...]:
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter  # the agent's interpreter, as a library
 
     interp = Interpreter(model_content=tflite)
     return tuple(sorted({d["op_name"] for d in interp._get_ops_details()}))

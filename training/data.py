@@ -1,4 +1,4 @@
-"""Training data: load an SMD machine, split in time order, fit the scaler, window.
+"""Training data: load an SMD machine or an agent's history, name its columns, split in time order, scale, window.
 
 The validation split is the END of the training series: windows never cross
 the split and nothing is shuffled across it, so validation errors (and the
@@ -7,8 +7,10 @@ agent will see it.
 """
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +18,8 @@ from agent.features import SMD38_NAMES
 from agent.scoring import SCALER_CLIP, Scaler
 from agent.smd import load_machine
 from agent.window import make_windows
+from training.history import load_history_segments
+from training.importers.core import sidecar_features
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,42 @@ def load_train(data_dir: Path, machine: str) -> tuple[np.ndarray, tuple[str, ...
     m = load_machine(Path(data_dir), machine, splits=("train",))
     if m.train is None:
         raise FileNotFoundError(f"no train/{machine}.txt under {data_dir}")
-    n = m.train.shape[1]
-    names = tuple(SMD38_NAMES) if n == len(SMD38_NAMES) else tuple(f"f{i + 1}" for i in range(n))
-    return m.train, names
+    return m.train, default_names(m.train.shape[1])
+
+
+def default_names(n_columns: int) -> tuple[str, ...]:
+    """SMD-38 for 38 columns, ``f1..fF`` otherwise."""
+    return tuple(SMD38_NAMES) if n_columns == len(SMD38_NAMES) else tuple(f"f{i + 1}" for i in range(n_columns))
+
+
+def feature_names_for(data_dir: Path | str, machine: str, n_columns: int) -> tuple[str, ...]:
+    """Names of a machine's columns: an importer's sidecar (``train/MACHINE.json``) when there is one,
+    else :func:`default_names`."""
+    names = sidecar_features(Path(data_dir), machine)
+    if names is None:
+        return default_names(n_columns)
+    if len(names) != n_columns:
+        raise ValueError(f"{Path(data_dir) / 'train' / (machine + '.json')}: names {len(names)} features, "
+                         f"the data has {n_columns} columns")
+    return names
+
+
+def history_train(directory: Path, window: int) -> tuple[np.ndarray, tuple[str, ...], dict[str, Any]]:
+    """Training rows from an agent's recorded history (``<state_directory>/history``).
+
+    Short gaps and NaN cells are forward-filled and long gaps split the series
+    (:mod:`training.history`); segments shorter than two windows are dropped
+    and the rest are joined, so only the few windows that straddle a join mix
+    two segments.  The bundle is marked ``host_specific``: it was trained on
+    this host's raw values, so the agent skips calibration for it.
+    """
+    segments, names = load_history_segments(Path(directory), min_rows=2 * window)
+    if not segments:
+        raise ValueError(f"{directory}: no gap-free stretch of at least {2 * window} rows in the recorded history")
+    train = np.concatenate(segments)
+    source = {"history_dir": str(Path(directory).resolve()), "machine": socket.gethostname(), "split": "history",
+              "host_specific": True, "segments": len(segments), "rows": int(len(train))}
+    return train, tuple(names), source
 
 
 def split_scale_window(

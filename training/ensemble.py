@@ -34,16 +34,22 @@ from agent.bundle import Member, members_digest
 from agent.bundle_write import write_ensemble
 from agent.ensemble import Norm, fit_norm
 from agent.predictors import EnsemblePredictor
-from agent.scoring import Scorer, ScoringSpec, model_io
+from agent.scoring import Scaler, Scorer, ScoringSpec, model_io
 from agent.window import make_windows
+from training.bundle_meta import FitResult, model_id, provenance_doc, scaler_doc
+from training.convert import Converted, convert, inference_us, parity
+from training.data import Split, split_scale_window
+from training.models import ARCHITECTURES, FORECASTERS, pca_model, span
+from training.options import FitOptions
+from training.pca import PCA as PCAFit
+from training.thresholds import compute_thresholds
+from training.train import train_network
 
 PCA = "pca"
 
 
 def parse_members(text: str) -> list[tuple[str, float]]:
     """``"dense:2,pca"`` -> [("dense", 2/3), ("pca", 1/3)]; refuses unknown or repeated members."""
-    from training.models import ARCHITECTURES, FORECASTERS
-
     known = (*ARCHITECTURES, *FORECASTERS, PCA)
     out: list[tuple[str, float]] = []
     for part in (p.strip() for p in str(text).split(",")):
@@ -69,32 +75,11 @@ def parse_members(text: str) -> list[tuple[str, float]]:
 
 def pca_projection(scaled_train: np.ndarray, variance: float) -> tuple[np.ndarray, np.ndarray, int]:
     """Mean (F,), projection P = V^T V (F, F) and rank k of the subspace keeping ``variance`` of (T, F) rows."""
-    # the same subspace as training.baselines.PCABaseline
-    z = np.nan_to_num(np.asarray(scaled_train, np.float64))
-    mean = z.mean(axis=0)
-    _, s, vt = np.linalg.svd(z - mean, full_matrices=False)
-    var = s**2
-    share = np.cumsum(var) / var.sum() if var.sum() > 0 else np.ones_like(var)
-    k = min(int(np.searchsorted(share, variance - 1e-12) + 1), len(vt))
-    v = vt[:k]
-    return mean, v.T @ v, k
+    pca = PCAFit.fit(scaled_train, variance)
+    return pca.mean, pca.projection, pca.rank
 
 
-def pca_model(mean: np.ndarray, projection: np.ndarray) -> Any:
-    """Keras (B, 1, F) -> (B, 1, F): reconstruction from the principal subspace, fixed weights."""
-    import keras
-
-    n = len(mean)
-    x = keras.Input(shape=(1, n), name="window")
-    dense = keras.layers.Dense(n, name="pca_projection")
-    model = keras.Model(x, dense(x), name="pca_member")
-    dense.set_weights([projection.astype(np.float32), (mean - mean @ projection).astype(np.float32)])
-    return model
-
-
-def _pca_member(train_raw: np.ndarray, scaler: Any, opt: Any, path: Path) -> tuple[dict[str, Any], Any]:
-    from training.convert import convert, parity
-
+def _pca_member(train_raw: np.ndarray, scaler: Scaler, opt: FitOptions, path: Path) -> tuple[dict[str, Any], Converted]:
     mean, proj, k = pca_projection(scaler.transform(train_raw), opt.pca_variance)
     model = pca_model(mean, proj)
     conv = convert(model, "dense")  # not recurrent: dynamic batch, converted as is
@@ -105,26 +90,22 @@ def _pca_member(train_raw: np.ndarray, scaler: Any, opt: Any, path: Path) -> tup
     return info, conv
 
 
-def fit_ensemble(train: np.ndarray, *, out: Path, options: Any, feature_names: tuple[str, ...],
-                 provenance: dict[str, Any]) -> Any:
+def fit_ensemble(train: np.ndarray, *, out: Path, options: FitOptions, feature_names: tuple[str, ...],
+                 provenance: dict[str, Any]) -> FitResult:
     """Train every member on raw (T, F) ``train``, fit the normalisations and thresholds, write the bundle.
 
-    Returns a :class:`training.fit.FitResult` (``keras_model``: member name -> Keras model).
+    Returns a :class:`training.bundle_meta.FitResult` (``keras_model``: member name -> Keras model).
     """
-    from training import fit as F
-    from training.convert import inference_us
-    from training.data import split_scale_window
-
     t0 = time.monotonic()
     opt, n = options, len(feature_names)
     chosen = parse_members(opt.members)
-    spans = {name: 1 if name == PCA else F.span(name, opt.window) for name, _ in chosen}
+    spans = {name: 1 if name == PCA else span(name, opt.window) for name, _ in chosen}
     window = max(max(spans.values()), 2)
     entries: list[dict[str, Any]] = []
     blobs: list[bytes] = []
     trained: dict[str, Any] = {}
     records: list[dict[str, Any]] = []
-    split = None
+    split: Split | None = None
     with tempfile.TemporaryDirectory(prefix="anomaly-ensemble-") as tmp:
         paths = []
         for i, (name, weight) in enumerate(chosen):
@@ -134,7 +115,7 @@ def fit_ensemble(train: np.ndarray, *, out: Path, options: Any, feature_names: t
                 info, conv = _pca_member(split.train_raw, split.scaler, opt, path)
                 kind, tail, rec = "autoencoder", 1, {"architecture": PCA, **info}
             else:
-                tr, split_m = F.train_network(name, train, opt, path)
+                tr, split_m = train_network(name, train, opt, path)
                 if split is not None and not (np.array_equal(split.scaler.low, split_m.scaler.low)
                                               and np.array_equal(split.scaler.high, split_m.scaler.high)):
                     raise RuntimeError("ensemble members were scaled differently")  # same split by construction
@@ -145,7 +126,7 @@ def fit_ensemble(train: np.ndarray, *, out: Path, options: Any, feature_names: t
                 rec = {"architecture": name, "epochs": len(tr.history["loss"]), "best_epoch": tr.best + 1,
                        **tr.losses, "seconds": round(tr.seconds, 1), "params": int(tr.model.count_params()),
                        "parity_max_abs_diff": tr.parity, "op_names": list(conv.ops),
-                       "history": {k: [round(float(v), 8) for v in vs] for k, vs in tr.history.items()}}
+                       "history": tr.history_doc()}
             paths.append(path)
             blobs.append(conv.tflite)
             records.append(rec)
@@ -170,7 +151,7 @@ def fit_ensemble(train: np.ndarray, *, out: Path, options: Any, feature_names: t
         us = _inference_us(predictor, model_io(spec, raw_val[:200])[0])
         member_us = [round(inference_us(p, e["window"] - (e["kind"] == "forecaster"), n, repeats=200), 1)
                      for p, e in zip(paths, entries)]
-    overall, fvalues, fdoc = F.compute_thresholds(errors, opt)
+    overall, fvalues, fdoc = compute_thresholds(errors, opt)
     for e, z, u, rec, raw in zip(entries, norms, member_us, records, raw_errors):
         e["norm"] = z.to_doc()
         e["inference_us"] = u
@@ -181,13 +162,13 @@ def fit_ensemble(train: np.ndarray, *, out: Path, options: Any, feature_names: t
     now = datetime.now(timezone.utc)
     neural = [r for r in records if "epochs" in r]
     meta: dict[str, Any] = {
-        "model_id": f"ensemble-{provenance.get('machine', 'data')}-{now:%Y%m%dT%H%M%SZ}-{digest[:8]}",
+        "model_id": model_id("ensemble", provenance, now, digest),
         "created": now.isoformat(timespec="seconds"),
         "architecture": "ensemble",
         "kind": "autoencoder",
         "window": window,
         "features": list(feature_names),
-        "scaler": F.scaler_doc(split),
+        "scaler": scaler_doc(split),
         "score": {"tail": 1, "reduction": f"sum over members of weight x {opt.ensemble_norm}-normalised member "
                   "error per feature (each member: its own tail/forecast), then mean over features"},
         "threshold": {"value": overall.value, "method": overall.method, "params": overall.params},
@@ -196,7 +177,7 @@ def fit_ensemble(train: np.ndarray, *, out: Path, options: Any, feature_names: t
                   "params": int(sum(m.count_params() for m in trained.values()))
                   + sum(n * n + n for name, _ in chosen if name == PCA)},
         "training": {
-            **F.provenance_doc(train, split, provenance, opt),
+            **provenance_doc(train, split, provenance, opt),
             "members": records, "epochs": sum(r["epochs"] for r in neural),
             **({"train_loss": neural[0]["train_loss"], "val_loss": neural[0]["val_loss"]} if neural else {}),
             "seconds": round(time.monotonic() - t0, 1),
@@ -207,7 +188,7 @@ def fit_ensemble(train: np.ndarray, *, out: Path, options: Any, feature_names: t
     }
     write_ensemble(Path(out), list(zip(entries, blobs)), meta)
     first = neural[0] if neural else {"train_loss": float("nan"), "val_loss": float("nan")}
-    return F.FitResult(Path(out), time.monotonic() - t0, sum(r["epochs"] for r in neural), first["train_loss"],
+    return FitResult(Path(out), time.monotonic() - t0, sum(r["epochs"] for r in neural), first["train_loss"],
                        first["val_loss"], meta["conversion"]["parity_max_abs_diff"], sum(len(b) for b in blobs), us,
                        overall, fvalues, trained)
 
@@ -228,4 +209,4 @@ def _inference_us(predictor: EnsemblePredictor, windows: np.ndarray, repeats: in
     return float(np.median(times) * 1e6)
 
 
-__all__ = ["PCA", "fit_ensemble", "parse_members", "pca_model", "pca_projection"]
+__all__ = ["PCA", "fit_ensemble", "parse_members", "pca_projection"]

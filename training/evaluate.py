@@ -1,10 +1,13 @@
 """``anomaly-train evaluate``: honest detection and interpretation figures per machine.
 
-Neural models are trained per machine with :func:`training.fit.fit_bundle` (or
-an existing bundle in ``--bundles-dir/<model>/<machine>/`` is reused) and the
-test split is scored through :func:`agent.model.load_model` — the TFLite path
-the agent runs — so the figures are those of the shipped artefact.  Baselines
-(:mod:`training.baselines`) are fitted on the same training rows in the same run.
+Every model is a detector (:mod:`training.detector`) and goes through one
+path: fitted on the machine's training rows, then scores its test rows.
+Neural models are :class:`training.bundle_detector.BundleDetector`: a bundle
+trained per machine with :func:`training.fit.fit_bundle` (or reused from
+``--bundles-dir/<model>/<machine>/``) and scored through
+:func:`agent.model.load_model`, the TFLite path the agent runs, so the figures
+are those of the shipped artefact.  Baselines (:mod:`training.baselines`) are
+fitted on the same training rows in the same run.
 
 Every model of a machine is measured on the same rows: those where all models
 have a score (the first ``window - 1`` rows have none for window models).
@@ -26,9 +29,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from agent.bundle import ARCHITECTURES
 from agent.smd import Machine, load_machine
 from training import metrics as M
-from training.baselines import BASELINES, make_baseline
+from training.baselines import BASELINES, VAL_FRACTION, make_baseline
+from training.bundle_detector import BundleDetector
+from training.data import feature_names_for
+from training.delay import detection_delays
+from training.detector import Detector
+from training.options import FitOptions, default_window
+from training.tables import format_tables, write_json
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +46,6 @@ DEFAULT_MODELS = ("conv_bigru", "lstm", "dense", "lstm_forecaster", "ensemble", 
                   "ocsvm")
 HIT_P = (1.0, 1.5)
 VUS_MAX_BUFFER = 100  # same for every model so VUS-PR compares; ~ SMD event lengths
-VAL_FRACTION = 0.2  # baselines: threshold on the held-out end of train, like fit
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ class ModelScores:
     threshold: float  # flag score > threshold (1.0 for bundles: scores are normalised)
     threshold_method: str
     info: dict[str, Any]
+    feature_scores_normalised: np.ndarray | None = None  # a second ranking (bundles: error over own threshold)
 
 
 def row_interval(data_dir: Path | str, machine: str, default: float = 60.0) -> float:
@@ -59,64 +69,30 @@ def row_interval(data_dir: Path | str, machine: str, default: float = 60.0) -> f
     return float(step) if isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0 else default
 
 
-def baseline_scores(name: str, m: Machine, seed: int = 0, val_fraction: float = VAL_FRACTION) -> ModelScores:
-    """Fit on the first part of train, POT threshold on the held-out end, score test."""
-    from training.thresholds import pot
+def detector_for(name: str, m: Machine, data_dir: Path, bundles_dir: Path, epochs: int | None,
+                 fit_overrides: dict[str, Any], seed: int = 0) -> Detector:
+    """An unfitted detector for ``name``: a baseline, or a bundle kept in ``bundles_dir/<name>/<machine>``."""
+    if name in BASELINES:
+        return make_baseline(name, seed=seed)
+    assert m.train is not None
+    kw: dict[str, Any] = {"window": default_window(name), "verbose": 0, **fit_overrides}
+    if epochs is not None:
+        kw["epochs"] = epochs
+    prov = {"data_dir": str(Path(data_dir).resolve()), "machine": m.name, "split": "train",
+            "command": "anomaly-train evaluate"}
+    return BundleDetector(name, bundles_dir / name / m.name, FitOptions(**kw),
+                          feature_names_for(data_dir, m.name, m.train.shape[1]), prov)
 
+
+def model_scores(det: Detector, m: Machine) -> ModelScores:
+    """Fit ``det`` on the machine's training rows and score its test rows: the one path of every model."""
     assert m.train is not None and m.test is not None
+    det.fit(m.train)
     t0 = time.monotonic()
-    n_val = int(round(len(m.train) * val_fraction))
-    model = make_baseline(name, seed=seed).fit(m.train[: len(m.train) - n_val])
-    th = pot(model.score_series(m.train[len(m.train) - n_val :])[0])
-    fit_s = time.monotonic() - t0
-    t0 = time.monotonic()
-    score, fs = model.score_series(m.test)
-    info = {"fit_seconds": round(fit_s, 2), "score_seconds": round(time.monotonic() - t0, 2), "threshold_params": th.params}
-    return ModelScores(score, fs, th.value, th.method, info)
-
-
-def bundle_scores(
-    arch: str, m: Machine, data_dir: Path, bundles_dir: Path | None, epochs: int | None, fit_overrides: dict[str, Any]
-) -> ModelScores:
-    """Train (or reuse) a bundle for ``arch`` on ``m.train`` and score ``m.test`` through the agent's loader."""
-    from agent.model import load_model
-
-    assert m.train is not None and m.test is not None
-    from training.fit import feature_names_for
-
-    names = feature_names_for(data_dir, m.name, m.train.shape[1])
-    with tempfile.TemporaryDirectory(prefix="anomaly-eval-") as tmp:
-        path = (bundles_dir or Path(tmp)) / arch / m.name
-        info: dict[str, Any] = {"bundle": str(path) if bundles_dir else None}
-        if (path / "bundle.json").is_file():
-            log.info("%s/%s: reusing bundle %s", arch, m.name, path)
-            info["reused"] = True
-        else:
-            from training.fit import FitOptions, default_window, fit_bundle
-
-            kw: dict[str, Any] = {"window": default_window(arch), "verbose": 0, **fit_overrides}
-            if epochs is not None:
-                kw["epochs"] = epochs
-            opt = FitOptions(**kw)
-            log.info("%s/%s: training (%s)", arch, m.name, ", ".join(f"{k}={v}" for k, v in kw.items()))
-            prov = {"data_dir": str(Path(data_dir).resolve()), "machine": m.name, "split": "train",
-                    "command": "anomaly-train evaluate"}
-            r = fit_bundle(m.train, arch=arch, out=path, options=opt, feature_names=names, provenance=prov)
-            info.update(reused=False, fit_seconds=round(r.seconds, 1), epochs=r.epochs, val_loss=r.val_loss)
-        loaded = load_model(path)
-        if loaded.bundle.features != names:
-            raise ValueError(f"{path}: bundle features do not match the {len(names)} data columns")
-        t0 = time.monotonic()
-        s = loaded.scorer.score_series(m.test)
-        b = loaded.bundle
-        trained = b.meta.get("training") if isinstance(b.meta.get("training"), dict) else {}
-        info.update(score_seconds=round(time.monotonic() - t0, 2), window=b.window, tail=b.tail,
-                    raw_threshold=b.threshold.value, model_id=b.model_id,
-                    train_seconds=trained.get("seconds"), train_epochs=trained.get("epochs"))
-        # HitRate ranks the agent's top contributors (share of the raw error); the
-        # per-threshold-normalised feature scores are kept as a second ranking.
-        info["_feature_scores_normalised"] = s.feature_scores
-        return ModelScores(s.score, s.contributions, 1.0, b.threshold.method, info)
+    s = det.score_series(m.test)
+    info = {**det.info(), "score_seconds": round(time.monotonic() - t0, 2)}
+    return ModelScores(s.score, s.feature_scores, det.threshold, det.threshold_method, info,
+                       s.feature_scores_normalised)
 
 
 def machine_metrics(
@@ -133,15 +109,14 @@ def machine_metrics(
         "vus_pr": M.vus_pr(score, y, max_buffer=vus_max_buffer),
         "event_f1": M.event_f1(score, y).as_dict(),
         "pa_f1_inflated": M.pa_f1(score, y).as_dict(),
-        "detection_delay": M.detection_delays(score, y, s.threshold, interval_seconds).as_dict(),
+        "detection_delay": detection_delays(score, y, s.threshold, interval_seconds).as_dict(),
     }
     for p in HIT_P:
         key = f"hitrate@{round(p * 100)}"
         out[key] = None if s.feature_scores is None else M.hit_rate(s.feature_scores[mask], kept, p, y)
-        norm = s.info.get("_feature_scores_normalised")
-        if norm is not None:
-            out[f"{key}_normalised"] = M.hit_rate(norm[mask], kept, p, y)
-    out["info"] = {k: v for k, v in s.info.items() if not k.startswith("_")}
+        if s.feature_scores_normalised is not None:
+            out[f"{key}_normalised"] = M.hit_rate(s.feature_scores_normalised[mask], kept, p, y)
+    out["info"] = dict(s.info)
     return out
 
 
@@ -153,6 +128,30 @@ def _mean(items: list[Any]) -> Any:
                 if k not in ("threshold", "info", "method", "delays_s")}
     vals = [float(v) for v in items if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
     return float(np.mean(vals)) if vals else None
+
+
+def evaluate_machine(data_dir: Path, machine: str, models: Sequence[str], bundles_dir: Path, epochs: int | None,
+                     fit_overrides: dict[str, Any], vus_max_buffer: int, seed: int) -> dict[str, dict[str, Any]]:
+    """Every model's figures on one machine, measured on the rows where all models have a score."""
+    m = load_machine(data_dir, machine)
+    if m.train is None or m.test is None or m.labels is None:
+        raise FileNotFoundError(f"{machine}: evaluation needs train/, test/ and test_label/ files under {data_dir}")
+    if m.labels.sum() == 0:
+        raise ValueError(f"{machine}: test_label holds no anomaly, nothing to evaluate")
+    dims = M.interpretation_dims(m.interpretation or [], len(m.test))
+    scores: dict[str, ModelScores] = {}
+    for name in models:
+        log.info("%s: scoring %s", machine, name)
+        scores[name] = model_scores(detector_for(name, m, data_dir, bundles_dir, epochs, fit_overrides, seed), m)
+    mask = np.logical_and.reduce([np.isfinite(s.score) for s in scores.values()])
+    interval = row_interval(data_dir, machine)
+    common = {"rows": int(mask.sum()), "rows_skipped": int((~mask).sum()), "interval_seconds": interval,
+              "anomaly_ratio": float(m.labels[mask].mean()), "events": int(len(M.segments(m.labels[mask]))),
+              "anomalies_skipped": int(m.labels[~mask].sum())}
+    out = {}
+    for name, s in scores.items():
+        out[name] = {**machine_metrics(s, m.labels, dims, mask, vus_max_buffer, interval), "data": common}
+    return out
 
 
 def evaluate(
@@ -167,38 +166,20 @@ def evaluate(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Evaluate ``models`` on ``machines`` of an SMD directory; returns the JSON-ready document."""
-    from agent.bundle import ARCHITECTURES
-
     unknown = [n for n in models if n not in BASELINES and n not in ARCHITECTURES]
     if unknown or not models:
         raise ValueError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; "
                          f"known: {', '.join((*ARCHITECTURES, *BASELINES))}")
     data_dir = Path(data_dir)
-    bdir = Path(bundles_dir) if bundles_dir else None
     results: dict[str, dict[str, Any]] = {name: {"machines": {}} for name in models}
-    for machine in machines:
-        m = load_machine(data_dir, machine)
-        if m.train is None or m.test is None or m.labels is None:
-            raise FileNotFoundError(f"{machine}: evaluation needs train/, test/ and test_label/ files under {data_dir}")
-        if m.labels.sum() == 0:
-            raise ValueError(f"{machine}: test_label holds no anomaly, nothing to evaluate")
-        dims = M.interpretation_dims(m.interpretation or [], len(m.test))
-        scores: dict[str, ModelScores] = {}
-        for name in models:
-            log.info("%s: scoring %s", machine, name)
-            if name in BASELINES:
-                scores[name] = baseline_scores(name, m, seed)
-            else:
-                scores[name] = bundle_scores(name, m, data_dir, bdir, epochs, fit_overrides or {})
-        mask = np.logical_and.reduce([np.isfinite(s.score) for s in scores.values()])
-        interval = row_interval(data_dir, machine)
-        common = {"rows": int(mask.sum()), "rows_skipped": int((~mask).sum()), "interval_seconds": interval,
-                  "anomaly_ratio": float(m.labels[mask].mean()), "events": int(len(M.segments(m.labels[mask]))),
-                  "anomalies_skipped": int(m.labels[~mask].sum())}
-        for name, s in scores.items():
-            res = machine_metrics(s, m.labels, dims, mask, vus_max_buffer, interval)
-            res["data"] = common
-            results[name]["machines"][machine] = res
+    with tempfile.TemporaryDirectory(prefix="anomaly-eval-") as tmp:  # bundles live here without --bundles-dir
+        for machine in machines:
+            per_model = evaluate_machine(data_dir, machine, models, Path(bundles_dir or tmp), epochs,
+                                         fit_overrides or {}, vus_max_buffer, seed)
+            for name, res in per_model.items():
+                if bundles_dir is None and "bundle" in res["info"]:
+                    res["info"]["bundle"] = None  # a temporary directory: nothing to point at
+                results[name]["machines"][machine] = res
     for r in results.values():
         r["mean"] = _mean(list(r["machines"].values()))
     return {
@@ -214,56 +195,6 @@ def evaluate(
                   "random scores reach high values on SMD. Shown only next to the honest figures."},
         "results": results,
     }
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
-
-
-COLUMNS = (("bestF1", "best_f1.f1"), ("P", "best_f1.precision"), ("R", "best_f1.recall"),
-           ("F1@thr", "at_threshold.f1"), ("P@thr", "at_threshold.precision"), ("R@thr", "at_threshold.recall"),
-           ("FPR@thr", "at_threshold.fpr"), ("AUC-PR", "auc_pr"), ("VUS-PR", "vus_pr"), ("evF1", "event_f1.f1"),
-           ("PA-F1*", "pa_f1_inflated.f1"), ("HR@100", "hitrate@100"), ("HR@150", "hitrate@150"),
-           ("Det5m", "detection_delay.detected_within_5min"))
-
-
-def _get(d: dict[str, Any], dotted: str) -> Any:
-    for part in dotted.split("."):
-        d = d.get(part) if isinstance(d, dict) else None  # type: ignore[assignment]
-    return d
-
-
-def format_tables(doc: dict[str, Any]) -> str:
-    """Plain-text tables: one per machine, then the mean over machines."""
-    res = doc["results"]
-    blocks = [(m, {name: res[name]["machines"][m] for name in res}) for m in doc["machines"]]
-    blocks.append((f"mean over {len(doc['machines'])} machines", {name: res[name]["mean"] for name in res}))
-    width = max(len(n) for n in res) + 2
-    lines = []
-    for title, rows in blocks:
-        lines.append(f"== {title}")
-        lines.append("model".ljust(width) + "".join(h.rjust(8) for h, _ in COLUMNS))
-        for name, r in rows.items():
-            cells = [_get(r, key) for _, key in COLUMNS]
-            lines.append(name.ljust(width) + "".join(
-                ("n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}").rjust(8) for v in cells))
-        lines.append("")
-    lines.append("PA-F1* is point-adjusted F1: inflated (a random score reaches high values), never a headline. "
-                 "Det5m: share of events flagged (at the shipped threshold) within 5 minutes of their start.")
-    return "\n".join(lines)
-
-
-def write_json(doc: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_jsonable(doc), indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def parse_fit_option(text: str) -> tuple[str, Any]:
@@ -283,8 +214,6 @@ def _run(args: argparse.Namespace) -> int:
     models = [s for s in args.models.split(",") if s]
     overrides = dict(args.fit_option or [])
     if overrides:
-        from training.fit import FitOptions
-
         unknown = set(overrides) - {f.name for f in dataclasses.fields(FitOptions)}
         if unknown:
             raise ValueError(f"unknown --fit-option key(s): {', '.join(sorted(unknown))}")

@@ -3,248 +3,44 @@
 Thresholds are computed on the validation windows by the agent's own
 :class:`agent.scoring.Scorer` running the converted TFLite model, so the
 numbers in ``bundle.json`` are exactly the errors the agent will compute.
+
+The parts live next door: options in :mod:`training.options`, data
+preparation in :mod:`training.data`, the network and its training loop in
+:mod:`training.models` and :mod:`training.train`, thresholds in
+:mod:`training.thresholds`, the shared bundle fields in
+:mod:`training.bundle_meta`, ensembles in :mod:`training.ensemble`.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import logging
 import shlex
-import socket
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from agent.bundle import Threshold
 from agent.bundle_write import write_bundle
 from agent.predictors import TFLitePredictor
 from agent.scoring import Scorer, ScoringSpec
 from agent.window import make_windows
+from training.bundle_meta import FitResult, model_id, provenance_doc, scaler_doc
+from training.convert import inference_us
+from training.data import feature_names_for, history_train, load_train
+from training.ensemble import fit_ensemble
+from training.models import ARCHITECTURES, DEFAULT_ARCH, FORECASTERS, set_seed
+from training.options import ENSEMBLE_NORMS, FitOptions, default_window
+from training.thresholds import compute_thresholds
+from training.train import train_network
 
 log = logging.getLogger(__name__)
 
-ENSEMBLE_NORMS = ("z", "z_feature", "rank")  # training.ensemble: z = one std per member
-
-
-@dataclass(frozen=True)
-class FitOptions:
-    """Training knobs; every field is recorded in ``bundle.json`` ``training.options``."""
-
-    window: int = 30
-    latent: int | None = None  # None: the architecture's default
-    epochs: int = 40  # upper bound; early stopping usually ends sooner
-    batch_size: int = 64
-    seed: int = 0
-    val_fraction: float = 0.2  # taken from the END of the series
-    stride: int = 1  # step between training windows (validation: always 1)
-    patience: int = 4
-    learning_rate: float = 1e-3
-    max_train_seconds: float | None = None  # stop after the epoch that crosses this budget
-    tail: int = 1  # score = error of the last `tail` steps (1 = freshest row)
-    threshold: str = "pot"  # "pot" or "quantile" (overall and per-feature)
-    pot_q: float = 1e-3
-    pot_level: float = 0.98
-    quantile_q: float = 0.995
-    feature_floor: float = 1e-4  # squared scaled error: 1 % of a feature's training range
-    parity_tolerance: float = 1e-4
-    parity_windows: int = 256
-    verbose: int = 2  # keras: 2 = one line per epoch
-    members: str = "dense,pca"  # ensemble only: comma-separated member architectures (training.ensemble)
-    ensemble_norm: str = "z"  # ensemble only: "z" (one std per member), "z_feature" (per feature) or "rank"
-    pca_variance: float = 0.95  # ensemble "pca" member: share of the training variance kept
-
-    def __post_init__(self) -> None:
-        if self.threshold not in ("pot", "quantile"):
-            raise ValueError(f"threshold must be 'pot' or 'quantile', got {self.threshold!r}")
-        if not 1 <= self.tail <= self.window:
-            raise ValueError(f"tail must be in 1..window ({self.window}), got {self.tail}")
-        if self.epochs < 1 or self.batch_size < 1 or self.stride < 1:
-            raise ValueError("epochs, batch_size and stride must be >= 1")
-        if self.feature_floor <= 0:
-            raise ValueError("feature_floor must be > 0")
-        if self.ensemble_norm not in ENSEMBLE_NORMS:
-            raise ValueError(f"ensemble_norm must be one of {', '.join(ENSEMBLE_NORMS)}, got {self.ensemble_norm!r}")
-        if not 0 < self.pca_variance <= 1:
-            raise ValueError(f"pca_variance must be in (0, 1], got {self.pca_variance}")
-
-
-@dataclass(frozen=True)
-class FitResult:
-    bundle: Path
-    seconds: float
-    epochs: int
-    train_loss: float
-    val_loss: float
-    parity_max_diff: float
-    model_bytes: int
-    inference_us: float
-    threshold: Threshold
-    feature_thresholds: np.ndarray  # (F,)
-    keras_model: Any = field(default=None, repr=False, compare=False)  # the trained (rolled) model
-
-
-def _time_budget(seconds: float) -> Any:
-    """Keras callback that stops after the epoch crossing ``seconds`` (built lazily: Keras loads TensorFlow)."""
-    import keras
-
-    class TimeBudget(keras.callbacks.Callback):
-        def on_train_begin(self, logs: Any = None) -> None:
-            self.t0 = time.monotonic()
-
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            if time.monotonic() - self.t0 > seconds:
-                log.info("training time budget of %.0f s used up after epoch %d", seconds, epoch + 1)
-                self.model.stop_training = True
-
-    return TimeBudget()
-
-
-def _threshold(scores: np.ndarray, opt: FitOptions) -> Threshold:
-    from training import thresholds
-
-    if opt.threshold == "quantile":
-        return thresholds.quantile(scores, opt.quantile_q)
-    try:
-        return thresholds.pot(scores, q=opt.pot_q, level=opt.pot_level)
-    except ValueError as exc:  # POT could not be fitted: fall back to a high quantile, say so
-        th = thresholds.quantile(scores, opt.quantile_q)
-        return Threshold(th.value, "quantile", {**th.params, "pot_failed": str(exc)})
-
-
-def compute_thresholds(errors: np.ndarray, opt: FitOptions) -> tuple[Threshold, np.ndarray, dict[str, Any]]:
-    """Overall threshold on window errors and floored per-feature thresholds.
-
-    Parameters
-    ----------
-    errors : (N, F) per-feature validation errors from :meth:`Scorer.errors`
-
-    Returns
-    -------
-    (overall, per_feature (F,), feature_thresholds document for bundle.json)
-    """
-    overall = _threshold(errors.mean(axis=1), opt)
-    per = [_threshold(errors[:, j], opt) for j in range(errors.shape[1])]
-    values = np.array([max(t.value, opt.feature_floor) for t in per])
-    doc = {
-        "values": [float(v) for v in values],
-        "method": opt.threshold,
-        "floor": opt.feature_floor,
-        "floored": int(sum(t.value < opt.feature_floor for t in per)),
-        "fallbacks": int(sum(bool(t.params.get("fallback")) or t.method != opt.threshold for t in per)),
-    }
-    return overall, values, doc
-
-
-def _train(model: Any, xy: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
-           opt: FitOptions) -> dict[str, list[float]]:
-    """Fit with early stopping on the validation pairs; returns the Keras history."""
-    import keras
-
-    callbacks: list[Any] = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=opt.patience, restore_best_weights=True)
-    ]
-    if opt.max_train_seconds:
-        callbacks.append(_time_budget(opt.max_train_seconds))
-    return model.fit(
-        xy[0], xy[1], validation_data=val, epochs=opt.epochs,
-        batch_size=opt.batch_size, shuffle=True, callbacks=callbacks, verbose=opt.verbose,
-    ).history
-
-
-def _versions() -> dict[str, str]:
-    import keras
-    import tensorflow as tf
-
-    return {"tensorflow": tf.__version__, "keras": keras.__version__}
-
-
-def pairs(windows: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """Training pairs from scaled (N, S, F) windows: (x, x) for an autoencoder, (rows :-1, row -1) for a forecaster."""
-    if kind == "forecaster":
-        return windows[:, :-1], windows[:, -1]
-    return windows, windows
-
-
-def span(arch: str, window: int) -> int:
-    """Rows one score consumes (the bundle's ``window``): the model input, plus the target row for a forecaster."""
-    from training.models import arch_spec
-
-    return window + 1 if arch_spec(arch).kind == "forecaster" else window
-
-
-@dataclass(frozen=True)
-class Trained:
-    """One Keras network trained on a split, converted and parity-checked (``tflite`` written to ``path``)."""
-
-    arch: str
-    kind: str
-    window: int  # input length
-    span: int  # rows per score: window (+1 for a forecaster)
-    latent: int
-    model: Any  # keras.Model (rolled)
-    converted: Any  # training.convert.Converted
-    history: dict[str, list[float]]
-    best: int  # 0-based epoch whose weights EarlyStopping restored
-    parity: float
-    parity_windows: int
-    seconds: float
-
-    @property
-    def losses(self) -> dict[str, float]:
-        return {"train_loss": float(self.history["loss"][self.best]),
-                "val_loss": float(self.history["val_loss"][self.best])}
-
-
-def train_network(arch: str, train: np.ndarray, opt: FitOptions, path: Path) -> tuple[Trained, Any]:
-    """Split ``train`` (T, F), train ``arch`` on it, convert to ``path`` and check parity.
-
-    Returns the :class:`Trained` record and the :class:`training.data.Split` (scaler, raw validation rows).
-    """
-    from training.convert import convert, parity
-    from training.data import split_scale_window
-    from training.models import arch_spec, build_model
-
-    t0 = time.monotonic()
-    spec = arch_spec(arch)
-    latent = spec.latent if opt.latent is None else opt.latent
-    rows = span(arch, opt.window)
-    n = train.shape[1]
-    split = split_scale_window(train, rows, opt.val_fraction, opt.stride)
-    xy, val = pairs(split.x_train, spec.kind), pairs(split.x_val, spec.kind)
-    log.info("%s: %d training pairs, %d validation pairs, input %d x %d features%s", arch, len(xy[0]),
-             len(val[0]), opt.window, n, " -> next row" if spec.kind == "forecaster" else "")
-    model = build_model(arch, opt.window, n, latent=latent, learning_rate=opt.learning_rate)
-    hist = _train(model, xy, val, opt)
-    best = int(np.argmin(hist["val_loss"]))  # EarlyStopping restored this epoch's weights
-    seconds = time.monotonic() - t0
-    log.info("%s: converting to TFLite (builtin ops only)", arch)
-    conv = convert(model, arch, latent)
-    Path(path).write_bytes(conv.tflite)
-    pick = np.linspace(0, len(val[0]) - 1, min(opt.parity_windows, len(val[0]))).astype(int)
-    diff = parity(model, Path(path), val[0][pick], opt.parity_tolerance)
-    return Trained(arch, spec.kind, opt.window, rows, latent, model, conv, hist, best, diff, len(pick), seconds), split
-
-
-def provenance_doc(train: np.ndarray, split: Any, provenance: dict[str, Any], opt: FitOptions) -> dict[str, Any]:
-    """The ``training`` fields every bundle shares (data, split sizes, options, versions)."""
-    return {
-        **provenance,
-        "rows": len(train), "train_rows": len(split.train_raw), "val_rows": len(split.val_raw),
-        "data_sha256": hashlib.sha256(np.ascontiguousarray(train).tobytes()).hexdigest(),
-        "seed": opt.seed, "options": dataclasses.asdict(opt), **_versions(),
-    }
-
-
-def scaler_doc(split: Any) -> dict[str, Any]:
-    return {"method": "minmax", "min": split.scaler.low.tolist(), "max": split.scaler.high.tolist(),
-            "clip": split.scaler.clip}
+__all__ = ["FitOptions", "FitResult", "fit_bundle", "register"]
 
 
 def fit_bundle(
@@ -263,19 +59,13 @@ def fit_bundle(
     dir, machine, command, ...) is stored under ``training`` in bundle.json
     next to what this function measures.
     """
-    import keras
-
-    from training.convert import inference_us
-
     t0 = time.monotonic()
     opt, n = options, len(feature_names)
     train = np.asarray(train, np.float64)
     if train.ndim != 2 or train.shape[1] != n:
         raise ValueError(f"training data has shape {train.shape}, expected (T, {n}) for the feature names")
-    keras.utils.set_random_seed(opt.seed)
+    set_seed(opt.seed)
     if arch == "ensemble":
-        from training.ensemble import fit_ensemble
-
         return fit_ensemble(train, out=Path(out), options=opt, feature_names=tuple(feature_names),
                             provenance=provenance)
     with tempfile.TemporaryDirectory(prefix="anomaly-fit-") as tmp:
@@ -296,7 +86,7 @@ def fit_bundle(
     reduction = ("squared error averaged over the last `tail` steps, then features" if tr.kind == "autoencoder"
                  else "squared error of the forecast of the newest row, averaged over features")
     meta: dict[str, Any] = {
-        "model_id": f"{arch}-{provenance.get('machine', 'data')}-{now:%Y%m%dT%H%M%SZ}-{sha[:8]}",
+        "model_id": model_id(arch, provenance, now, sha),
         "created": now.isoformat(timespec="seconds"),
         "architecture": arch,
         "kind": tr.kind,
@@ -311,7 +101,7 @@ def fit_bundle(
         "training": {
             **provenance_doc(train, split, provenance, opt),
             "epochs": len(hist["loss"]), "best_epoch": tr.best + 1, **losses,
-            "history": {k: [round(float(v), 8) for v in vs] for k, vs in hist.items()},
+            "history": tr.history_doc(),
             "seconds": round(tr.seconds, 1),
         },
         "conversion": {"parity_max_abs_diff": tr.parity, "tolerance": opt.parity_tolerance,
@@ -339,51 +129,7 @@ def _command(args: argparse.Namespace, opt: FitOptions) -> str:
     return shlex.join(parts)
 
 
-def history_train(directory: Path, window: int) -> tuple[np.ndarray, tuple[str, ...], dict[str, Any]]:
-    """Training rows from an agent's recorded history (``<state_directory>/history``).
-
-    Short gaps and NaN cells are forward-filled and long gaps split the series
-    (:mod:`training.history`); segments shorter than two windows are dropped
-    and the rest are joined, so only the few windows that straddle a join mix
-    two segments.  The bundle is marked ``host_specific``: it was trained on
-    this host's raw values, so the agent skips calibration for it.
-    """
-    from training.history import load_history_segments
-
-    segments, names = load_history_segments(Path(directory), min_rows=2 * window)
-    if not segments:
-        raise ValueError(f"{directory}: no gap-free stretch of at least {2 * window} rows in the recorded history")
-    train = np.concatenate(segments)
-    source = {"history_dir": str(Path(directory).resolve()), "machine": socket.gethostname(), "split": "history",
-              "host_specific": True, "segments": len(segments), "rows": int(len(train))}
-    return train, tuple(names), source
-
-
-def feature_names_for(data_dir: Path | str, machine: str, n_columns: int) -> tuple[str, ...]:
-    """Names of a machine's columns: an importer's sidecar (``train/MACHINE.json``) when there is one,
-    else SMD-38 for 38 columns and ``f1..fF`` otherwise (:func:`training.data.load_train`)."""
-    from agent.features import SMD38_NAMES
-    from training.importers import sidecar_features
-
-    names = sidecar_features(Path(data_dir), machine)
-    if names is None:
-        return tuple(SMD38_NAMES) if n_columns == len(SMD38_NAMES) else tuple(f"f{i + 1}" for i in range(n_columns))
-    if len(names) != n_columns:
-        raise ValueError(f"{Path(data_dir) / 'train' / (machine + '.json')}: names {len(names)} features, "
-                         f"the data has {n_columns} columns")
-    return names
-
-
-def default_window(arch: str) -> int:
-    """The architecture's default window (input length); the ensemble's is that of its default dense member."""
-    from training.models import arch_spec
-
-    return arch_spec("dense" if arch == "ensemble" else arch).window
-
-
 def _run(args: argparse.Namespace) -> int:
-    from training.data import load_train
-
     if args.history:
         train, names, source = history_train(args.history, args.window or default_window(args.arch))
     else:
@@ -413,8 +159,6 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``fit`` to the ``anomaly-train`` subcommands."""
-    from training.models import ARCHITECTURES, DEFAULT_ARCH, FORECASTERS  # light: no TensorFlow at module level
-
     d = FitOptions()
     p = subparsers.add_parser("fit", help="train a model on one SMD machine and write a bundle",
                               description="Train an autoencoder, a forecaster or an ensemble on one SMD machine, "

@@ -1,4 +1,6 @@
-"""Keras window autoencoders: (batch, W, F) -> (batch, W, F), MSE loss, Adam.
+"""The training network, one home: architectures, Keras builders and the training loop.
+
+Keras window autoencoders: (batch, W, F) -> (batch, W, F), MSE loss, Adam.
 
 Three architectures, all small enough that the converted model stays well
 under 1 MB and one window runs in well under 300 µs on one core:
@@ -22,14 +24,26 @@ One forecaster, (batch, W, F) -> (batch, F), the next row after the window:
 ``unroll`` and ``batch_size`` exist for conversion: recurrent layers with a
 dynamic batch only convert with Select-TF ops, so :mod:`training.convert`
 builds an unrolled clone with batch 1 that has exactly the same weights.
+
+``pca_model`` is the ensemble's PCA member as a one-layer Keras model with
+fixed weights; :func:`train` is the one training loop (early stopping on the
+validation pairs, optional time budget) used by ``fit``, ``tune`` and ensembles.
+Keras loads TensorFlow, so it is imported inside the functions that need it:
+``anomaly-train --help`` and the light commands never load it.
 """
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
 
 if TYPE_CHECKING:  # keras loads TensorFlow: import it only when a model is built
     import keras
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -154,3 +168,97 @@ def build_model(
     model = keras.Model(x, y, name=arch if spec.kind == "forecaster" else f"{arch}_ae")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
     return model
+
+
+def pca_model(mean: np.ndarray, projection: np.ndarray) -> keras.Model:
+    """Keras (B, 1, F) -> (B, 1, F): reconstruction ``x P + mean (I - P)`` from a principal subspace, fixed weights.
+
+    ``projection`` is ``P = V^T V`` of :class:`training.pca.PCA`; one ``Dense`` layer converts to a builtin
+    ``FULLY_CONNECTED`` op, so the agent runs the PCA member without scikit-learn.
+    """
+    import keras
+
+    n = len(mean)
+    x = keras.Input(shape=(1, n), name="window")
+    dense = keras.layers.Dense(n, name="pca_projection")
+    model = keras.Model(x, dense(x), name="pca_member")
+    dense.set_weights([projection.astype(np.float32), (mean - mean @ projection).astype(np.float32)])
+    return model
+
+
+# -- training --------------------------------------------------------------------------------------------------
+
+
+class TrainOptions(Protocol):
+    """The :class:`training.options.FitOptions` fields the training loop reads."""
+
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def patience(self) -> int: ...
+    @property
+    def max_train_seconds(self) -> float | None: ...
+    @property
+    def verbose(self) -> int: ...
+
+
+def pairs(windows: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Training pairs from scaled (N, S, F) windows: (x, x) for an autoencoder, (rows :-1, row -1) for a forecaster."""
+    if kind == "forecaster":
+        return windows[:, :-1], windows[:, -1]
+    return windows, windows
+
+
+def span(arch: str, window: int) -> int:
+    """Rows one score consumes (the bundle's ``window``): the model input, plus the target row for a forecaster."""
+    return window + 1 if arch_spec(arch).kind == "forecaster" else window
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, numpy and the Keras backend (reproducible weights and shuffles)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+def versions() -> dict[str, str]:
+    """TensorFlow and Keras versions, recorded in every bundle."""
+    import keras
+    import tensorflow as tf
+
+    return {"tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def _time_budget(seconds: float) -> Any:
+    """Keras callback that stops after the epoch crossing ``seconds`` (built lazily: Keras loads TensorFlow)."""
+    import keras
+
+    class TimeBudget(keras.callbacks.Callback):
+        def on_train_begin(self, logs: Any = None) -> None:
+            self.t0 = time.monotonic()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if time.monotonic() - self.t0 > seconds:
+                log.info("training time budget of %.0f s used up after epoch %d", seconds, epoch + 1)
+                self.model.stop_training = True
+
+    return TimeBudget()
+
+
+def train(model: keras.Model, xy: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
+          opt: TrainOptions) -> dict[str, list[float]]:
+    """Fit with early stopping on the validation pairs (best weights restored); returns the Keras history."""
+    import keras
+
+    callbacks: list[Any] = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=opt.patience, restore_best_weights=True)
+    ]
+    if opt.max_train_seconds:
+        callbacks.append(_time_budget(opt.max_train_seconds))
+    history: dict[str, list[float]] = model.fit(
+        xy[0], xy[1], validation_data=val, epochs=opt.epochs,
+        batch_size=opt.batch_size, shuffle=True, callbacks=callbacks, verbose=opt.verbose,
+    ).history
+    return history

@@ -128,6 +128,53 @@ def pr_curves(curves: Sequence[tuple[str, np.ndarray, np.ndarray, float, tuple[f
     return fig
 
 
+def delay_cdf(curves: Sequence[tuple[str, Sequence[float | None]]], within_minutes: float = 5.0) -> Figure:
+    """Share of events detected within x minutes, per model (missed events keep a curve below 1)."""
+    fig = _figure(7, 4)
+    ax = fig.add_subplot()
+    top = max([d for _, ds in curves for d in ds if d is not None] + [within_minutes * 2.0])
+    for i, (name, delays) in enumerate(curves):
+        got = np.sort([d for d in delays if d is not None])
+        if not len(delays):
+            continue
+        x = np.r_[0.0, got, top * 1.05]
+        y = np.r_[0.0, np.arange(1, len(got) + 1), len(got)] / len(delays)
+        ax.step(x, y, where="post", lw=1.6 if i == 0 else 1.0, color=f"C{i}",
+                label=f"{name} ({len(got)}/{len(delays)} detected)")
+    ax.axvline(within_minutes, color="grey", ls=":", lw=1, label=f"{within_minutes:g} min")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(0, top * 1.05)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("delay from the event's start to its first flagged row (minutes, symlog)")
+    ax.set_ylabel("share of labelled events detected")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def tuning_plot(trials: Sequence[dict[str, Any]], direction: str, objective: str) -> Figure:
+    """Objective value per trial and the best so far."""
+    fig = _figure(7, 3.5)
+    ax = fig.add_subplot()
+    done = [(t["number"], t["value"]) for t in trials if isinstance(t.get("value"), (int, float))]
+    if done:
+        n, v = map(np.asarray, zip(*done))
+        best = np.maximum.accumulate(v) if direction == "maximize" else np.minimum.accumulate(v)
+        ax.plot(n, v, "o", ms=4, color="C0", label="trial")
+        ax.step(n, best, where="post", color="C3", lw=1.4, label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(objective)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def matplotlib_version() -> str:
+    import matplotlib
+
+    return str(matplotlib.__version__)
+
+
 def png_data_uri(fig: Figure) -> str:
     """The figure as a ``data:image/png;base64,...`` URI (self-contained HTML)."""
     buf = io.BytesIO()

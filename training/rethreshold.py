@@ -25,6 +25,7 @@ import numpy as np
 from agent.bundle import BUNDLE_FILE, load_bundle
 from agent.model import load_model
 from agent.smd import load_machine
+from training import thresholds
 
 
 def parse_rows(text: str, n: int) -> slice:
@@ -41,8 +42,6 @@ def parse_rows(text: str, n: int) -> slice:
 def rethreshold(bundle: Path, data: Path, machine: str, out: Path, method: str = "best_f1",
                 rows: str = ":") -> dict[str, Any]:
     """Write ``out``: ``bundle`` with its overall threshold set by ``method`` on labelled rows."""
-    from training import thresholds
-
     model = load_model(bundle)
     m = load_machine(data, machine, ("test",))
     if m.test is None:

@@ -11,13 +11,16 @@ numpy, in :mod:`agent.pot` (the agent calibrates hosts with the same code);
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from agent.bundle import Threshold
 from agent.pot import FLOOR, GAMMA_EPS, MIN_EXCESSES, fit_gpd, pot_threshold
+from training import metrics
+from training.options import FitOptions
 
-__all__ = ["FLOOR", "GAMMA_EPS", "MIN_EXCESSES", "best_f1", "fit_gpd", "pot", "quantile"]
+__all__ = ["FLOOR", "GAMMA_EPS", "MIN_EXCESSES", "best_f1", "compute_thresholds", "fit_gpd", "pot", "quantile"]
 
 
 def _finite(scores: np.ndarray, name: str = "scores") -> np.ndarray:
@@ -72,14 +75,12 @@ def best_f1(scores: np.ndarray, labels: np.ndarray) -> Threshold:
     The value lies halfway between the lowest flagged score and the next
     lower score, so ``score > value`` reproduces the optimal flag set.
     """
-    from training.metrics import best_f1 as _best
-
     s = np.asarray(scores, dtype=np.float64).ravel()
     y = np.asarray(labels).ravel()
     if s.shape != y.shape:
         raise ValueError(f"best_f1: scores {s.shape} and labels {y.shape} differ in shape")
     keep = np.isfinite(s)
-    res = _best(s[keep], y[keep])
+    res = metrics.best_f1(s[keep], y[keep])
     params = {
         "n": int(keep.sum()),
         "n_positive": int((y[keep] == 1).sum()),
@@ -88,3 +89,37 @@ def best_f1(scores: np.ndarray, labels: np.ndarray) -> Threshold:
         "recall": res.recall,
     }
     return Threshold(_floor(res.threshold), "best_f1", params)
+
+
+def _threshold(scores: np.ndarray, opt: FitOptions) -> Threshold:
+    if opt.threshold == "quantile":
+        return quantile(scores, opt.quantile_q)
+    try:
+        return pot(scores, q=opt.pot_q, level=opt.pot_level)
+    except ValueError as exc:  # POT could not be fitted: fall back to a high quantile, say so
+        th = quantile(scores, opt.quantile_q)
+        return Threshold(th.value, "quantile", {**th.params, "pot_failed": str(exc)})
+
+
+def compute_thresholds(errors: np.ndarray, opt: FitOptions) -> tuple[Threshold, np.ndarray, dict[str, Any]]:
+    """Overall threshold on window errors and floored per-feature thresholds.
+
+    Parameters
+    ----------
+    errors : (N, F) per-feature validation errors from :meth:`agent.scoring.Scorer.errors`
+
+    Returns
+    -------
+    (overall, per_feature (F,), feature_thresholds document for bundle.json)
+    """
+    overall = _threshold(errors.mean(axis=1), opt)
+    per = [_threshold(errors[:, j], opt) for j in range(errors.shape[1])]
+    values = np.array([max(t.value, opt.feature_floor) for t in per])
+    doc = {
+        "values": [float(v) for v in values],
+        "method": opt.threshold,
+        "floor": opt.feature_floor,
+        "floored": int(sum(t.value < opt.feature_floor for t in per)),
+        "fallbacks": int(sum(bool(t.params.get("fallback")) or t.method != opt.threshold for t in per)),
+    }
+    return overall, values, doc

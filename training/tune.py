@@ -38,6 +38,11 @@ from typing import Any
 import numpy as np
 
 from agent.scoring import feature_errors
+from agent.window import make_windows
+from training.data import feature_names_for, load_train, split_scale_window
+from training.fit import fit_bundle
+from training.models import ARCHITECTURES, FORECASTERS, arch_spec, build_model, pairs, set_seed, span, train
+from training.options import FitOptions, default_window
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +59,6 @@ TAILS = (1, 3, 5)
 
 def search_space(arch: str, objective: str) -> dict[str, Any]:
     """Optuna distributions per option (recorded in the tuning record as plain JSON)."""
-    from training.models import arch_spec
-
     space: dict[str, Any] = {"window": list(WINDOWS), "learning_rate": [1e-4, 3e-3, "log"], "batch_size": [32, 64, 128]}
     if arch_spec(arch).kind == "forecaster":
         space["latent"] = [32, 64, 96]  # LSTM units
@@ -89,8 +92,6 @@ def inject(val: np.ndarray, span: int, n: int, seed: int = 0) -> tuple[np.ndarra
     -------
     clean (N, span, F) every window; injected (n, span, F) copies of random windows with a fault in their newest rows
     """
-    from agent.window import make_windows
-
     clean = np.ascontiguousarray(make_windows(val.astype(np.float32), span))
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, len(clean), n)
@@ -111,36 +112,31 @@ def window_errors(model: Any, windows: np.ndarray, kind: str, tail: int) -> np.n
     return feature_errors(windows, model.predict(windows, batch_size=512, verbose=0), tail).mean(axis=1)
 
 
-def run_trial(train: np.ndarray, arch: str, opt: Any, objective: str, n_injected: int = N_INJECTED
+def run_trial(rows: np.ndarray, arch: str, opt: FitOptions, objective: str, n_injected: int = N_INJECTED
               ) -> tuple[float, dict[str, Any]]:
     """Train one configuration (no conversion) and return (objective value, facts)."""
-    import keras
     from sklearn.metrics import roc_auc_score
 
-    from training.data import split_scale_window
-    from training.fit import _train, pairs, span
-    from training.models import arch_spec, build_model
-
     kind = arch_spec(arch).kind
-    rows = span(arch, opt.window)
-    keras.utils.set_random_seed(opt.seed)
-    split = split_scale_window(train, rows, opt.val_fraction, opt.stride)
-    model = build_model(arch, opt.window, train.shape[1], latent=opt.latent, learning_rate=opt.learning_rate)
-    hist = _train(model, pairs(split.x_train, kind), pairs(split.x_val, kind), opt)
+    n_rows = span(arch, opt.window)
+    set_seed(opt.seed)
+    split = split_scale_window(rows, n_rows, opt.val_fraction, opt.stride)
+    model = build_model(arch, opt.window, rows.shape[1], latent=opt.latent, learning_rate=opt.learning_rate)
+    hist = train(model, pairs(split.x_train, kind), pairs(split.x_val, kind), opt)
     tail = opt.tail if kind == "autoencoder" else 1
     clean = window_errors(model, split.x_val, kind, tail)
     facts: dict[str, Any] = {"epochs": len(hist["loss"]), "val_loss": float(min(hist["val_loss"])),
                              "val_error": float(clean.mean())}
     if objective == "val_error":
         return facts["val_error"], facts
-    _, bad = inject(split.scaler.transform(split.val_raw), rows, n_injected, seed=opt.seed)
+    _, bad = inject(split.scaler.transform(split.val_raw), n_rows, n_injected, seed=opt.seed)
     injected = window_errors(model, bad, kind, tail)
     y = np.r_[np.zeros(len(clean)), np.ones(len(injected))]
     facts["injection_auc"] = float(roc_auc_score(y, np.r_[clean, injected]))
     return facts["injection_auc"], facts
 
 
-def tune(train: np.ndarray, arch: str, base: Any, *, trials: int = 20, timeout: float | None = None,
+def tune(train: np.ndarray, arch: str, base: FitOptions, *, trials: int = 20, timeout: float | None = None,
          objective: str = "injection", seed: int = 0) -> dict[str, Any]:
     """Run the Optuna study; returns the JSON-ready record (best options under ``best["options"]``)."""
     import optuna
@@ -201,9 +197,6 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from training.data import load_train
-    from training.fit import FitOptions, default_window, feature_names_for, fit_bundle
-
     train, _ = load_train(args.data, args.machine)
     names = feature_names_for(args.data, args.machine, train.shape[1])
     base = FitOptions(window=default_window(args.arch), epochs=args.trial_epochs, seed=args.seed, verbose=0,
@@ -228,8 +221,6 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``tune`` to the ``anomaly-train`` subcommands."""
-    from training.models import ARCHITECTURES, FORECASTERS
-
     p = subparsers.add_parser("tune", help="search model options with Optuna on the end of train, fit the best",
                               description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True, help="SMD root (only train/ is read)")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from training import evaluate as ev
-from training.metrics import detection_delays
+from training.delay import detection_delays
 
 # -- detection_delays ------------------------------------------------------------------------------------------------
 

@@ -16,8 +16,9 @@ from agent.window import make_windows
 from training import thresholds
 from training.baselines import PCABaseline
 from training.convert import convert
-from training.ensemble import parse_members, pca_model, pca_projection
+from training.ensemble import parse_members, pca_projection
 from training.fit import FitOptions, fit_bundle
+from training.models import pca_model
 
 W = 8
 NAMES = ("a", "b", "c", "d", "e")
@@ -35,8 +36,8 @@ def test_parse_members() -> None:
 
 
 def test_pca_member_is_the_pca_baseline(sine_data: np.ndarray, tmp_path: Path) -> None:
-    base = PCABaseline(0.9).fit(sine_data[:300])
-    _, want = base.score_series(sine_data[300:])
+    base = PCABaseline(0.9, val_fraction=0).fit(sine_data[:300])
+    want = base.score_series(sine_data[300:]).feature_scores
     z = base.scaler_.transform(sine_data[:300])
     mean, proj, k = pca_projection(z, 0.9)
     assert k == len(base.components_)

@@ -11,6 +11,7 @@ import pytest
 
 from agent.smd import format_rows
 from training import evaluate as ev
+from training import tables
 from training.cli import main
 
 F = 5
@@ -99,7 +100,7 @@ def test_random_scores_machine_metrics() -> None:
 def test_mask_and_mean_skip_nan() -> None:
     assert ev._mean([{"a": 1.0, "b": {"c": float("nan")}}, {"a": 3.0, "b": {"c": 2.0}}]) == {"a": 2.0, "b": {"c": 2.0}}
     assert ev._mean([{"a": None}, {"a": None}]) == {"a": None}
-    assert ev._jsonable({"x": float("nan"), "y": [np.float32(1.5)]}) == {"x": None, "y": [1.5]}
+    assert tables.jsonable({"x": float("nan"), "y": [np.float32(1.5)]}) == {"x": None, "y": [1.5]}
 
 
 def test_parse_fit_option() -> None:

@@ -12,7 +12,8 @@ from agent.scoring import feature_errors
 from agent.smd import format_rows
 from agent.window import make_windows
 from training import thresholds
-from training.fit import FitOptions, compute_thresholds, fit_bundle
+from training.thresholds import compute_thresholds
+from training.fit import FitOptions, fit_bundle
 from training.models import ARCHITECTURES
 
 TINY_WINDOW, TINY_FEATURES = 8, ("a", "b", "c", "d", "e")  # as the tiny_fits fixture in conftest.py

@@ -13,8 +13,8 @@ from agent.scoring import feature_errors
 from agent.window import make_windows
 from training import thresholds
 from training.convert import convert, inference_clone, parity
-from training.fit import FitOptions, fit_bundle, pairs, span
-from training.models import ARCHITECTURES, FORECASTERS, arch_spec, build_model
+from training.fit import FitOptions, fit_bundle
+from training.models import ARCHITECTURES, FORECASTERS, arch_spec, build_model, pairs, span
 
 W, F = 8, 5
 NAMES = ("a", "b", "c", "d", "e")

@@ -11,6 +11,7 @@ import pytest
 from training import evaluate as ev
 from training import report as R
 from training.cli import main
+from training.incidents import find_incidents, find_runs
 from training.plots import Section
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "smd_tiny"
@@ -23,10 +24,10 @@ BASELINES = ("pca", "iforest", "mahalanobis")
 
 def test_find_runs_contiguous_nan_and_merge() -> None:
     s = np.array([np.nan, 2.0, 0.5, 3.0, 3.0, 0.2, 0.1, 1.5, 1.0, 4.0])
-    assert R.find_runs(s).tolist() == [[1, 2], [3, 5], [7, 8], [9, 10]]  # 1.0 itself is not above
-    assert R.find_runs(s, merge_gap=1).tolist() == [[1, 5], [7, 10]]
-    assert R.find_runs(s, merge_gap=2).tolist() == [[1, 10]]
-    assert R.find_runs(np.full(4, np.nan)).shape == (0, 2)
+    assert find_runs(s).tolist() == [[1, 2], [3, 5], [7, 8], [9, 10]]  # 1.0 itself is not above
+    assert find_runs(s, merge_gap=1).tolist() == [[1, 5], [7, 10]]
+    assert find_runs(s, merge_gap=2).tolist() == [[1, 10]]
+    assert find_runs(np.full(4, np.nan)).shape == (0, 2)
 
 
 def test_find_incidents_ranking_shares_labels_and_truth() -> None:
@@ -38,16 +39,16 @@ def test_find_incidents_ranking_shares_labels_and_truth() -> None:
     dims = [frozenset()] * 10
     dims[5] = frozenset({1})
     dims[6] = frozenset({2})
-    by_area = R.find_incidents(s, c, labels, dims, n=5)
+    by_area = find_incidents(s, c, labels, dims, n=5)
     # areas: rows 1 -> 1.0, rows 3-6 -> 4 * 0.5 = 2.0, row 8 -> 4.0
     assert [(i.start, i.end, i.area) for i in by_area] == [(8, 9, 4.0), (3, 7, 2.0), (1, 2, 1.0)]
     mid = by_area[1]
     assert (mid.peak, mid.peak_row, mid.duration, mid.labelled) == (1.5, 3, 4, True)
     np.testing.assert_allclose(mid.shares, [0.0, 0.75, 0.25])
     assert mid.truth == {1, 2} and by_area[0].truth == frozenset() and not by_area[0].labelled
-    assert [i.start for i in R.find_incidents(s, c, labels, dims, n=2, rank_by="peak")] == [8, 1]
+    assert [i.start for i in find_incidents(s, c, labels, dims, n=2, rank_by="peak")] == [8, 1]
     with pytest.raises(ValueError, match="rank_by"):
-        R.find_incidents(s, c, labels, dims, n=2, rank_by="length")
+        find_incidents(s, c, labels, dims, n=2, rank_by="length")
 
 
 # -- end to end --------------------------------------------------------------------------------------------------
