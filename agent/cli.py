@@ -20,7 +20,10 @@ import numpy as np
 from agent import smd
 from agent.bundle import BundleError
 from agent.config import Config, ConfigError, load_config, validate_files
+from agent.daemon import run
 from agent.model import LoadedModel, load_model
+from agent.sampler import Sampler
+from agent.sources import LiveSource, ReplaySource
 from agent.webconfig import load_web_config
 
 log = logging.getLogger("agent")
@@ -87,10 +90,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from agent.daemon import run
-    from agent.sampler import Sampler
-    from agent.sources import LiveSource
-
     cfg = _config(args)
     _setup_logging(cfg.log_level)
     model = load_model(cfg.model.bundle, cfg.model.num_threads)
@@ -104,9 +103,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from agent.daemon import run
-    from agent.sources import ReplaySource
-
     # The scheduler's resolution is 1 µs and its longest interval a day: 10 µs .. 1 day per row.
     if not (math.isfinite(args.speed) and 1 / 86400 <= args.speed <= MAX_SPEED):
         raise ConfigError([f"--speed: must be a number of rows per second in 1.2e-05..{MAX_SPEED:g}, "
