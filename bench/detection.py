@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
                    epochs=args.epochs, fit_overrides=dict(args.fit_option or []))
     ok, line = verdict(doc, DEFAULT_ARCH)
     infos = [r["info"] for res in doc["results"].values() for r in res["machines"].values()]
-    doc["bench"] = {"seconds": round(time.monotonic() - t0, 1), "cpus": os.cpu_count(), "python": platform.python_version(),
+    doc["bench"] = {"seconds": round(time.monotonic() - t0, 1), "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
                     "machine": platform.machine(), "default_arch": DEFAULT_ARCH, "target": line, "target_met": ok,
                     "bundles_reused": sum(bool(i.get("reused")) for i in infos),
                     "train_seconds_total": round(sum(i.get("train_seconds") or 0 for i in infos), 1)}

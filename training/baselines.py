@@ -194,8 +194,8 @@ class OCSVMBaseline(Baseline):
         return -self.model_.decision_function(z), self._attribution(z)
 
 
-BASELINES: dict[str, type[Baseline]] = {"pca": PCABaseline, "iforest": IForestBaseline, "mahalanobis": MahalanobisBaseline,
-                              "ocsvm": OCSVMBaseline}
+BASELINES: dict[str, type[Baseline]] = {"pca": PCABaseline, "iforest": IForestBaseline,
+                                         "mahalanobis": MahalanobisBaseline, "ocsvm": OCSVMBaseline}
 # what `anomaly-train report` draws by default: the cheap three (ocsvm on request, --baselines)
 REPORT_BASELINES = ("pca", "iforest", "mahalanobis")
 

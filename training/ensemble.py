@@ -4,11 +4,13 @@ Members (``FitOptions.members``, e.g. ``"dense,pca"`` or ``"dense:2,lstm_forecas
 optional weights, normalised to sum 1) share one time split and one scaler:
 
 - a neural member (autoencoder or forecaster) is trained, converted and
-  parity-checked exactly as ``fit`` does it (:func:`training.fit.train_network`);
+  parity-checked exactly as ``fit`` does it (:func:`training.train.train_network`);
 - ``pca`` is the principal subspace keeping ``pca_variance`` of the scaled
-  training variance, written as a one-layer Keras model with fixed weights,
-  ``x -> x P + mean (I - P)`` with ``P = V^T V`` per row (window 1), converted
-  to a builtin ``FULLY_CONNECTED`` op, so the agent needs no scikit-learn.
+  training variance (:class:`training.pca.PCA`, the same as the ``pca``
+  baseline), written as a one-layer Keras model with fixed weights
+  (:func:`training.models.pca_model`), ``x -> x P + mean (I - P)`` with
+  ``P = V^T V`` per row (window 1), converted to a builtin ``FULLY_CONNECTED``
+  op, so the agent needs no scikit-learn.
 
 On the validation split the agent's own :class:`agent.predictors.EnsemblePredictor`
 computes every member's raw errors; their normalisation is fitted there

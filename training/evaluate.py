@@ -190,7 +190,8 @@ def evaluate(
         "models": list(models),
         "settings": {"vus_max_buffer": vus_max_buffer, "hitrate_p": list(HIT_P), "epochs": epochs,
                      "fit_overrides": fit_overrides or {}, "seed": seed, "baseline_val_fraction": VAL_FRACTION,
-                     "flag_rule": "score > threshold; bundles: normalised score > 1.0; baselines: POT on held-out train"},
+                     "flag_rule": "score > threshold; bundles: normalised score > 1.0; "
+                                  "baselines: POT on held-out train"},
         "notes": {"pa_f1_inflated": "point-adjusted F1 credits a whole label segment for one flagged point; "
                   "random scores reach high values on SMD. Shown only next to the honest figures."},
         "results": results,

@@ -219,7 +219,8 @@ def fmt(v: Any, digits: int = 3) -> str:
     if isinstance(v, (float, np.floating)):
         if v == 0:
             return "0"
-        return f"{v:.{digits}g}" if abs(v) >= 1e4 or abs(v) < 1e-2 else f"{v:.{digits}f}".rstrip("0").rstrip(".")
+        a = abs(float(v))
+        return f"{v:.{digits}g}" if a >= 1e4 or a < 1e-2 else f"{v:.{digits}f}".rstrip("0").rstrip(".")
     if isinstance(v, dict):
         return ", ".join(f"{k}={fmt(x)}" if not isinstance(x, dict) else f"{k}=({fmt(x)})"
                          for k, x in v.items() if x is not None)

@@ -123,7 +123,8 @@ def model_card(d: ReportData) -> list[tuple[str, str]]:
         ("parity", parity), ("ops", ", ".join(conv.get("op_names", [])) or "n/a"),
         ("versions", f"trained with tensorflow {tr.get('tensorflow', '?')}, keras {tr.get('keras', '?')}; report: "
          f"python {platform.python_version()}, numpy {np.__version__}, matplotlib {plots.matplotlib_version()}"),
-        ("options", fmt(tr.get("options", {})) or "n/a"), ("command", tr.get("command", "n/a")), ("argv", tr.get("argv", "n/a")),
+        ("options", fmt(tr.get("options", {})) or "n/a"), ("command", tr.get("command", "n/a")),
+        ("argv", tr.get("argv", "n/a")),
     ]
 
 
@@ -177,5 +178,6 @@ def section_tuning(d: ReportData) -> Section | None:
     card_html = ('<table class="card">' + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in card)
             + "</table>")
     return Section("tuning", "Tuning", [card_html, html_table(header, rows),
-                                         plots.tuning_plot(trials, str(rec.get("direction")), str(rec.get("objective")))],
+                                         plots.tuning_plot(trials, str(rec.get("direction")),
+                                                           str(rec.get("objective")))],
                    "Tuning\n" + "\n".join(f"{k:<20}{v}" for k, v in card) + "\n" + text_table(header, rows))

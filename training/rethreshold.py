@@ -51,6 +51,7 @@ def rethreshold(bundle: Path, data: Path, machine: str, out: Path, method: str =
     sl = parse_rows(rows, len(m.test))
     raw = model.scorer.score_series(m.test[sl]).raw_error  # thresholds live on the raw window error
     if method == "best_f1":
+        assert m.labels is not None  # checked above
         th = thresholds.best_f1(raw, m.labels[sl])
     elif method == "pot":
         th = thresholds.pot(raw[np.isfinite(raw)])

@@ -160,7 +160,8 @@ def _inject(kind: str, x: np.ndarray, std: np.ndarray, ref: np.ndarray | None, r
     if kind == "variance":
         return x + rng.normal(0, 1, x.shape) * rng.uniform(0.08, 0.15, x.shape[1])
     # correlation: same level and spread, but noise orthogonal to the group
-    z = _ar(rng.normal(0, 1, n), 0.7)
+    assert ref is not None, "correlation anomalies need the partner column"
+    z = _ar(rng.normal(0, 1, size=(n,)), 0.7)
     r = ref - ref.mean()
     z = z - z.mean() - r * (z @ r) / max(r @ r, 1e-12)
     z /= max(z.std(), 1e-12)

@@ -37,6 +37,10 @@ def get(d: dict[str, Any], dotted: str) -> Any:
     return d
 
 
+def _cell(v: Any) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+
 def format_tables(doc: dict[str, Any]) -> str:
     """Plain-text tables: one per machine, then the mean over machines."""
     res = doc["results"]
@@ -49,8 +53,7 @@ def format_tables(doc: dict[str, Any]) -> str:
         lines.append("model".ljust(width) + "".join(h.rjust(8) for h, _ in COLUMNS))
         for name, r in rows.items():
             cells = [get(r, key) for _, key in COLUMNS]
-            lines.append(name.ljust(width) + "".join(
-                ("n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}").rjust(8) for v in cells))
+            lines.append(name.ljust(width) + "".join(_cell(v).rjust(8) for v in cells))
         lines.append("")
     lines.append("PA-F1* is point-adjusted F1: inflated (a random score reaches high values), never a headline. "
                  "Det5m: share of events flagged (at the shipped threshold) within 5 minutes of their start.")

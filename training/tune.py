@@ -33,7 +33,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -46,7 +46,7 @@ from training.options import FitOptions, default_window
 
 log = logging.getLogger(__name__)
 
-OBJECTIVES = {"injection": "maximize", "val_error": "minimize"}
+OBJECTIVES: dict[str, Literal["maximize", "minimize"]] = {"injection": "maximize", "val_error": "minimize"}
 OBJECTIVE_DOCS = {
     "injection": "AUC-ROC of the window error between synthetic faults injected into validation windows "
                  "(spike or 2-10 row level shift on 1-3 features, +-0.3..1.0 scaled) and the clean windows",
@@ -164,7 +164,8 @@ def tune(train: np.ndarray, arch: str, base: FitOptions, *, trials: int = 20, ti
     t0 = time.monotonic()
     study.optimize(objective_fn, n_trials=trials, timeout=timeout, catch=(ValueError,))
     for t in study.trials:
-        secs = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else None
+        done_at, started = t.datetime_complete, t.datetime_start
+        secs = (done_at - started).total_seconds() if done_at and started else None
         records.append({"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
                         "seconds": None if secs is None else round(secs, 1), "facts": t.user_attrs})
     done = [t for t in study.trials if t.state.name == "COMPLETE"]

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.smd import format_rows
+from agent.smd import format_rows, load_machine
 from training import evaluate as ev
 from training import tables
 from training.cli import main
+from training.detector import Scores
 
 F = 5
 SEGMENTS = ((300, 340, (1, 3)), (800, 815, (0,)), (1200, 1260, (2, 4)))  # rows [a, b), 0-indexed dims
@@ -54,7 +55,8 @@ def _in01(v: float) -> bool:
     return 0.0 <= v <= 1.0
 
 
-def test_baselines_json_structure_and_sane_figures(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_baselines_json_structure_and_sane_figures(data: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "eval.json"
     rc = main(["evaluate", "--data", str(data), "--machines", "m-1,m-2", "--models", "pca,iforest,mahalanobis",
                "--out", str(out), "--vus-max-buffer", "10"])
@@ -139,3 +141,27 @@ def test_dense_one_epoch_through_the_shipped_path(data: Path, tmp_path: Path) ->
     again = ev.evaluate(data, ["m-1"], ["dense"], bundles_dir=bundles, vus_max_buffer=5)
     assert again["results"]["dense"]["machines"]["m-1"]["info"]["reused"] is True
     assert again["results"]["dense"]["machines"]["m-1"]["auc_pr"] == pytest.approx(r["auc_pr"])
+
+
+def test_any_detector_goes_through_the_one_path(data: Path) -> None:
+    """evaluate scores every model by fit(train) -> score_series(test) -> threshold, whatever it is."""
+
+    class Constant:
+        name, threshold, threshold_method = "constant", 0.5, "fixed"
+
+        def fit(self, train: np.ndarray) -> "Constant":
+            self.features = train.shape[1]
+            return self
+
+        def score_series(self, x: np.ndarray) -> Scores:
+            return Scores(np.r_[np.nan, np.ones(len(x) - 1)], np.ones((len(x), self.features)))
+
+        def info(self) -> dict:
+            return {"fit_seconds": 0.0}
+
+    m = load_machine(data, "m-1")
+    s = ev.model_scores(Constant(), m)
+    assert (s.threshold, s.threshold_method) == (0.5, "fixed") and np.isnan(s.score[0])
+    assert s.info["fit_seconds"] == 0.0 and s.info["score_seconds"] >= 0 and s.feature_scores_normalised is None
+    pca = ev.model_scores(ev.detector_for("pca", m, data, Path("/nonexistent"), None, {}), m)
+    assert pca.threshold_method == "pot" and pca.feature_scores is not None

@@ -12,9 +12,9 @@ from agent.scoring import feature_errors
 from agent.smd import format_rows
 from agent.window import make_windows
 from training import thresholds
-from training.thresholds import compute_thresholds
 from training.fit import FitOptions, fit_bundle
 from training.models import ARCHITECTURES
+from training.thresholds import compute_thresholds
 
 TINY_WINDOW, TINY_FEATURES = 8, ("a", "b", "c", "d", "e")  # as the tiny_fits fixture in conftest.py
 # Squared errors of float32 outputs that agree to ~1e-6: anything above 1e-5 is a real mismatch

@@ -5,9 +5,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+from support import DEFAULT_BUNDLE, DEMO_DATA
 
 from agent.model import load_model
-from support import DEFAULT_BUNDLE, DEMO_DATA
 from training import metrics
 from training.cli import main
 
