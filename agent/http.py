@@ -27,19 +27,13 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from agent.status_page import render_html
 from agent.webconfig import BasicAuth, WebSettings, ssl_context
 
 log = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 64  # served at once; Prometheus needs one or two
 MAX_REQUEST_HEAD_BYTES = 128 * 1024  # request line + headers; a scrape sends a few hundred bytes
-
-LANDING = b"""<!doctype html><html><head><title>host-anomaly-exporter</title></head><body>
-<h1>host-anomaly-exporter</h1><p>Anomaly score of this host, computed once per sampling interval.</p>
-<ul><li><a href="metrics">/metrics</a> Prometheus metrics</li>
-<li><a href="healthz">/healthz</a> 200 when scoring is live (JSON)</li>
-<li><a href="model">/model</a> the model bundle in use (JSON)</li></ul></body></html>
-"""
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -74,7 +68,8 @@ def make_app(
     model_doc: Callable[[], dict[str, Any]],
     auth: BasicAuth | None = None,
 ) -> WSGIApp:
-    """Routes; ``/metrics`` serves ``registry``, the one registry of the agent."""
+    """Routes; ``/metrics`` serves ``registry``, the one registry of the agent; ``/`` renders the
+    ``health`` and ``model_doc`` documents as a page (:mod:`agent.status_page`)."""
     metrics = metrics_app(registry)
 
     def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
@@ -94,8 +89,10 @@ def make_app(
         if path == "/model":
             return _json(start, "200 OK", model_doc())
         if path == "/":
-            start("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(LANDING)))])
-            return [LANDING]
+            # rendered per request from the same documents as /healthz and /model (1-2 ms)
+            body = render_html(health()[1], model_doc()).encode()
+            start("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))])
+            return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
         start("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "10")])
         return [b"Not Found\n"]
 
