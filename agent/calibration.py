@@ -33,6 +33,7 @@ from agent.calibration_fit import (
     fit_host_scaler,
     scorer_errors_fn,
 )
+from agent.memory import release_free_memory
 from agent.scoring import SCALER_CLIP, ScoringSpec
 from agent.state import StateCorrupt, atomic_write_json, read_json
 
@@ -195,6 +196,7 @@ class Calibrator:
         """Write the state file now; a failure is counted in ``write_errors`` and retried at the next observe."""
         try:
             atomic_write_json(self.state_path, self.to_doc())
+            release_free_memory()  # the document's ~2 MB of floats and text would stay in the heap
         except OSError as exc:
             self.write_errors += 1
             (log.debug if self._write_failing else log.warning)(

@@ -21,6 +21,7 @@ from agent import smd
 from agent.bundle import BundleError
 from agent.config import Config, ConfigError, load_config, validate_files
 from agent.daemon import run
+from agent.memory import tune_allocator
 from agent.model import LoadedModel, load_model
 from agent.sampler import Sampler
 from agent.sources import LiveSource, ReplaySource
@@ -75,8 +76,6 @@ def _config(args: argparse.Namespace) -> Config:
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Skipped runs are counted in host_anomaly_cycles_skipped_total instead of a log line each.
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -153,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         # Until the daemon installs its handler, SIGHUP's default action would kill a starting agent;
         # the bundle is being loaded anyway, so the request is moot.
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        tune_allocator()  # a long-lived process: large freed blocks go back to the kernel
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:

@@ -22,6 +22,7 @@ from agent.calibration import Calibrator, needs_calibration, scorer_errors_fn
 from agent.config import Config
 from agent.exporter import NAMESPACE, AnomalyCollector, SnapshotCache
 from agent.history import HistoryWriter
+from agent.memory import release_free_memory
 from agent.model import LoadedModel, load_model
 from agent.scoring import Scorer
 from agent.snapshot import ModelInfo, Snapshot
@@ -177,6 +178,7 @@ class Agent:
             return
         result = cal.calibrate(scorer_errors_fn(self.model.scorer))
         self.scorer = self._scorer()
+        release_free_memory()  # calibration's temporaries are a one-off: give their pages back
         log.info("calibrated on %d rows (%d windows): threshold %.4g, scores are published from now on",
                  result.rows, result.windows, result.threshold)
 

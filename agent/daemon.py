@@ -1,10 +1,9 @@
 """Wiring: the one metrics registry, the sampling job, the HTTP server, signals and hot reload.
 
-One APScheduler interval job runs :meth:`agent.cycle.Agent.cycle` (sample ->
-window -> score -> snapshot) with ``max_instances=1, coalesce=True``: a slow
-cycle never overlaps the next and missed runs collapse into one; the
-interval trigger fires on a fixed grid from the start time, so the schedule
-does not drift.  SIGHUP and the optional file watcher reload the bundle.
+One interval job (:mod:`agent.scheduler`) runs :meth:`agent.cycle.Agent.cycle`
+(sample -> window -> score -> snapshot): a slow cycle never overlaps the next
+and missed runs collapse into one skip; the job fires on a fixed grid from the
+start time, so the schedule does not drift.  SIGHUP and the optional file watcher reload the bundle.
 ``/metrics`` serves exactly one registry: process metrics, build info, the
 cycle duration and the snapshot families (cached once per snapshot).
 """
@@ -16,13 +15,9 @@ import signal
 import socket
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
@@ -33,6 +28,7 @@ from agent.cycle import Agent
 from agent.history import HistoryWriter
 from agent.http import make_app, serve
 from agent.model import LoadedModel
+from agent.scheduler import Scheduler
 from agent.sources import Source
 from agent.webconfig import BasicAuth, load_web_config
 
@@ -114,15 +110,11 @@ def run(cfg: Config, source: Source, model: LoadedModel, exit_at_end: bool = Fal
              cfg.web.listen_address, " (TLS)" if web and web.tls else "", model.bundle.model_id,
              model.bundle.architecture, model.bundle.window, len(model.bundle.features), model.runtime)
 
-    scheduler = BackgroundScheduler(timezone="UTC")
-    interval = cfg.sampling.interval_seconds
-    scheduler.add_job(agent.cycle, IntervalTrigger(seconds=interval), id="cycle", max_instances=1,
-                      coalesce=True, misfire_grace_time=max(1, int(interval)),
-                      next_run_time=datetime.now(timezone.utc))
+    scheduler = Scheduler(on_skip=agent.on_skipped)
+    scheduler.add_job("cycle", agent.cycle, cfg.sampling.interval_seconds)
     if cfg.model.watch:
-        scheduler.add_job(agent.check_bundle_changed, IntervalTrigger(seconds=cfg.model.watch_interval_seconds),
-                          id="watch", max_instances=1, coalesce=True)
-    scheduler.add_listener(agent.on_skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        watch = cfg.model.watch_interval_seconds
+        scheduler.add_job("watch", agent.check_bundle_changed, watch, first_delay=watch)
     scheduler.start()
     sd_notify("READY=1")
     try:

@@ -27,11 +27,10 @@ STEP_IMPORTS = (
     ("numpy", "numpy"),
     ("psutil", "psutil"),
     ("prometheus_client", "prometheus_client"),
-    ("apscheduler", "apscheduler.schedulers.background"),
     ("yaml", "yaml"),
     ("ai_edge_litert", "ai_edge_litert.interpreter"),
     ("agent modules", "agent.cli"),
-    ("agent.daemon (+bcrypt, wsgiref)", "agent.daemon"),
+    ("agent.daemon (+wsgiref, scheduler)", "agent.daemon"),
     ("agent.sampler", "agent.sampler"),
 )
 
