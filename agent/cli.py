@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from agent import smd
+from agent.backtest import add_parser as add_backtest_parser
+from agent.backtest import cmd_backtest
 from agent.bundle import BundleError
 from agent.config import Config, ConfigError, load_config, validate_files
 from agent.daemon import run
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--bundle", required=True, type=Path)
     sc.add_argument("--input", required=True, type=Path)
     sc.add_argument("--output", required=True, type=Path)
+    add_backtest_parser(sub)
     return parser
 
 
@@ -143,7 +146,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "check-config": cmd_check_config, "replay": cmd_replay, "score": cmd_score}
+COMMANDS = {"run": cmd_run, "check-config": cmd_check_config, "replay": cmd_replay, "score": cmd_score,
+            "backtest": cmd_backtest}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -80,3 +80,22 @@ class SamplerLike(Protocol):
     def sample(self) -> np.ndarray: ...
 
     def error_counts(self) -> dict[str, int]: ...
+
+
+class RowsSource:
+    """Rows already in memory, in order (the backtest); ``None`` after the last one."""
+
+    def __init__(self, rows: np.ndarray, labels: np.ndarray | None = None) -> None:
+        self.rows = np.asarray(rows, dtype=np.float64)
+        self.labels = labels
+        self.position = 0
+
+    def next(self) -> Row | None:
+        i = self.position
+        if i >= len(self.rows):
+            return None
+        self.position += 1
+        return Row(self.rows[i], int(self.labels[i]) if self.labels is not None else None)
+
+    def error_counts(self) -> dict[str, int]:
+        return {"backtest": 0}
