@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent import smd
+from agent import journal, smd
 from agent.backtest import add_parser as add_backtest_parser
 from agent.backtest import cmd_backtest
 from agent.bundle import BundleError
@@ -79,6 +79,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    journal.adopt(logging.getLogger())  # under systemd: syslog priorities, the journal's own timestamps
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -160,14 +161,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
-        print(f"anomaly-agent: {exc}", file=sys.stderr)
+        print(journal.error(f"anomaly-agent: {exc}"), file=sys.stderr)
         return EXIT_CONFIG
     except BundleError as exc:
-        print(f"anomaly-agent: bad model bundle: {exc}", file=sys.stderr)
+        print(journal.error(f"anomaly-agent: bad model bundle: {exc}"), file=sys.stderr)
         return EXIT_CONFIG
     except (ValueError, FileNotFoundError) as exc:  # SMDFormatError, bad replay range
-        print(f"anomaly-agent: bad input: {exc}", file=sys.stderr)
+        print(journal.error(f"anomaly-agent: bad input: {exc}"), file=sys.stderr)
         return EXIT_CONFIG
     except OSError as exc:  # e.g. port in use: may be transient, so a restart can help
-        print(f"anomaly-agent: {exc}", file=sys.stderr)
+        print(journal.error(f"anomaly-agent: {exc}"), file=sys.stderr)
         return 1
