@@ -18,6 +18,7 @@ from agent.cli import EXIT_CONFIG, main
 from agent.config import Config
 from agent.cycle import Agent
 from agent.history import HistoryWriter
+from agent.history_read import parse_rows, parse_timestamps
 from agent.model import LoadedModel, load_model
 from agent.sources import ReplaySource
 from support import DEFAULT_BUNDLE, ROOT
@@ -234,3 +235,16 @@ def test_input_and_history_are_exclusive(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["backtest", "--bundle", str(DEFAULT_BUNDLE), "--input", "a", "--history", "b", "--output", "o.csv"])
     assert exc.value.code == 2
+
+
+def test_history_rows_parse_empty_cells_and_drop_a_torn_line() -> None:
+    x = parse_rows("1,2,3\n4,,6\n7,8", 3, "h.txt")  # "7,8" has no newline: torn by a crash
+    assert x.shape == (2, 3) and np.isnan(x[1, 1]) and x[1, 2] == 6
+    np.testing.assert_array_equal(parse_rows("1,2\n3,4\n", 2, "h.txt"), [[1, 2], [3, 4]])
+    with pytest.raises(smd.SMDFormatError, match=r"h.txt:2: expected 3 cells"):
+        parse_rows("1,2,3\n4,5\n", 3, "h.txt")
+    with pytest.raises(smd.SMDFormatError, match=r"h.txt:1: non-numeric"):
+        parse_rows("1,x,3\n", 3, "h.txt")
+    np.testing.assert_array_equal(parse_timestamps("1.5\n2.5\n3", "h.ts"), [1.5, 2.5])
+    with pytest.raises(smd.SMDFormatError, match=r"h.ts:2: not a timestamp"):
+        parse_timestamps("1\nnope\n", "h.ts")
