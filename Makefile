@@ -30,16 +30,17 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[train,dev]'
 	touch $(VENV)/.agent $@
 
-# Real Prometheus/Alertmanager/node_exporter/lintian for the tests that claim their behaviour.
+# Real Prometheus/Alertmanager/node_exporter/lintian for the tests that claim their behaviour;
+# podman, runc and mmdebstrap for the container tests (systemd as PID 1 on a local bookworm root).
 system-deps:
-	@missing=""; for t in prometheus promtool prometheus-alertmanager prometheus-node-exporter lintian strace openssl; do \
+	@missing=""; for t in prometheus promtool prometheus-alertmanager prometheus-node-exporter lintian strace openssl podman runc mmdebstrap; do \
 	  command -v $$t >/dev/null 2>&1 || [ -x /usr/bin/$$t ] || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages for:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	      prometheus prometheus-alertmanager prometheus-node-exporter lintian strace openssl \
-	      python3-venv dpkg-dev >/dev/null; \
+	      python3-venv dpkg-dev podman runc mmdebstrap >/dev/null; \
 	  else echo "note: missing$$missing (apt-get install as root); tests needing them are skipped"; fi; \
 	fi
 
@@ -60,7 +61,8 @@ run: $(VENV)/.agent
 test: $(VENV)/.dev system-deps
 	$(BIN)/python -m pytest -q -m "not slow"
 
-# The long checks (.deb build/install, alert end-to-end, soak in its short form); .ci/run runs them too.
+# The long checks (.deb build/install, the .deb under systemd as PID 1, alert end-to-end, soak in its short form);
+# .ci/run runs them too.
 test-slow: $(VENV)/.dev system-deps
 	$(BIN)/python -m pytest -q -m slow
 
