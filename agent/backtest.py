@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 
 from agent import smd
 from agent.alerts import RULE_LEVEL, RULE_RUN, alert_figures, alert_fires
-from agent.config import Config, ConfigError, load_config, validate_files
+from agent.config import Config, load_config, validate_files
 from agent.cycle import Agent
 from agent.daemon import host_state
 from agent.history_read import load_recorded
@@ -146,7 +146,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     bt.add_argument("--labels", type=Path, help="SMD test_label file (0/1 per row): alert figures in the summary")
     bt.add_argument("--state-dir", type=Path, help="state directory (calibration; default: a temporary one)")
     bt.add_argument("--record-history", action="store_true",
-                    help="also record the rows under STATE_DIR/history, as the live agent does")
+                    help="also record the rows under STATE_DIR/history, as the live agent does (for whatever "
+                         "reads the history back during the run; a temporary state directory is deleted at the end)")
     bt.add_argument("--log.level", dest="log_level", default="warning",
                     choices=["debug", "info", "warning", "error"])
 
@@ -168,8 +169,6 @@ def _load_rows(args: argparse.Namespace, cfg: Config, features: tuple[str, ...])
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.record_history and args.state_dir is None:
-        raise ConfigError(["--record-history: needs --state-dir (a temporary one is deleted at the end)"], "flags")
     cfg = load_config(args.config_file, check_files=False)
     cfg = replace(cfg, model=replace(cfg.model, bundle=str(args.bundle)))
     validate_files(cfg, args.config_file or "flags")

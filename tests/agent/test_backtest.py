@@ -129,6 +129,13 @@ def test_state_dir_keeps_the_calibration_across_runs(tmp_path: Path, config: Pat
     assert np.isnan(second[: WINDOW - 1]).all() and np.isfinite(second[WINDOW - 1 :]).all()
     np.testing.assert_allclose(second[WARMUP - 1 :], first[WARMUP - 1 :], rtol=1e-5)
     assert not (tmp_path / "state" / "history").exists()  # no history unless asked
+    assert main([*args, "--output", str(tmp_path / "third.csv"), "--record-history"]) == 0
+    assert len(list((tmp_path / "state" / "history").glob("history-*.txt"))) == 1
+    # what was recorded replays to the same scores (fresh state: the warm-up again)
+    assert main(["backtest", "--bundle", str(DEFAULT_BUNDLE), "--history", str(tmp_path / "state" / "history"),
+                 "--config.file", str(config), "--output", str(tmp_path / "replayed.csv")]) == 0
+    replayed = _scores(_read_csv(tmp_path / "replayed.csv")[1], 2)
+    np.testing.assert_array_equal(replayed, first)
 
 
 def _gzip_set(directory: Path, stem: str) -> None:
@@ -212,9 +219,8 @@ def _empty_history(tmp_path: Path) -> Path:
     (lambda t: ["--input", str(TINY_TEST), "--labels", str(TINY / "meta.json")], "meta.json"),
     (lambda t: ["--history", str(t / "nowhere")], "history directory not found"),
     (lambda t: ["--history", str(_empty_history(t))], "no history-*.json file sets"),
-    (lambda t: ["--input", str(TINY_TEST), "--record-history"], "--record-history"),
 ], ids=["missing", "bad-row", "feature-count", "bad-config", "labels-width", "labels-text", "no-history-dir",
-        "empty-history", "record-without-state"])
+        "empty-history"])
 def test_bad_input_exits_2_naming_the_problem(tmp_path: Path, make_args, needle: str,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["backtest", "--bundle", str(DEFAULT_BUNDLE), "--output", str(tmp_path / "o.csv"),
