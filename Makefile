@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 9840
+# demo and run listen on localhost only; HOST=0.0.0.0 (or HOST= for every IPv4/IPv6 interface) exposes them
+HOST   ?= 127.0.0.1
 SPEED  ?= 20
 DEMO_DATA    := data/smd-demo
 DEMO_MACHINE := machine-1-6
@@ -10,9 +12,9 @@ DEMO_MACHINE := machine-1-6
 .PHONY: help demo test test-slow run bench deb system-deps clean
 
 help:
-	@echo "make demo   - set up the agent and replay SMD $(DEMO_MACHINE) with the default model on :$(PORT)"
+	@echo "make demo   - set up the agent and replay SMD $(DEMO_MACHINE) with the default model on $(HOST):$(PORT)"
 	@echo "make test   - set up everything (training extras, Prometheus tools) and run the tests"
-	@echo "make run    - run the agent live on this host (examples/quickstart.yaml: 5 s interval, 5 min calibration)"
+	@echo "make run    - run the agent live on this host on $(HOST):$(PORT) (examples/quickstart.yaml: 5 s interval, 5 min calibration)"
 	@echo "make bench  - footprint/speed/detection benchmarks -> bench/results/*.json"
 	@echo "make deb    - build dist/host-anomaly-exporter_*.deb"
 
@@ -49,14 +51,15 @@ demo: $(VENV)/.agent
 	@echo "Replaying SMD $(DEMO_MACHINE) (test split, $(SPEED) rows/s) through the default model (models/default)."
 	@echo "  metrics:  curl -s localhost:$(PORT)/metrics | grep -E '^host_anomaly_(score|anomalous|replay_label|top_contributor)'"
 	@echo "  health:   curl -s localhost:$(PORT)/healthz     model: curl -s localhost:$(PORT)/model"
+	@echo "  status:   http://localhost:$(PORT)/ in a browser (lynx too), or $(BIN)/anomaly-agent status --web.listen-address :$(PORT)"
 	@echo "  The first labelled anomaly starts at row 246 (~$$((246 / $(SPEED))) s in); the long one at row 4647."
 	@echo "  Ctrl-C stops."
 	@echo
 	$(BIN)/anomaly-agent replay --data $(DEMO_DATA) --machine $(DEMO_MACHINE) --speed $(SPEED) \
-	  --bundle models/default --web.listen-address :$(PORT)
+	  --bundle models/default --web.listen-address $(HOST):$(PORT)
 
 run: $(VENV)/.agent
-	$(BIN)/anomaly-agent run --config.file examples/quickstart.yaml --web.listen-address :$(PORT)
+	$(BIN)/anomaly-agent run --config.file examples/quickstart.yaml --web.listen-address $(HOST):$(PORT)
 
 test: $(VENV)/.dev system-deps
 	$(BIN)/python -m pytest -q -m "not slow"

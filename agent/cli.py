@@ -1,4 +1,4 @@
-"""``anomaly-agent``: run, check-config, replay and score (Prometheus flag style).
+"""``anomaly-agent``: run, check-config, replay, score and status (Prometheus flag style).
 
 Exit codes: 0 clean stop, 2 bad configuration, bad bundle or bad input file
 (restarting will not help, so the systemd unit does not restart on 2),
@@ -20,6 +20,7 @@ import numpy as np
 from agent import journal, smd
 from agent.backtest import add_parser as add_backtest_parser
 from agent.backtest import cmd_backtest
+from agent.buildinfo import revision, version
 from agent.bundle import BundleError
 from agent.config import Config, ConfigError, load_config, validate_files
 from agent.daemon import run
@@ -27,6 +28,8 @@ from agent.memory import tune_allocator
 from agent.model import LoadedModel, load_model
 from agent.sampler import Sampler
 from agent.sources import LiveSource, ReplaySource
+from agent.status_cmd import add_parser as add_status_parser
+from agent.status_cmd import cmd_status
 from agent.webconfig import load_web_config
 
 log = logging.getLogger("agent")
@@ -43,6 +46,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anomaly-agent", description="Host anomaly-detection exporter for Prometheus.")
+    parser.add_argument("--version", action="version", version=f"anomaly-agent {version()} (revision {revision()})")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="sample this host and serve /metrics")
     _common(run)
@@ -61,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--bundle", required=True, type=Path)
     sc.add_argument("--input", required=True, type=Path)
     sc.add_argument("--output", required=True, type=Path)
+    add_status_parser(sub)
     add_backtest_parser(sub)
     return parser
 
@@ -148,7 +153,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "check-config": cmd_check_config, "replay": cmd_replay, "score": cmd_score,
-            "backtest": cmd_backtest}
+            "backtest": cmd_backtest,
+            "status": cmd_status}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,8 +15,8 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
@@ -26,13 +26,15 @@ from agent.calibration import Calibrator, needs_calibration
 from agent.config import Config
 from agent.cycle import Agent
 from agent.history import HistoryWriter
-from agent.http import make_app, serve
+from agent.http import local_url, make_app, parse_listen_address, serve
 from agent.model import LoadedModel
 from agent.scheduler import Scheduler
 from agent.sources import Source
+from agent.status import calibration_state, collected_rows, iso
+from agent.status_page import age_text
 from agent.webconfig import BasicAuth, load_web_config
 
-__all__ = ["Agent", "host_state", "make_registry", "run", "sd_notify"]
+__all__ = ["Agent", "calibration_line", "host_state", "make_registry", "run", "sd_notify", "state_line"]
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +68,42 @@ def host_state(cfg: Config, model: LoadedModel) -> tuple[Calibrator | None, Hist
                               state / "calibration.json", b.sha256, clip=b.scaler.clip,
                               # ~24 saves per warm-up: each rewrites every row so far (0.4 MB at 1440 rows)
                               save_every=max(10, cfg.calibration.warmup_samples // 24))
-        log.info("calibration: %s", "reusing the saved host calibration" if cal.calibrated else
-                 f"collecting {cal.target_rows} samples before the first score ({cal.progress:.0%} done)")
+    log.info("%s", calibration_line(cfg, model, cal))
     history = None
     if cfg.history.enabled:
         history = HistoryWriter(state / "history", b.features, max_bytes=cfg.history.max_bytes,
                                 rows_per_file=cfg.history.rows_per_file, interval=cfg.sampling.interval_seconds)
+    log.info("%s", state_line(cfg, cal, history))
     return cal, history
+
+
+def calibration_line(cfg: Config, model: LoadedModel, cal: Calibrator | None) -> str:
+    """The startup log line saying where the calibration stands: reused, resumed, starting, or not used."""
+    if cal is None:
+        if not cfg.calibration.enabled:
+            return "calibration: disabled (calibration.enabled: false): the bundle's own scaling and thresholds"
+        return f"calibration: not needed (bundle {model.bundle.model_id} was trained on this host)"
+    if cal.result is not None:
+        r = cal.result
+        return (f"calibration: reusing the saved host calibration from {iso(r.calibrated_at)} ({r.rows} rows, "
+                f"{calibration_state(cal)})")
+    n, target = collected_rows(cal), cal.target_rows
+    eta = age_text((target - n) * cfg.sampling.interval_seconds)
+    if n:
+        return f"calibration: resumed the warm-up at {n}/{target} rows; first score in {target - n} samples (~{eta})"
+    return f"calibration: starting the warm-up: {target} samples (~{eta}) before the first score"
+
+
+def state_line(cfg: Config, cal: Calibrator | None, history: HistoryWriter | None) -> str:
+    """The startup log line saying where state is kept."""
+    parts = [f"state directory {Path(cfg.state_directory).absolute()}",
+             f"calibration state {cal.state_path.absolute()}" if cal is not None else "no calibration state"]
+    if history is not None:
+        parts.append(f"history in {history.directory.absolute()} (up to {cfg.history.max_bytes / 2**20:.0f} MiB, "
+                     f"{cfg.history.rows_per_file} rows per file)")
+    else:
+        parts.append("history off (history.enabled: false)")
+    return "; ".join(parts)
 
 
 def make_registry() -> CollectorRegistry:
@@ -99,16 +130,25 @@ def run(cfg: Config, source: Source, model: LoadedModel, exit_at_end: bool = Fal
     signal.signal(signal.SIGINT, lambda *_: flags.__setitem__("stop", True))
     signal.signal(signal.SIGHUP, lambda *_: flags.__setitem__("hup", True))
     registry = make_registry()
-    calibrator, history = host_state(cfg, model) if live else (None, None)
+    b = model.bundle
+    log.info("model %s (%s, window %d, %d features, sha256 %s) from %s on %s", b.model_id, b.architecture,
+             b.window, len(b.features), b.sha256[:12], b.path, model.runtime)
+    if live:
+        calibrator, history = host_state(cfg, model)
+    else:
+        calibrator, history = None, None
+        log.info("replay: no calibration and no state kept (the rows are already in the model's scale)")
     agent = Agent(cfg, source, model, registry, on_exhausted=stop.set if exit_at_end else None,
                   source_factory=source_factory, calibrator=calibrator, history=history)
     web = load_web_config(cfg.web.config_file) if cfg.web.config_file else None
     auth = BasicAuth(web.users) if web is not None and web.users else None
     app = make_app(registry, agent.health, agent.model_doc, auth)
     httpd, _ = serve(cfg.web.listen_address, app, web, cfg.web.request_timeout_seconds)
-    log.info("serving on %s%s; model %s (%s, window %d, %d features) on %s",
-             cfg.web.listen_address, " (TLS)" if web and web.tls else "", model.bundle.model_id,
-             model.bundle.architecture, model.bundle.window, len(model.bundle.features), model.runtime)
+    tls = bool(web and web.tls)
+    url = local_url(cfg.web.listen_address, tls)
+    log.info("serving on %s%s%s%s: status page %s, Prometheus metrics %smetrics", cfg.web.listen_address,
+             " (every interface)" if parse_listen_address(cfg.web.listen_address)[0] in ("", "0.0.0.0", "::") else "",
+             " with TLS" if tls else "", " and basic auth" if auth else "", url, url)
 
     scheduler = Scheduler(on_skip=agent.on_skipped)
     scheduler.add_job("cycle", agent.cycle, cfg.sampling.interval_seconds)

@@ -20,8 +20,9 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
-from typing import Any, Callable, Iterable
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry
@@ -214,6 +215,14 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def local_url(address: str, tls: bool = False) -> str:
+    """The base URL that reaches a server listening on ``address`` from this host (``:9840`` ->
+    ``http://127.0.0.1:9840/``)."""
+    host, port = parse_listen_address(address)
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"{'https' if tls else 'http'}://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
 def serve(
     address: str,
     app: WSGIApp,
@@ -231,15 +240,15 @@ def serve(
         host, family = ("::", socket.AF_INET6) if socket.has_ipv6 else ("0.0.0.0", socket.AF_INET)
 
     handler = type("Handler", (_Handler,), {"timeout": request_timeout})
-    server_cls = type("Server", (_Server,), {"address_family": family, "max_connections": max_connections})
+    server_cls: type[_Server] = type("Server", (_Server,), {"address_family": family, "max_connections": max_connections})
     if family == socket.AF_INET6:
-        server_cls.server_bind = _dual_stack_bind(server_cls.server_bind)  # type: ignore[method-assign]
+        server_cls.server_bind = _dual_stack_bind(server_cls.server_bind)  # type: ignore[method-assign,assignment]
     try:
         httpd = make_server(host, port, app, server_class=server_cls, handler_class=handler)
     except OSError as exc:
         raise OSError(exc.errno, f"cannot listen on {address}: {exc.strerror or exc}") from None
     if web is not None and web.tls:
-        httpd.tls = ssl_context(web)  # type: ignore[attr-defined]
+        httpd.tls = ssl_context(web)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.5}, name="http", daemon=True)
     thread.start()
     return httpd, thread

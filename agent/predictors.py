@@ -35,7 +35,7 @@ def interpreter_class() -> tuple[Any, Any, str]:
     except ImportError:
         pass
     try:
-        from tflite_runtime.interpreter import Interpreter, OpResolverType  # type: ignore[no-redef]
+        from tflite_runtime.interpreter import Interpreter, OpResolverType
 
         return Interpreter, OpResolverType, "tflite_runtime"
     except ImportError:
@@ -61,8 +61,8 @@ class TFLitePredictor:
             raise BundleError(f"{Path(model_path).name}: changed while loading (sha256 no longer matches)")
         try:
             # Without the default XNNPACK delegate: it prints "INFO: Created TensorFlow Lite XNNPACK delegate
-            # for CPU." on stderr for every interpreter (every command, every reload) and costs ~1.3 MB RSS;
-            # the builtin kernels are ~15 % slower per invoke, nothing at one window per sampling interval.
+            # for CPU." on stderr for every interpreter (every command, every reload) and costs ~1.2 MB RSS;
+            # the builtin kernels are slower per invoke (µs per window), nothing at one window per interval.
             self._interp = cls(model_content=content, num_threads=num_threads,
                                experimental_op_resolver_type=resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
             self._interp.allocate_tensors()
@@ -126,7 +126,7 @@ class EnsemblePredictor:
         self.window = max(m.window for m in members)
 
     @classmethod
-    def load(cls, members: tuple[Member, ...], n_features: int, num_threads: int = 1) -> "EnsemblePredictor":
+    def load(cls, members: tuple[Member, ...], n_features: int, num_threads: int = 1) -> EnsemblePredictor:
         """Open every member with the TFLite interpreter and check its tensor shapes."""
         preds = []
         for m in members:

@@ -44,6 +44,7 @@ class Section:
     items: list[tuple[str, str]] = field(default_factory=list)  # (label, value) pairs
     table: Table | None = None
     table_title: str = ""
+    note: str = ""  # a sentence under the heading
 
 
 def _get(doc: Any, *keys: str) -> Any:
@@ -146,13 +147,15 @@ def sections(health: dict[str, Any], model: dict[str, Any]) -> list[Section]:
         Section("Calibration", cal_items),
         Section("Model", model_items),
         Section("Collector errors", [], error_table,
-                "Reads that failed since start, per source (0: every read worked)"),
+                note="Reads that failed since the agent started, per source (0: every read worked)."),
     ]
 
 
-def version_line(health: dict[str, Any]) -> str:
+def intro(health: dict[str, Any]) -> str:
+    """The line under the title: version, revision, what the score is."""
     rev = _str(_get(health, "revision"))
-    return f"version {_str(_get(health, 'version'))} (revision {rev[:12] if rev != 'unknown' else rev})"
+    return (f"version {_str(_get(health, 'version'))} (revision {rev[:12] if rev != 'unknown' else rev}). "
+            "Anomaly score of this host, computed once per sampling interval.")
 
 
 # -- HTML ---------------------------------------------------------------------
@@ -173,9 +176,11 @@ def render_html(health: dict[str, Any], model: dict[str, Any]) -> str:
     out = ["<!doctype html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
            f"<title>{_e(TITLE)}: {_e(_str(_get(health, 'status')))}</title></head><body>",
            f"<h1>{_e(TITLE)}</h1>",
-           f"<p>{_e(version_line(health))}. Anomaly score of this host, computed once per sampling interval.</p>"]
+           f"<p>{_e(intro(health))}</p>"]
     for s in sections(health, model):
         out.append(f"<h2>{_e(s.title)}</h2>")
+        if s.note:
+            out.append(f"<p>{_e(s.note)}</p>")
         if s.items:  # a two-column table: one line per item in lynx and w3m (a <dl> takes two)
             out.append("<table>")
             out += [f"<tr><th align=\"left\">{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in s.items]
@@ -200,9 +205,11 @@ def _text_table(t: Table, indent: str = "  ") -> list[str]:
 
 def render_text(health: dict[str, Any], model: dict[str, Any], base_url: str) -> str:
     """The landing page's content as plain text, for a terminal."""
-    out = [f"{TITLE} at {base_url}", version_line(health)]
+    out = [f"{TITLE} at {base_url}", intro(health)]
     for s in sections(health, model):
         out += ["", s.title]
+        if s.note:
+            out.append(f"  {s.note}")
         if s.items:
             width = max(len(k) for k, _ in s.items)
             out += [f"  {k.ljust(width)}  {v}" for k, v in s.items]

@@ -8,28 +8,33 @@ metrics, and by ``promtool check metrics`` in text and OpenMetrics.
 from __future__ import annotations
 
 import gzip
+import logging
 import shutil
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_families
 from prometheus_client.parser import text_string_to_metric_families
+from support import DEFAULT_BUNDLE, free_port, http_get
 
 from agent.buildinfo import version
+from agent.calibration import Calibrator
 from agent.config import Config
-from agent.daemon import Agent, make_registry, run
+from agent.daemon import Agent, calibration_line, host_state, make_registry, run, state_line
 from agent.http import make_app, serve
 from agent.model import LoadedModel, load_model
 from agent.sampler import Sampler
 from agent.sources import LiveSource, Row
-from support import DEFAULT_BUNDLE, free_port, http_get
+from agent.status import iso
+from agent.status_page import age_text
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 PROC_MISSING = Path(__file__).resolve().parents[1] / "fixtures" / "proc" / "missing"
@@ -184,3 +189,66 @@ def test_collector_errors_are_served_per_source(model: LoadedModel) -> None:
     got = {s.labels["source"]: s.value for s in errors.samples if s.name.endswith("_total")}
     assert got["snmp"] == 2.0 and got["netstat"] == 2.0 and got["vmstat"] == 2.0
     assert got["cpu"] == 0.0 and got["meminfo"] == 0.0
+
+
+def _live_cfg(tmp_path: Path, **calibration: Any) -> Config:
+    cfg = Config()
+    return replace(cfg, state_directory=str(tmp_path / "state"), sampling=replace(cfg.sampling, interval_seconds=5.0),
+                   calibration=replace(cfg.calibration, warmup_samples=40, **calibration))
+
+
+def test_startup_lines_say_calibration_and_where_state_is_kept(model: LoadedModel, tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    cfg = _live_cfg(tmp_path)
+    caplog.set_level(logging.INFO, logger="agent.daemon")
+    cal, history = host_state(cfg, model)
+    assert cal is not None and history is not None
+    target = cal.target_rows
+    lines = [r.getMessage() for r in caplog.records if r.name == "agent.daemon"]
+    assert lines[0] == (f"calibration: starting the warm-up: {target} samples (~{age_text(target * 5.0)}) "
+                        "before the first score")
+    state = tmp_path / "state"
+    assert lines[1] == (f"state directory {state}; calibration state {state / 'calibration.json'}; history in "
+                        f"{state / 'history'} (up to 64 MiB, 10080 rows per file)")
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        cal.observe(rng.uniform(0, 1, len(model.bundle.features)))
+    cal.save()
+    history.close()
+    assert calibration_line(cfg, model, Calibrator.load(model.bundle.features, model.bundle.window, 40, 1e-3,
+                                                        state / "calibration.json", model.bundle.sha256)) == (
+        f"calibration: resumed the warm-up at 12/{target} rows; first score in {target - 12} samples "
+        f"(~{age_text((target - 12) * 5.0)})")
+    for _ in range(target - 12):
+        cal.observe(rng.uniform(0, 1, len(model.bundle.features)))
+    cal.calibrate(lambda scaler, w: rng.uniform(0, 0.01, (len(w), len(model.bundle.features))))
+    caplog.clear()
+    host_state(cfg, model)[1].close()  # type: ignore[union-attr]
+    line = next(r.getMessage() for r in caplog.records if r.name == "agent.daemon")
+    assert line == (f"calibration: reusing the saved host calibration from {iso(cal.result.calibrated_at)} "  # type: ignore[union-attr]
+                    f"({target} rows, calibrated)")
+    off = _live_cfg(tmp_path, enabled=False)
+    assert calibration_line(off, model, None).startswith("calibration: disabled")
+    assert state_line(replace(off, history=replace(off.history, enabled=False)), None, None) == (
+        f"state directory {state}; no calibration state; history off (history.enabled: false)")
+
+
+def test_startup_lines_say_model_and_listen_address(model: LoadedModel, caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    cfg = Config()
+    cfg = replace(cfg, web=replace(cfg.web, listen_address=f"127.0.0.1:{port}"),
+                  sampling=replace(cfg.sampling, interval_seconds=0.02),
+                  model=replace(cfg.model, bundle=str(DEFAULT_BUNDLE)))
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    caplog.set_level(logging.INFO, logger="agent.daemon")
+    try:
+        assert run(cfg, GatedSource(len(model.bundle.features), limit=3), model, exit_at_end=True) == 0
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    lines = [r.getMessage() for r in caplog.records if r.name == "agent.daemon"]
+    b = model.bundle
+    assert lines[0] == (f"model {b.model_id} ({b.architecture}, window {b.window}, {len(b.features)} features, "
+                        f"sha256 {b.sha256[:12]}) from {b.path} on {model.runtime}")
+    url = f"http://127.0.0.1:{port}/"
+    assert f"serving on 127.0.0.1:{port}: status page {url}, Prometheus metrics {url}metrics" in lines
