@@ -19,10 +19,10 @@ import io
 import logging
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from prometheus_client import CollectorRegistry
@@ -135,7 +135,7 @@ def summary(output: Path, result: BacktestResult, labels: np.ndarray | None, int
     return line
 
 
-def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bt = sub.add_parser("backtest", help="run recorded rows through the live agent's cycle offline into a CSV")
     bt.add_argument("--bundle", required=True, type=Path, help="model bundle directory")
     src = bt.add_mutually_exclusive_group(required=True)

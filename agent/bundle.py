@@ -275,14 +275,16 @@ def parse_members(doc: dict[str, Any], root: Path, n_features: int, window: int)
         for key, typ in (("file", str), ("sha256", str), ("architecture", str), ("kind", str), ("window", int),
                          ("tail", int), ("weight", (int, float))):
             if not isinstance(m.get(key), typ) or isinstance(m.get(key), bool):
-                raise BundleError(f"bundle.json: {where}.{key} is missing or not {getattr(typ, '__name__', 'a number')}")
+                kind = getattr(typ, "__name__", "a number")
+                raise BundleError(f"bundle.json: {where}.{key} is missing or not {kind}")
         if m["architecture"] == "ensemble":
             raise BundleError(f"bundle.json: {where}: an ensemble cannot be a member")
         if m["kind"] not in ("autoencoder", "forecaster"):
             raise BundleError(f"bundle.json: {where}.kind must be 'autoencoder' or 'forecaster', got {m['kind']!r}")
         lowest = 2 if m["kind"] == "forecaster" else 1
         if not lowest <= m["window"] <= window:
-            raise BundleError(f"bundle.json: {where}.window must be in {lowest}..{window} (the bundle window), got {m['window']}")
+            raise BundleError(f"bundle.json: {where}.window must be in {lowest}..{window} (the bundle window), "
+                              f"got {m['window']}")
         if not 1 <= m["tail"] <= m["window"]:
             raise BundleError(f"bundle.json: {where}.tail must be in 1..{m['window']}, got {m['tail']}")
         weight = float(m["weight"])
@@ -303,7 +305,8 @@ def parse_members(doc: dict[str, Any], root: Path, n_features: int, window: int)
         out.append(Member(m["file"], path, actual, m["architecture"], m["kind"], m["window"], m["tail"], weight,
                           parse_norm(m.get("norm"), n_features, where)))
     if max(m.window for m in out) != window:
-        raise BundleError(f"bundle.json: window {window} must equal the longest member window ({max(m.window for m in out)})")
+        longest = max(m.window for m in out)
+        raise BundleError(f"bundle.json: window {window} must equal the longest member window ({longest})")
     return tuple(out)
 
 def load_bundle(path: Path | str) -> Bundle:

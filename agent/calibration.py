@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -77,6 +78,7 @@ class Calibrator:
         self._unsaved = 0
         self._write_failing = False
         self.result: CalibrationResult | None = None
+        self.window, self.bundle_sha = window, bundle_sha  # typed here; rebind() compares and sets them
         self.rebind(self.features, window, bundle_sha, save=False)
 
     # -- state --------------------------------------------------------------
@@ -250,7 +252,7 @@ class Calibrator:
                 and doc["pot_q"] == self.pot_q and result.rows == self.target_rows)
         self.created = created  # everything parsed: only now change self
         self._rows[: len(rows)], self._n = rows, len(rows)
-        if same:
+        if same and result is not None:
             self.result = result
             log.info("calibration: reusing the calibration of %s", time.strftime(
                 "%Y-%m-%d %H:%M:%S", time.gmtime(result.calibrated_at)))

@@ -6,8 +6,9 @@ warm-up, its state file and the model are :mod:`agent.calibration`'s.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

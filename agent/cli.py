@@ -45,7 +45,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="anomaly-agent", description="Host anomaly-detection exporter for Prometheus.")
+    parser = argparse.ArgumentParser(prog="anomaly-agent",
+                                     description="Host anomaly-detection exporter for Prometheus.")
     parser.add_argument("--version", action="version", version=f"anomaly-agent {version()} (revision {revision()})")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="sample this host and serve /metrics")

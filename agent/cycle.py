@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Histogram
 
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 class JobEvent(Protocol):
     """What a scheduler's event tells us (APScheduler's ``JobEvent``); this module needs no scheduler."""
 
-    job_id: str
+    @property
+    def job_id(self) -> str: ...
 
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 

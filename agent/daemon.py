@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.process_collector import ProcessCollector
 
 from agent.buildinfo import register_build_info
-from agent.calibration import Calibrator, needs_calibration
+from agent.calibration import Calibrator, host_recipe, needs_calibration
 from agent.config import Config
 from agent.cycle import Agent
 from agent.history import HistoryWriter
@@ -67,7 +67,10 @@ def host_state(cfg: Config, model: LoadedModel) -> tuple[Calibrator | None, Hist
         cal = Calibrator.load(b.features, b.window, cfg.calibration.warmup_samples, cfg.calibration.pot_q,
                               state / "calibration.json", b.sha256, clip=b.scaler.clip,
                               # ~24 saves per warm-up: each rewrites every row so far (0.4 MB at 1440 rows)
-                              save_every=max(10, cfg.calibration.warmup_samples // 24))
+                              save_every=max(10, cfg.calibration.warmup_samples // 24),
+                              recipe=host_recipe(b, cfg.calibration.noise_floors),
+                              recent_samples=cfg.calibration.recent_samples,
+                              recalibrate_seconds=cfg.calibration.recalibrate_hours * 3600.0)
     log.info("%s", calibration_line(cfg, model, cal))
     history = None
     if cfg.history.enabled:

@@ -4,14 +4,14 @@ Families are created afresh from each snapshot, so a feature that leaves the
 top k leaves the output (no stale label sets); :class:`SnapshotCache` builds
 them once per snapshot for the served registry.  Example output::
 
-    # HELP host_anomaly_score Normalised anomaly score of the latest window (1.0 = threshold), computed on the sampling schedule.
+    # HELP host_anomaly_score Normalised anomaly score of the latest window (1.0 = threshold), computed on the ...
     # TYPE host_anomaly_score gauge
     host_anomaly_score 0.42
     host_anomaly_top_contributor{feature="cpu_r",rank="1"} 0.61
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -57,18 +57,21 @@ class AnomalyCollector(Collector):
         if res is None or snap.model is None:
             return
         names = snap.model.features
-        yield self._single("score", f"Normalised anomaly score of the latest window (1.0 = threshold), {SCHEDULE_NOTE}.", res.score)
+        yield self._single("score", f"Normalised anomaly score of the latest window (1.0 = threshold), "
+                           f"{SCHEDULE_NOTE}.", res.score)
         yield self._single("anomalous", f"1 when the latest window score is above 1 (the threshold), {SCHEDULE_NOTE}.",
                            1.0 if res.anomalous else 0.0)
-        fs = _g("feature_score", f"Per-feature error normalised by that feature's threshold, {SCHEDULE_NOTE}.", ("feature",))
-        cr = _g("feature_contribution_ratio", f"Share (0-1) of the window error from each feature, {SCHEDULE_NOTE}.", ("feature",))
+        fs = _g("feature_score", f"Per-feature error normalised by that feature's threshold, {SCHEDULE_NOTE}.",
+                ("feature",))
+        cr = _g("feature_contribution_ratio", f"Share (0-1) of the window error from each feature, {SCHEDULE_NOTE}.",
+                ("feature",))
         for i, name in enumerate(names):
             fs.add_metric([name], float(res.feature_scores[i]))
             cr.add_metric([name], float(res.contributions[i]))
         yield fs
         yield cr
-        top = _g("top_contributor", f"Share of the window error for the top {self._k} features only (rank 1 = largest), "
-                 f"{SCHEDULE_NOTE}.", ("rank", "feature"))
+        top = _g("top_contributor", f"Share of the window error for the top {self._k} features only "
+                 f"(rank 1 = largest), {SCHEDULE_NOTE}.", ("rank", "feature"))
         for rank, (name, share) in enumerate(top_k(res.contributions, names, self._k), start=1):
             if share > 0:
                 top.add_metric([str(rank), name], share)
@@ -93,7 +96,8 @@ class AnomalyCollector(Collector):
         for source, n in sorted(snap.collector_errors.items()):
             errs.add_metric([source], float(n))
         yield errs
-        yield CounterMetricFamily(f"{NAMESPACE}_scoring_errors", "Sampling cycles that failed with an unexpected error.",
+        yield CounterMetricFamily(f"{NAMESPACE}_scoring_errors",
+                                  "Sampling cycles that failed with an unexpected error.",
                                   value=float(snap.scoring_errors))
         yield CounterMetricFamily(f"{NAMESPACE}_cycles_skipped", "Sampling cycles skipped because the previous one "
                                   "was still running or the schedule was missed.", value=float(snap.cycles_skipped))
@@ -102,7 +106,8 @@ class AnomalyCollector(Collector):
         for kind, n in sorted(snap.state_errors.items()):
             state.add_metric([kind], float(n))
         yield state
-        reloads = CounterMetricFamily(f"{NAMESPACE}_model_reloads", "Model bundle reloads by result.", labels=["result"])
+        reloads = CounterMetricFamily(f"{NAMESPACE}_model_reloads", "Model bundle reloads by result.",
+                                      labels=["result"])
         for result in ("accepted", "rejected"):
             reloads.add_metric([result], float(snap.reloads.get(result, 0)))
         yield reloads

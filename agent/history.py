@@ -30,9 +30,10 @@ import logging
 import os
 import socket
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -140,7 +141,7 @@ class HistoryWriter:
         closed = sum(s.size for s in self._closed or [])
         return closed + (self._cur.size if self._cur else 0)
 
-    def __enter__(self) -> "HistoryWriter":
+    def __enter__(self) -> HistoryWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -168,7 +169,7 @@ class HistoryWriter:
         self.directory.mkdir(parents=True, exist_ok=True)
         if self._closed is None:
             self._closed = self._scan()
-        stamp = datetime.fromtimestamp(ts, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.fromtimestamp(ts, UTC).strftime("%Y%m%dT%H%M%SZ")
         taken = {s.stem.name for s in self._closed}
         name, n = f"{PREFIX}{stamp}", 0
         while name in taken or any((self.directory / (name + s)).exists() for s in SUFFIXES):

@@ -240,7 +240,8 @@ def serve(
         host, family = ("::", socket.AF_INET6) if socket.has_ipv6 else ("0.0.0.0", socket.AF_INET)
 
     handler = type("Handler", (_Handler,), {"timeout": request_timeout})
-    server_cls: type[_Server] = type("Server", (_Server,), {"address_family": family, "max_connections": max_connections})
+    server_cls: type[_Server] = type("Server", (_Server,),
+                                     {"address_family": family, "max_connections": max_connections})
     if family == socket.AF_INET6:
         server_cls.server_bind = _dual_stack_bind(server_cls.server_bind)  # type: ignore[method-assign,assignment]
     try:

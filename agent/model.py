@@ -25,7 +25,8 @@ def check_shapes(bundle: Bundle, predictor: TFLitePredictor) -> None:
         )
     want = (w, n) if bundle.kind == "autoencoder" else (n,)
     if predictor.output_shape[1:] != want:
-        raise BundleError(f"model output shape {predictor.output_shape} does not match expected (batch, {', '.join(map(str, want))})")
+        expected = ", ".join(map(str, want))
+        raise BundleError(f"model output shape {predictor.output_shape} does not match expected (batch, {expected})")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ gamma is restricted to >= -1, where the GPD likelihood is bounded.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -11,8 +11,8 @@ fields become bytes.  Which source feeds which feature is in
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 # /proc/diskstats columns after "major minor name" (Documentation/admin-guide/iostats.rst);
 # later kernels append discard (4.18+) and flush (5.5+) columns, which we ignore.

@@ -6,7 +6,7 @@ counter that went backwards (reboot, wrap, NIC restart) gives no value.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from agent.collectors import Counters, Reading
 from agent.features import CATALOG

@@ -46,7 +46,7 @@ class Scaler:
         return np.clip((x - self.low) / span, -self.clip, 1.0 + self.clip)
 
     @classmethod
-    def fit(cls, x: np.ndarray, clip: float = SCALER_CLIP) -> "Scaler":
+    def fit(cls, x: np.ndarray, clip: float = SCALER_CLIP) -> Scaler:
         """Learn min/max per feature from (T, F) data, ignoring NaN."""
         return cls(np.nanmin(x, axis=0), np.nanmax(x, axis=0), clip)
 

@@ -62,7 +62,7 @@ class ReplaySource:
 class LiveSource:
     """Samples this host through :class:`agent.sampler.Sampler`."""
 
-    def __init__(self, sampler: "SamplerLike") -> None:
+    def __init__(self, sampler: SamplerLike) -> None:
         self.sampler = sampler
 
     def next(self) -> Row | None:

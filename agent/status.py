@@ -8,7 +8,7 @@ document needs the feature list beside it to be read.  The landing page and
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -25,7 +25,7 @@ def iso(t: float | None) -> str | None:
     """Unix seconds as ISO 8601 UTC, to the second (``None`` stays ``None``)."""
     if t is None or not math.isfinite(t):
         return None
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @lru_cache(maxsize=1)

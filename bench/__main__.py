@@ -14,7 +14,7 @@ import os
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ def run_one(name: str, ctx: Context, machine: dict[str, Any], out: Path) -> dict
     doc = {
         "benchmark": name,
         "title": mod.TITLE,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "quick": ctx.quick,
         "seconds": round(time.monotonic() - t0, 1),
         "machine": machine,

@@ -13,9 +13,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -119,7 +120,8 @@ class Server:
         log.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(log, "wb")
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(list(argv), stdout=self._fh, stderr=subprocess.STDOUT, cwd=ROOT,
+        self.argv = list(argv)
+        self.proc = subprocess.Popen(self.argv, stdout=self._fh, stderr=subprocess.STDOUT, cwd=ROOT,
                                      env={**os.environ, **(env or {})})
 
     @property
@@ -134,7 +136,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.proc.args[0]} exited {self.proc.returncode}: {self.tail()}")
+                raise RuntimeError(f"{self.argv[0]} exited {self.proc.returncode}: {self.tail()}")
             try:
                 if self.get(path, timeout=2.0)[0] == 200:
                     return time.perf_counter() - self.started
@@ -161,7 +163,7 @@ class Server:
         self._fh.close()
         return self.proc.returncode
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self
 
     def __exit__(self, *exc: object) -> None:

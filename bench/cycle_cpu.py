@@ -14,8 +14,9 @@ each collector source.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,7 @@ def measure_split(bundle: Any, n: int) -> dict[str, Any]:
         res, c_sc, w_sc = _timed(lambda: model.scorer.score_window(window.view()) if window.full else None)
         snap = state["snap"]
 
-        def publish() -> None:
+        def publish(snap: Snapshot = snap, res: Any = res) -> None:  # bound now: B023
             state["snap"] = replace(snap, result=res, fill_ratio=window.fill_ratio, scored_at=time.time(),
                                     collector_errors=sampler.error_counts())
 

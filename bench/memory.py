@@ -26,8 +26,22 @@ from typing import Any
 import numpy as np
 
 from bench.bundles import trained
-from bench.common import (ARCHS, NODE_EXPORTER, PY, ROOT, Context, Report, Server, agent_replay, free_port,
-                          node_exporter, proc_mem, ratio, sample_value, spread)
+from bench.common import (
+    ARCHS,
+    NODE_EXPORTER,
+    PY,
+    ROOT,
+    Context,
+    Report,
+    Server,
+    agent_replay,
+    free_port,
+    node_exporter,
+    proc_mem,
+    ratio,
+    sample_value,
+    spread,
+)
 
 NAME = "memory"
 TITLE = "Resident memory: agent (replay and live) vs prometheus-node-exporter"
@@ -176,7 +190,7 @@ def run(ctx: Context) -> Report:
     return _report(results, notes, {"repeats": repeats, "warmup_cycles": warmup, "cycles": cycles,
                                     "live_warmup_cycles": warmup + LIVE_CALIBRATION,
                                     "replay_speed_rows_per_s": 2000, "live_interval_s": 0.002, "poll_s": POLL,
-                                    "configs": [f"{k}:{l}" for l, k, _ in configs]})
+                                    "configs": [f"{kind}:{label}" for label, kind, _ in configs]})
 
 
 def _aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:

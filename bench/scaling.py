@@ -64,7 +64,7 @@ def summarize(results: dict[str, Any], shapes: tuple[tuple[int, int], ...] | Non
               ) -> list[dict[str, Any]]:
     """Summary rows (RSS and cycle CPU vs the 38 x 30 model) for ``shapes`` (None: all but the reference)."""
     rows = []
-    for key, r in results.items():
+    for r in results.values():
         ref = results.get(f"{r['arch']}-f38-w30")
         shape = (r["features"], r["window"])
         shape_ok = shape != (38, 30) if shapes is None else shape in shapes
@@ -109,7 +109,7 @@ def run(ctx: Context) -> Report:
             "score_us": dist(d["score_us"], 1), "render_us": dist(d["render_us"], 1),
             "cycle_cpu_us": dist(d["cycle_cpu_us"], 1), "render_bytes": d["render_bytes"]}
     table = []
-    for key, r in results.items():
+    for r in results.values():
         ref = results.get(f"{r['arch']}-f38-w30")
         r["ratio_vs_f38_w30"] = {"rss": ratio(r["rss_after_mb"], ref["rss_after_mb"]) if ref else None,
                                  "cycle_cpu_p50": ratio(r["cycle_cpu_us"]["p50"], ref["cycle_cpu_us"]["p50"])

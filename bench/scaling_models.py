@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ def meta(arch: str, features: int, window: int, params: int, fixed_batch: bool) 
     names = [f"f{i:03d}" for i in range(features)]
     return {
         "model_id": f"scaling-{arch}-f{features}-w{window}",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "architecture": arch,
         "kind": "autoencoder",
         "window": window,

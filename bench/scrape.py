@@ -16,8 +16,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import (NODE_EXPORTER, Context, Report, Server, agent_replay, free_port, http_get, node_exporter,
-                          ratio, sample_value)
+from bench.common import (
+    NODE_EXPORTER,
+    Context,
+    Report,
+    Server,
+    agent_replay,
+    free_port,
+    http_get,
+    node_exporter,
+    ratio,
+    sample_value,
+)
 
 NAME = "scrape"
 TITLE = "/metrics latency and throughput: sequential and 8 concurrent scrapers (loopback, no keep-alive)"
@@ -35,7 +45,8 @@ def one(port: int) -> tuple[float, int]:
 
 
 def sequential(port: int, n: int, budget_s: float) -> dict[str, Any]:
-    lat, size = [], 0
+    lat: list[float] = []
+    size = 0
     t0 = time.perf_counter()
     deadline = t0 + budget_s
     while len(lat) < n and time.perf_counter() < deadline:

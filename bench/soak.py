@@ -29,7 +29,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +223,7 @@ def run_soak(replay_cycles: int, live_cycles: int, out: Path | None = None) -> d
     results = [soak("replay", replay_cycles, max(2000, replay_cycles // 10))]
     if live_cycles:
         results.append(soak("live", live_cycles, max(500, live_cycles // 10)))
-    doc = {"benchmark": "soak", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    doc = {"benchmark": "soak", "date": datetime.now(UTC).isoformat(timespec="seconds"),
            "machine": {"cpus": os.cpu_count(), "loadavg": os.getloadavg()},
            "passed": all(r.passed for r in results), "results": [asdict(r) for r in results]}
     if out is not None:
@@ -237,7 +237,8 @@ def format_table(doc: dict[str, Any]) -> str:
     for r in doc["results"]:
         s, e = r["start"], r["end"]
         rows.append(f"{r['mode']:<7} {r['cycles']:>6}  {r['cycles_per_second']:>5.0f}   "
-                    f"{s['rss_kb']:>7} → {e['rss_kb']:<7} ({r['growth']['rss_kb']:+5d})  {s['fds']:>2} → {e['fds']:<2}  "
+                    f"{s['rss_kb']:>7} → {e['rss_kb']:<7} ({r['growth']['rss_kb']:+5d})  "
+                    f"{s['fds']:>2} → {e['fds']:<2}  "
                     f"{s['threads']:>2} → {e['threads']:<2}  {r['scrapes']:>7}  {r['scrape_errors']:>6}  "
                     f"{'yes' if r['passed'] else 'NO'}")
     return "\n".join(rows)

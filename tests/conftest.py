@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from support import DEFAULT_BUNDLE, AgentProcess, free_port
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import AGENT, DEMO_DATA, ROOT, http_get
 
 from agent import smd
 from agent.model import load_model
-from support import AGENT, DEMO_DATA, ROOT, http_get
 
 
 def run_agent(*args: str) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
-
 from support import DEMO_DATA, http_get
 
 CONTRACT = {

@@ -68,7 +68,7 @@ class Baseline:
         self.threshold_params: dict[str, Any] = {}
         self.fit_seconds = 0.0
 
-    def fit(self, train: np.ndarray) -> "Baseline":
+    def fit(self, train: np.ndarray) -> Baseline:
         """Fit on the first part of ``train``; POT threshold on the scores of the held-out end."""
         t0 = time.monotonic()
         train = _rows(train, f"{self.name}: training data")

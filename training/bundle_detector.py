@@ -36,14 +36,14 @@ class BundleDetector:
         self._info: dict[str, Any] = {"bundle": str(self.path)}
 
     @classmethod
-    def load(cls, path: Path | str) -> "BundleDetector":
+    def load(cls, path: Path | str) -> BundleDetector:
         """An existing bundle, ready to score (nothing is trained)."""
         model = load_model(path)
         det = cls(model.bundle.architecture, Path(path), feature_names=model.bundle.features)
         det.model = model
         return det
 
-    def fit(self, train: np.ndarray) -> "BundleDetector":
+    def fit(self, train: np.ndarray) -> BundleDetector:
         """Train a bundle on ``train`` into ``path``, or reuse the bundle already there; then load it."""
         if (self.path / BUNDLE_FILE).is_file():
             log.info("%s: reusing bundle %s", self.name, self.path)

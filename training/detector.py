@@ -37,7 +37,7 @@ class Detector(Protocol):
     @property
     def threshold_method(self) -> str: ...
 
-    def fit(self, train: np.ndarray) -> "Detector":
+    def fit(self, train: np.ndarray) -> Detector:
         """Fit on raw (T, F) training rows (and set the threshold); returns self."""
         ...
 

@@ -26,7 +26,7 @@ import dataclasses
 import hashlib
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +161,7 @@ def fit_ensemble(train: np.ndarray, *, out: Path, options: FitOptions, feature_n
 
     digest = members_digest([(f"member-{i}-{e['architecture']}.tflite", hashlib.sha256(b).hexdigest())
                              for i, (e, b) in enumerate(zip(entries, blobs))])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     neural = [r for r in records if "epochs" in r]
     meta: dict[str, Any] = {
         "model_id": model_id("ensemble", provenance, now, digest),

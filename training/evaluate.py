@@ -22,10 +22,11 @@ import logging
 import math
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -184,7 +185,7 @@ def evaluate(
         r["mean"] = _mean(list(r["machines"].values()))
     return {
         "kind": "anomaly-train evaluate",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "data_dir": str(data_dir.resolve()),
         "machines": list(machines),
         "models": list(models),

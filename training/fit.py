@@ -19,7 +19,7 @@ import shlex
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,7 @@ def fit_bundle(
     overall, fvalues, fdoc = compute_thresholds(errors, opt)
 
     sha = hashlib.sha256(conv.tflite).hexdigest()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     losses = tr.losses
     reduction = ("squared error averaged over the last `tail` steps, then features" if tr.kind == "autoencoder"
                  else "squared error of the forecast of the newest row, averaged over features")

@@ -1,8 +1,8 @@
 """Incidents: runs of rows above the threshold, ranked, with their mean feature shares (pure functions)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

@@ -14,7 +14,7 @@ class PCA:
     components: np.ndarray
 
     @classmethod
-    def fit(cls, scaled: np.ndarray, variance: float = 0.95) -> "PCA":
+    def fit(cls, scaled: np.ndarray, variance: float = 0.95) -> PCA:
         """Fit on (T, F) scaled rows (NaN read as 0); keeps the fewest components reaching ``variance``."""
         if not 0 < variance <= 1:
             raise ValueError(f"pca: variance must be in (0, 1], got {variance}")

@@ -19,9 +19,10 @@ import json
 import shlex
 import sys
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from training import evaluate as ev
 from training import metrics as M
@@ -56,7 +57,7 @@ def header(d: ReportData) -> list[tuple[str, str]]:
         ("test rows", f"{n}; {int(d.mask.sum())} scored by every model; {int(y.sum())} labelled anomalous "
          f"({y.mean():.1%}) in {events} event(s)"),
         ("models", ", ".join(d.scores)),
-        ("generated", datetime.now(timezone.utc).isoformat(timespec="seconds") + " in "
+        ("generated", datetime.now(UTC).isoformat(timespec="seconds") + " in "
          + ", ".join(f"{k} {v:.1f} s" for k, v in d.timings.items())),
         ("command", d.command or "n/a"),
     ]

@@ -5,7 +5,7 @@ order of :data:`REGISTRY` is the order sources are read in a sample.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from agent.collectors import cpu, diskstats, loadavg, meminfo, netdev, netstat, snmp, sockstat, vmstat
 from agent.collectors.base import Collector, Counters, Host, Reading

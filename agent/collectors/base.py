@@ -18,8 +18,14 @@ Reading = tuple[dict[str, float], Counters]  # (gauges by feature, counters the 
 class Collector(Protocol):
     """One source.  ``read()`` does one file read (or psutil call) and raises on any failure."""
 
-    name: str  # the source, as in host_anomaly_collector_errors_total{source}
-    features: tuple[str, ...]  # the SMD features it feeds
+    # read-only (properties) so that a class attribute of a narrower tuple type satisfies it
+    @property
+    def name(self) -> str:  # the source, as in host_anomaly_collector_errors_total{source}
+        ...
+
+    @property
+    def features(self) -> tuple[str, ...]:  # the SMD features it feeds
+        ...
 
     def read(self) -> Reading: ...
 

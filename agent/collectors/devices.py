@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 _VIRTUAL_NIC = ("veth", "docker", "br-", "virbr", "cni", "flannel", "tun", "tap", "vxlan", "cali", "weave",
                 "kube", "lxc", "vnet", "ifb", "dummy", "wg")

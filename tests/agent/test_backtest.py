@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
+from support import DEFAULT_BUNDLE, ROOT
 
 from agent import smd
 from agent.backtest import SimClock, backtest
@@ -21,7 +22,6 @@ from agent.history import HistoryWriter
 from agent.history_read import parse_rows, parse_timestamps
 from agent.model import LoadedModel, load_model
 from agent.sources import ReplaySource
-from support import DEFAULT_BUNDLE, ROOT
 
 TINY = ROOT / "tests" / "fixtures" / "smd_tiny"
 TINY_TEST = TINY / "test" / "synth-1.txt.gz"

@@ -354,7 +354,8 @@ def test_calibration_needs_numpy_only() -> None:
     import sys
 
     code = ("import sys, agent.calibration, agent.pot, agent.state\n"
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('scipy', 'sklearn', 'tensorflow', 'keras', 'training')]\n"
+            "heavy = ('scipy', 'sklearn', 'tensorflow', 'keras', 'training')\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in heavy]\n"
             "print(bad); sys.exit(1 if bad else 0)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import DEMO_DATA, http_get
 
 from agent.bundle import BundleError, Member, load_bundle, members_digest
 from agent.bundle_write import write_ensemble
@@ -22,7 +23,6 @@ from agent.model import load_model
 from agent.predictors import EnsemblePredictor
 from agent.scoring import Scaler, Scorer, ScoringSpec
 from agent.smd import format_rows, load_machine
-from support import DEMO_DATA, http_get
 
 F = 3
 

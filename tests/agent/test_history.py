@@ -175,7 +175,7 @@ def test_enospc_mid_write_is_counted_and_recovers(tmp_path: Path, monkeypatch: p
         def __getattr__(self, name: str) -> Any:
             return getattr(self._f, name)
 
-        def __enter__(self) -> "FullFile":
+        def __enter__(self) -> FullFile:
             return self
 
         def __exit__(self, *exc: object) -> None:

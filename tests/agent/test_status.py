@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import DEFAULT_BUNDLE
 
 from agent.buildinfo import version
 from agent.calibration import Calibrator
@@ -13,7 +14,6 @@ from agent.model import LoadedModel, load_model
 from agent.scoring import WindowScore
 from agent.snapshot import Snapshot
 from agent.status import by_feature, health_doc, model_doc
-from support import DEFAULT_BUNDLE
 
 SCORE = WindowScore(score=0.5, raw_error=0.05, feature_scores=np.zeros(3), contributions=np.zeros(3))
 

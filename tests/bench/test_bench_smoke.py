@@ -82,7 +82,7 @@ def test_every_benchmark_module_has_the_interface() -> None:
 
     for name, module in BENCHMARKS.items():
         mod = importlib.import_module(f"bench.{module}")
-        assert mod.NAME == name and mod.TITLE and callable(mod.run)
+        assert name == mod.NAME and mod.TITLE and callable(mod.run)
 
 
 @pytest.mark.skipif(not (DEFAULT_BUNDLE / "bundle.json").exists(),

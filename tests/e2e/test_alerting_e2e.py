@@ -18,18 +18,19 @@ import subprocess
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import bcrypt
 import numpy as np
 import pytest
 import yaml
+from support import DEMO_DATA, ROOT, free_port, http_get
 
 from agent import smd
 from agent.model import load_model
-from support import DEMO_DATA, ROOT, free_port, http_get
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -154,15 +155,18 @@ def test_alert_fires_with_contributors_and_resolves(tmp_path: Path, procs: list,
     # TLS + basic-auth agent (a second replay of the same data; what matters is the scrape).
     key, crt = tmp_path / "tls.key", tmp_path / "tls.crt"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", crt], check=True, capture_output=True)
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", crt],
+                   check=True, capture_output=True)
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=6)).decode()
-    (tmp_path / "web.yml").write_text(yaml.safe_dump({"tls_server_config": {"cert_file": str(crt), "key_file": str(key)},
-                                                      "basic_auth_users": {"prometheus": hashed}}))
+    (tmp_path / "web.yml").write_text(yaml.safe_dump({
+        "tls_server_config": {"cert_file": str(crt), "key_file": str(key)},
+        "basic_auth_users": {"prometheus": hashed}}))
     (tmp_path / "agent-tls.yml").write_text(yaml.safe_dump({"web": {"config_file": str(tmp_path / "web.yml")}}))
 
     rules = shorten_for(yaml.safe_load((ROOT / "packaging" / "prometheus" / "rules.yml").read_text()))
     (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules))
-    tls_job = {"scheme": "https", "tls_config": {"ca_file": str(crt)}, "static_configs": [{"targets": [f"127.0.0.1:{ports['tls']}"]}]}
+    tls_job = {"scheme": "https", "tls_config": {"ca_file": str(crt)},
+               "static_configs": [{"targets": [f"127.0.0.1:{ports['tls']}"]}]}
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(tmp_path / "rules.yml")],
@@ -181,15 +185,19 @@ def test_alert_fires_with_contributors_and_resolves(tmp_path: Path, procs: list,
 
     start(procs, [ALERTMANAGER, f"--config.file={tmp_path / 'alertmanager.yml'}", f"--storage.path={tmp_path / 'am'}",
                   f"--web.listen-address=127.0.0.1:{ports['am']}", "--cluster.listen-address="], tmp_path / "am.log")
-    start(procs, [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                  f"--web.listen-address=127.0.0.1:{ports['prom']}", "--rules.alert.resend-delay=1s"],
+    start(procs, [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}",
+                  f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{ports['prom']}",
+                  "--rules.alert.resend-delay=1s"],
           tmp_path / "prom.log")
-    agent_args = ["-m", "agent", "replay", "--data", str(DEMO_DATA), "--machine", "machine-1-6", "--bundle", str(default_bundle)]
+    agent_args = ["-m", "agent", "replay", "--data", str(DEMO_DATA), "--machine", "machine-1-6",
+                  "--bundle", str(default_bundle)]
     import sys
     start(procs, [sys.executable, *agent_args, "--speed", str(SPEED), "--start", str(first), "--end", str(last),
                   "--web.listen-address", f"127.0.0.1:{ports['agent']}"], tmp_path / "agent.log")
-    start(procs, [sys.executable, *agent_args, "--speed", "5", "--loop", "--config.file", str(tmp_path / "agent-tls.yml"),
-                  "--web.listen-address", f"127.0.0.1:{ports['tls']}"], tmp_path / "agent-tls.log")
+    start(procs, [sys.executable, *agent_args, "--speed", "5", "--loop",
+                  "--config.file", str(tmp_path / "agent-tls.yml"),
+                  "--web.listen-address", f"127.0.0.1:{ports['tls']}"],
+          tmp_path / "agent-tls.log")
     wait_for(lambda: http_get(prom + "/-/ready")[0] == 200 if _up(prom) else False, 30, "Prometheus ready")
 
     firing = wait_for(lambda: [a for e in hook.events for a in e["alerts"]

@@ -32,7 +32,6 @@ from pathlib import Path
 
 import pytest
 
-
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("HAE_CONTAINER_CACHE", "/tmp/hae-container-cache"))
 BASE = "localhost/hae-base:bookworm"

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-
 from support import DEFAULT_BUNDLE, http_get
 
 pytestmark = pytest.mark.slow
@@ -28,7 +27,8 @@ def read(url: str) -> tuple[float | None, float, list[str]]:
     fams = {f.name: f for f in text_string_to_metric_families(http_get(url + "/metrics")[1].decode())}
     score = fams["host_anomaly_score"].samples[0].value if "host_anomaly_score" in fams else None
     progress = fams["host_anomaly_calibration_progress_ratio"].samples[0].value
-    top = [s.labels["feature"] for s in fams.get("host_anomaly_top_contributor", type("E", (), {"samples": []})).samples]
+    fam = fams.get("host_anomaly_top_contributor")
+    top = [s.labels["feature"] for s in (fam.samples if fam is not None else [])]
     return score, progress, top
 
 
@@ -46,7 +46,8 @@ def observe(url: str, seconds: float) -> list[tuple[float, list[str]]]:
 def test_cpu_and_disk_load_are_attributed(agent_process, tmp_path: Path) -> None:
     cfg = tmp_path / "agent.yml"
     cfg.write_text(yaml.safe_dump({"sampling": {"interval_seconds": INTERVAL}, "calibration": {"warmup_samples": 40},
-                                   "state_directory": str(tmp_path / "state"), "model": {"bundle": str(DEFAULT_BUNDLE)}}))
+                                   "state_directory": str(tmp_path / "state"),
+                                   "model": {"bundle": str(DEFAULT_BUNDLE)}}))
     agent = agent_process(["run", "--config.file", str(cfg)])
     agent.wait_ready("/metrics", timeout=30)
     t0 = time.monotonic()
@@ -77,8 +78,9 @@ def test_cpu_and_disk_load_are_attributed(agent_process, tmp_path: Path) -> None
     quiet = observe(agent.url, 3)
     base = sorted(s for s, _ in quiet)[len(quiet) // 2]
     blob = tmp_path / "blob"
-    writer = subprocess.Popen(["bash", "-c", f"end=$((SECONDS+13)); while [ $SECONDS -lt $end ]; do "
-                               f"dd if=/dev/urandom of={blob} bs=1M count=64 oflag=direct conv=fsync status=none; done"])
+    writer = subprocess.Popen(["bash", "-c", "end=$((SECONDS+13)); while [ $SECONDS -lt $end ]; do "
+                               f"dd if=/dev/urandom of={blob} bs=1M count=64 oflag=direct conv=fsync status=none; "
+                               "done"])
     try:
         busy = observe(agent.url, 12)
     finally:

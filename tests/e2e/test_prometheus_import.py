@@ -12,14 +12,12 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from support import ROOT, free_port, http_get
 
 pytestmark = pytest.mark.e2e

@@ -51,7 +51,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
 from systemd_container import BASE, base_image, boot, label, metric_values, run, skip_reason
 
 pytestmark = pytest.mark.slow

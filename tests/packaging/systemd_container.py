@@ -91,7 +91,8 @@ def base_image() -> str:
         finally:
             shutil.rmtree(root, ignore_errors=True)
     else:
-        pytest.skip(f"no cached {BASE} and neither mmdebstrap nor debootstrap is installed (apt-get install mmdebstrap)")
+        pytest.skip(f"no cached {BASE} and neither mmdebstrap nor debootstrap is installed "
+                    "(apt-get install mmdebstrap)")
     return "built"
 
 

@@ -22,7 +22,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from packaging_helpers import REPO, fast_config, free_port, mdwe_supported, run_sandboxed_agent
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from packaging_helpers import (
     EXPORTER_METRICS,
     GRAFANA_DASHBOARD,
@@ -55,7 +54,7 @@ def test_layout_has_unique_ids_and_no_overlap(dashboard: dict) -> None:
     cells: dict[tuple[int, int], str] = {}
     for panel in dashboard["panels"]:
         g = panel["gridPos"]
-        assert 0 <= g["x"] and g["x"] + g["w"] <= 24, panel["title"]
+        assert g["x"] >= 0 and g["x"] + g["w"] <= 24, panel["title"]
         for x in range(g["x"], g["x"] + g["w"]):
             for y in range(g["y"], g["y"] + g["h"]):
                 assert (x, y) not in cells, f"{panel['title']} overlaps {cells[(x, y)]}"

@@ -6,7 +6,6 @@ import subprocess
 
 import pytest
 import yaml
-
 from packaging_helpers import EXPORTER_METRICS, PROMETHEUS_DIR, metric_names
 
 

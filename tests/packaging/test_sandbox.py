@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
 from packaging_helpers import (
     REPO,
     UNIT_FILE,

@@ -15,7 +15,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from packaging_helpers import DEFAULT_FILE, UNIT_FILE
 
 UNIT = UNIT_FILE.name

@@ -20,7 +20,6 @@ import venv
 from pathlib import Path
 
 import pytest
-
 from packaging_helpers import REPO, free_port
 
 pytestmark = pytest.mark.slow

@@ -6,18 +6,19 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry
+from support import DEFAULT_BUNDLE
 
 from agent.config import Config
 from agent.daemon import Agent
 from agent.model import LoadedModel
 from agent.sources import Row
-from support import DEFAULT_BUNDLE
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # the fixture models: y = scale * x (see fixtures/regen_models.py)

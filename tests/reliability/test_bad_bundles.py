@@ -1,4 +1,5 @@
-"""Bad model bundles: refused with a BundleError naming the problem, at start-up (exit 2) and at reload (old model kept).
+"""Bad model bundles: refused with a BundleError naming the problem, at start-up (exit 2) and at reload
+(old model kept).
 
 tests/agent/test_bundle.py checks the common field errors on a fake model and
 tests/test_cli_bundle.py the CLI on a hash mismatch; this adds real .tflite
@@ -12,18 +13,19 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rel_support import FIXTURES, HALF, bundle_doc, make_agent, make_bundle, sha256, value, write_doc
+from support import DEFAULT_BUNDLE, ROOT
 
 from agent.bundle import MAX_JSON_BYTES, MAX_MODEL_BYTES, BundleError, load_bundle
 from agent.cli import main
 from agent.model import load_model
-from rel_support import FIXTURES, HALF, bundle_doc, make_agent, make_bundle, sha256, value, write_doc
-from support import DEFAULT_BUNDLE, ROOT
 
 Doc = dict[str, Any]
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import DEFAULT_BUNDLE
 
 from agent import smd
 from agent.cli import main
-from support import DEFAULT_BUNDLE
 
 GOOD = "\n".join(",".join(["0.5"] * 38) for _ in range(40)) + "\n"
 

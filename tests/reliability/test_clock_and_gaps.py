@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rel_support import HALF, Clock, ListSource, make_agent, make_bundle, value
 
 from agent.history import HistoryWriter
 from agent.model import load_model
-from rel_support import HALF, Clock, ListSource, make_agent, make_bundle, value
 
 W = 30
 INTERVAL = 60.0

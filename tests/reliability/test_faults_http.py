@@ -13,13 +13,13 @@ import shutil
 import socket
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
-
-from agent.http import MAX_CONNECTIONS, MAX_REQUEST_HEAD_BYTES
 from rel_support import metric_value, proc_figures
 from support import DEFAULT_BUNDLE, DEMO_DATA, AgentProcess, free_port, http_get
+
+from agent.http import MAX_CONNECTIONS, MAX_REQUEST_HEAD_BYTES
 
 TIMEOUT = 2.0  # short for the test, long enough that a loaded CI machine is not mistaken for a slow client
 
@@ -63,7 +63,7 @@ class Scraper:
             self.slowest = max(self.slowest, time.monotonic() - t0)
             time.sleep(0.05)
 
-    def __enter__(self) -> "Scraper":
+    def __enter__(self) -> Scraper:
         self.thread.start()
         return self
 

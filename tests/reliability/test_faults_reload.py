@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from rel_support import HALF, QUARTER, ListSource, bundle_doc, make_agent, make_bundle, metric_value, sha256, value
+from support import DEMO_DATA, http_get
 
 from agent.http import make_app, serve
 from agent.model import load_model
 from agent.scoring import Scorer
-from rel_support import HALF, QUARTER, ListSource, bundle_doc, make_agent, make_bundle, metric_value, sha256, value
-from support import DEMO_DATA, http_get
 
 SCALE = {sha256(HALF): 0.5, sha256(QUARTER): 0.25}
 THRESHOLD = {sha256(HALF): 0.11, sha256(QUARTER): 0.07}

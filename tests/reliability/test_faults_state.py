@@ -15,16 +15,17 @@ import errno
 import logging
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+from rel_support import HALF, Clock, live_agent, make_bundle, value
 
 from agent import calibration as cal_mod
 from agent import history as hist_mod
 from agent.model import load_model
 from agent.state import read_json
-from rel_support import HALF, Clock, live_agent, make_bundle, value
 
 W = 30
 WARMUP = W + cal_mod.MIN_WINDOWS - 1  # warm-up rows for warmup_samples=10 and a 30-row window
@@ -63,7 +64,7 @@ class _File:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._f, name)
 
-    def __enter__(self) -> "_File":
+    def __enter__(self) -> _File:
         return self
 
     def __exit__(self, *exc: object) -> None:

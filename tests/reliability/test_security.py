@@ -20,11 +20,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from rel_support import metric_value, wait_for
 from support import AGENT, DEFAULT_BUNDLE, DEMO_DATA, ROOT, free_port, http_get
 
@@ -256,9 +255,9 @@ def written_paths(trace: str, cwd: Path) -> set[str]:
         if not m:
             continue
         call = m.group(1)
-        if call.startswith(("open", "creat")) and call != "creat":
-            if not re.search(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND", line):
-                continue
+        if (call.startswith(("open", "creat")) and call != "creat"
+                and not re.search(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND", line)):
+            continue
         for path in re.findall(r'"((?:[^"\\]|\\.)*)"', line):
             out.add(os.path.normpath(path if path.startswith("/") else cwd / path))
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +68,7 @@ def test_machine_metrics_carry_the_delay_and_the_mean_skips_the_list() -> None:
 
 # -- imported data through the whole pipeline -------------------------------------------------------------------------
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def _wave(n: int, rng: np.random.Generator, period: float = 48.0) -> np.ndarray:

@@ -149,7 +149,7 @@ def test_any_detector_goes_through_the_one_path(data: Path) -> None:
     class Constant:
         name, threshold, threshold_method = "constant", 0.5, "fixed"
 
-        def fit(self, train: np.ndarray) -> "Constant":
+        def fit(self, train: np.ndarray) -> Constant:
             self.features = train.shape[1]
             return self
 

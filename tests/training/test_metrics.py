@@ -25,7 +25,7 @@ def test_best_f1_hand_computed() -> None:
     assert r.f1 == pytest.approx(0.75)
     assert (r.precision, r.recall) == (pytest.approx(0.6), pytest.approx(1.0))
     assert r.threshold == pytest.approx(0.175)
-    assert ((SCORES > r.threshold) == (SCORES >= 0.2)).all()
+    assert ((r.threshold < SCORES) == (SCORES >= 0.2)).all()
 
 
 def test_at_threshold_hand_computed() -> None:
@@ -138,7 +138,8 @@ def test_vus_pr_perfect_and_constant() -> None:
 
 
 def test_interpretation_dims() -> None:
-    rows = m.interpretation_dims([Interpretation(1, 3, (0, 2)), Interpretation(2, 4, (5,)), Interpretation(9, 12, (1,))], 5)
+    interps = [Interpretation(1, 3, (0, 2)), Interpretation(2, 4, (5,)), Interpretation(9, 12, (1,))]
+    rows = m.interpretation_dims(interps, 5)
     assert rows == [frozenset(), {0, 2}, {0, 2, 5}, {5}, frozenset()]
 
 

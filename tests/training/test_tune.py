@@ -34,7 +34,7 @@ def test_injections_touch_only_the_newest_rows_of_a_few_features() -> None:
         diff = w - clean[np.argmin(np.abs(clean - w).sum(axis=(1, 2)))]
         rows, feats = np.nonzero(np.abs(diff) > 1e-6)
         assert 1 <= len(set(feats)) <= 3 and rows.min() >= 2 and rows.max() == 11
-        assert 0.3 - 1e-6 <= np.abs(diff[rows, feats]).min() and np.abs(diff).max() <= 1.0 + 1e-6
+        assert np.abs(diff[rows, feats]).min() >= 0.3 - 1e-6 and np.abs(diff).max() <= 1.0 + 1e-6
 
 
 def test_trial_objectives(sine_data: np.ndarray) -> None:

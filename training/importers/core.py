@@ -5,7 +5,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def parse_time(text: str, now: float | None = None) -> float:
         dt = datetime.fromisoformat(s)
     except ValueError:
         raise ImporterError(f"not a time: {text!r} (unix seconds, RFC 3339, now, now-1h)") from None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
 def write_split(out: Path, split: str, machine: str, text: str) -> Path:
