@@ -32,7 +32,9 @@ printed at the end, also when a step fails):
 11. upgrade      a newer version (repacked, version bumped, conffile changed
                  upstream) over the running one: the edited conffile stays,
                  the calibration is reused by the restarted agent
-12. purge        state, config and the enablement go
+12. reboot       ``podman restart``: systemd shuts down and boots again; the
+                 enabled unit starts by itself and reuses the calibration
+13. purge        state, config and the enablement go
 
 Needs root, podman (runc where crun cannot run here) and, for the first run,
 mmdebstrap or debootstrap and the Debian mirror; skipped with the reason
@@ -51,7 +53,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from systemd_container import BASE, base_image, boot, label, metric_values, run, skip_reason
+from systemd_container import BASE, base_image, boot, label, metric_values, run, skip_reason, wait_booted
 
 pytestmark = pytest.mark.slow
 
@@ -177,6 +179,8 @@ def test_deb_under_systemd_pid1(tmp_path: Path, capsys: pytest.CaptureFixture[st
             note["text"] = _stop(box)
         with steps("upgrade") as note:
             note["text"] = _upgrade(box, deb, debs)
+        with steps("reboot") as note:
+            note["text"] = _reboot(box)
         with steps("purge") as note:
             note["text"] = _purge(box)
     finally:
@@ -374,6 +378,22 @@ def _upgrade(box, deb: Path, debs: Path) -> str:
     assert metric_values(text, "host_anomaly_calibration_progress_ratio").get("") == 1.0
     first = run(["dpkg-deb", "-f", str(deb), "Version"]).stdout.strip()
     return f"{first} -> {version}: conffile kept (+.dpkg-dist), calibration reused, new PID"
+
+
+def _reboot(box) -> str:
+    """The enabled unit comes up at boot by itself (WantedBy=multi-user.target) and reuses the calibration."""
+    run([*box.podman, "restart", "-t", "60", box.name], timeout=180)  # SIGRTMIN+3: systemd shuts down cleanly
+    state = wait_booted(box)
+    assert state in ("running", "degraded"), state
+    props = box.show(UNIT, "ActiveState", "SubState", "NRestarts")
+    assert props == {"ActiveState": "active", "SubState": "running", "NRestarts": "0"}, props
+    log = box.sh(f"journalctl -b 0 -q --no-pager -o cat -u {UNIT}").stdout
+    assert "reusing the saved host calibration" in log, log
+    box.wait_for("a score after the reboot", lambda: metric_values(box.get("/metrics") or "", "host_anomaly_score"),
+                 timeout=30 * INTERVAL + 30)
+    failed = box.sh("systemctl list-units --failed --plain --no-legend").stdout.split()
+    failed_note = f"; failed units: {failed[::4]}" if failed else ""
+    return f"system {state}; started at boot, calibration reused, scoring{failed_note}"
 
 
 def _purge(box) -> str:

@@ -140,6 +140,20 @@ class Container:
             time.sleep(every)
 
 
+def wait_booted(box: Container, timeout: float = 90) -> str:
+    """The system state once the boot is over: running or degraded, else what it was at the end."""
+    # degraded is fine: units a container cannot run (e.g. systemd-remount-fs) may fail.
+    # Until PID 1 listens on its socket, systemctl fails at once, --wait or not.
+    deadline, state = time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
+        r = box.sh("systemctl is-system-running --wait", timeout=120, check=False)
+        state = r.stdout.strip() or r.stderr.strip()[-200:]
+        if state in ("running", "degraded", "maintenance", "stopping", "offline"):
+            break
+        time.sleep(0.5)
+    return state
+
+
 def boot(name: str, image: str, volumes: list[str]) -> tuple[Container, str]:
     """Start ``image`` with systemd as PID 1 and wait for the boot to finish; skip with every error seen."""
     tried = []
@@ -155,17 +169,9 @@ def boot(name: str, image: str, volumes: list[str]) -> tuple[Container, str]:
                 tried.append(f"podman {how}: {r.stderr.strip().splitlines()[-1:]}")
                 continue
             box = Container(name, podman)
-            # degraded is fine: units a container cannot run (e.g. systemd-remount-fs) may fail.
-            # Until PID 1 listens on its socket, systemctl fails at once, --wait or not.
-            deadline, state = time.monotonic() + 90, ""
-            while time.monotonic() < deadline:
-                r = box.sh("systemctl is-system-running --wait", timeout=120, check=False)
-                state = r.stdout.strip() or r.stderr.strip()[-200:]
-                if state in ("running", "degraded"):
-                    return box, how
-                if r.stdout.strip() in ("maintenance", "stopping", "offline"):
-                    break
-                time.sleep(0.5)
+            state = wait_booted(box)
+            if state in ("running", "degraded"):
+                return box, how
             tried.append(f"podman {how}: system state {state!r}")
             run([*podman, "rm", "-f", name], check=False)
     pytest.skip("cannot boot systemd as PID 1 in podman here: " + "; ".join(tried))
