@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from agent.pot import error_thresholds
+from agent.quantiles import nanpercentile_columns
 from agent.scoring import FEATURE_ERROR_FLOOR, SCALER_CLIP, Scaler, Scorer
 from agent.window import make_windows
 
@@ -44,8 +45,8 @@ def fit_host_scaler(rows: np.ndarray, clip: float = SCALER_CLIP) -> Scaler:
     x = np.asarray(rows, np.float64)
     missing = np.isnan(x).all(axis=0)
     x = np.where(missing, 0.0, x)  # a never-readable feature behaves like a constant 0
-    low = np.nanpercentile(x, LOW_PCT, axis=0)
-    high = np.nanpercentile(x, HIGH_PCT, axis=0)
+    low = nanpercentile_columns(x, LOW_PCT)
+    high = nanpercentile_columns(x, HIGH_PCT)
     floor = MIN_REL_SPAN * np.maximum(np.abs(low), np.abs(high))
     floor = np.where(floor > 0, floor, ZERO_SPAN)
     return Scaler(low, low + np.maximum(high - low, floor), clip)

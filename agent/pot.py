@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from agent.quantiles import quantile, unique_sorted
+
 FLOOR = 1e-12  # a threshold of 0 would make every normalised score infinite
 MIN_EXCESSES = 10  # fewer peaks than this cannot support a GPD fit
 GAMMA_EPS = 1e-6  # |gamma| below this uses the exponential (gamma -> 0) limit
@@ -69,7 +71,7 @@ def _grid(y: np.ndarray) -> np.ndarray:
     neg_near0 = -np.logspace(-8, math.log10(0.5), 60)
     neg_near_pole = -(1.0 - np.logspace(-12, math.log10(0.5), 60))  # dense where gamma -> -inf
     pos = np.logspace(-8, math.log10(s_max), 120)
-    return np.unique(np.concatenate([neg_near_pole, neg_near0, pos])) / ymax
+    return unique_sorted(np.concatenate([neg_near_pole, neg_near0, pos])) / ymax
 
 
 def _golden_max(f: Callable[[float], float], lo: float, hi: float, iters: int = 60) -> float:
@@ -152,14 +154,14 @@ def pot_threshold(
     if x.size == 0:
         raise ValueError("pot: scores have no finite values to set a threshold on")
     n = int(x.size)
-    t = float(np.quantile(x, level))
+    t = quantile(x, level)
     excess = x[x > t] - t
     n_t = int(excess.size)
     params: dict[str, Any] = {"q": q, "level": level, "n": n, "n_excess": n_t, "t": t, "fallback": None}
 
     def fallback(reason: str) -> tuple[float, dict[str, Any]]:
         params["fallback"] = reason
-        value = float(np.quantile(x, 1.0 - q))
+        value = quantile(x, 1.0 - q)
         params["empirical_quantile"] = value
         return _floor(value), params
 
