@@ -7,9 +7,12 @@ counter that went backwards (reboot, wrap, NIC restart) gives no value.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
-from agent.collectors import Counters, Reading
 from agent.features import CATALOG
+
+if TYPE_CHECKING:  # types only: the collectors read files, this module only computes
+    from agent.collectors import Counters, Reading
 
 NAN = float("nan")
 Deltas = Mapping[str, list[float]]

@@ -18,10 +18,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agent.smd import Interpretation
+if TYPE_CHECKING:  # a type only: agent.smd reads files, this module only computes
+    from agent.smd import Interpretation
 
 
 @dataclass(frozen=True)

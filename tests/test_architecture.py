@@ -1,0 +1,225 @@
+"""The import graph of agent/ and training/, read from the source (ast), module level and function level.
+
+Rules, each a test below:
+
+1. **No circle** among project modules.  Every import counts, at module level
+   or inside a function; only ``if TYPE_CHECKING:`` imports (never executed)
+   are left out.
+2. **The agent stands alone**: nothing in ``agent/`` imports ``training`` or
+   ``bench``, and its third-party imports are its declared dependencies
+   (``[project.dependencies]``: numpy, psutil, prometheus_client, yaml, the
+   TFLite interpreter, bcrypt).  So no TensorFlow, Keras, scikit-learn, SciPy,
+   matplotlib or Optuna on a host, not even for type hints.
+3. **Imports at the top**: no function-level import of a project module, and
+   no ``importlib.import_module``/``__import__`` (an edge this test could not
+   see).  A function-level import of a third-party library is allowed only for
+   the names in ``LAZY_THIRD_PARTY`` (the interpreter fallback and the optional
+   extras, so that importing a module stays cheap); the standard library may
+   be imported where it is used (the agent's RSS: ``ssl`` only with TLS).
+4. **Pure modules do no I/O**: the modules in ``PURE`` (scoring, windowing,
+   POT, rates, calibration maths, alert and detection figures, PCA) import
+   only ``PURE_STDLIB``, the maths libraries (numpy, scipy, scikit-learn) and
+   other ``PURE`` modules.  So no ``os``, ``pathlib``, ``io``, ``json``,
+   ``socket``, ``http``, ``subprocess``, ``time`` (a clock is an input: pass
+   the timestamp), ``threading``, ``psutil``, ``prometheus_client``, ``yaml``
+   and no ``logging`` either: a pure function returns what happened and its
+   caller logs it.  Type-only imports (``if TYPE_CHECKING:``) are allowed.
+
+A runtime check completes the static one: importing the agent's entry points
+loads no TensorFlow/Keras/training, and ``anomaly-train``'s parser loads no
+heavy library.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("agent", "training")
+
+# Third-party libraries a function may import (rule 3), and why.
+LAZY_THIRD_PARTY = {
+    "ai_edge_litert": "the TFLite interpreter, tflite_runtime the fallback (agent.predictors, training.convert)",
+    "tflite_runtime": "the interpreter fallback when ai-edge-litert is not installed (agent.predictors)",
+    "bcrypt": "only when basic auth is configured (agent.webconfig)",
+    "tensorflow": "the [train] extra: loads only for commands that build or convert a network",
+    "keras": "the [train] extra, as TensorFlow",
+    "sklearn": "the [train] extra: baselines, tuning and average precision",
+    "matplotlib": "the [train] extra: report figures only",
+    "optuna": "the [train] extra: `anomaly-train tune` only",
+    "threadpoolctl": "ships with scikit-learn: thread limits while the report runs baselines",
+}
+
+# The agent's declared runtime dependencies (pyproject [project.dependencies]) as import names (rule 2).
+AGENT_THIRD_PARTY = {"numpy", "psutil", "prometheus_client", "yaml", "ai_edge_litert", "tflite_runtime", "bcrypt"}
+
+# Modules that compute only (rule 4).
+PURE = {
+    "agent.alerts",
+    "agent.calibration_fit",
+    "agent.ensemble",
+    "agent.features",
+    "agent.pot",
+    "agent.quantiles",
+    "agent.rates",
+    "agent.scoring",
+    "agent.snapshot",
+    "agent.window",
+    "training.delay",
+    "training.detector",
+    "training.incidents",
+    "training.metrics",
+    "training.pca",
+}
+PURE_STDLIB = {
+    "__future__", "abc", "bisect", "collections", "copy", "dataclasses", "enum", "fractions", "functools", "heapq",
+    "itertools", "math", "numbers", "operator", "re", "statistics", "types", "typing", "warnings",
+}
+MATHS = {"numpy", "scipy", "sklearn"}
+
+
+@dataclass(frozen=True)
+class Import:
+    target: str  # a project module when it is one, else the dotted name as written
+    line: int
+    in_function: bool
+    type_only: bool  # under `if TYPE_CHECKING:`
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for pkg in PACKAGES:
+        for p in sorted((ROOT / pkg).rglob("*.py")):
+            parts = p.relative_to(ROOT).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    return out
+
+
+MODULES = _modules()
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _resolve(module: str, name: str | None) -> str:
+    """``from module import name``: the submodule when ``name`` is one, else ``module``."""
+    if name is not None and f"{module}.{name}" in MODULES:
+        return f"{module}.{name}"
+    return module
+
+
+def _imports(path: Path) -> list[Import]:
+    out: list[Import] = []
+
+    def visit(node: ast.AST, in_function: bool, type_only: bool) -> None:
+        if isinstance(node, ast.Import):
+            out.extend(Import(a.name, node.lineno, in_function, type_only) for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}:{node.lineno}: relative import; write the absolute module"
+            assert node.module is not None
+            out.extend(Import(_resolve(node.module, a.name), node.lineno, in_function, type_only) for a in node.names)
+        elif isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+            if name in ("import_module", "__import__"):
+                out.append(Import("<dynamic import>", node.lineno, in_function, type_only))
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for child in node.body:
+                visit(child, in_function, True)
+            for child in node.orelse:
+                visit(child, in_function, type_only)
+            return
+        inner = in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+        for child in ast.iter_child_nodes(node):
+            visit(child, inner, type_only)
+
+    visit(ast.parse(path.read_text(), str(path)), False, False)
+    return out
+
+
+IMPORTS = {m: _imports(p) for m, p in MODULES.items()}
+
+
+def _top(name: str) -> str:
+    return name.split(".")[0]
+
+
+def _where(module: str, imp: Import) -> str:
+    return f"{MODULES[module].relative_to(ROOT)}:{imp.line}: {imp.target}"
+
+
+def test_the_walk_sees_both_packages_and_their_edges() -> None:
+    # guards the test itself: a parsing slip must not turn every rule vacuous
+    assert {"agent.cli", "agent.daemon", "agent.scoring", "training.cli", "training.fit"} <= set(MODULES)
+    assert "agent.scoring" in {i.target for i in IMPORTS["agent.calibration_fit"]}
+    assert any(i.in_function for i in IMPORTS["agent.predictors"])
+    assert not PURE - set(MODULES), f"PURE names modules that do not exist: {sorted(PURE - set(MODULES))}"
+
+
+def test_no_import_circle() -> None:
+    edges = {m: sorted({i.target for i in imps if i.target in MODULES and i.target != m and not i.type_only})
+             for m, imps in IMPORTS.items()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+    circles: list[str] = []
+
+    def visit(u: str) -> None:
+        state[u] = 1
+        path.append(u)
+        for v in edges[u]:
+            if state.get(v) == 1:
+                circles.append(" -> ".join(path[path.index(v):] + [v]))
+            elif v not in state:
+                visit(v)
+        path.pop()
+        state[u] = 2
+
+    for m in sorted(MODULES):
+        if m not in state:
+            visit(m)
+    assert not circles, "import circles:\n" + "\n".join(circles)
+
+
+def test_agent_imports_only_itself_the_stdlib_and_its_dependencies() -> None:
+    bad = sorted({_where(m, i) for m, imps in IMPORTS.items() if m.startswith("agent") for i in imps
+                  if _top(i.target) != "agent" and _top(i.target) not in sys.stdlib_module_names
+                  and _top(i.target) not in AGENT_THIRD_PARTY})
+    assert not bad, "agent/ imports outside its dependencies (training, bench, TensorFlow, Keras ...):\n" + "\n".join(
+        bad)
+
+
+def test_function_level_imports_are_the_listed_third_party_libraries_only() -> None:
+    bad = sorted({_where(m, i) for m, imps in IMPORTS.items() for i in imps if i.in_function and not i.type_only
+                  and _top(i.target) not in LAZY_THIRD_PARTY and _top(i.target) not in sys.stdlib_module_names})
+    dynamic = sorted({_where(m, i) for m, imps in IMPORTS.items() for i in imps if i.target == "<dynamic import>"})
+    assert not bad, "function-level imports of project modules or unlisted libraries:\n" + "\n".join(bad)
+    assert not dynamic, "dynamic imports hide edges from this test; import statically:\n" + "\n".join(dynamic)
+
+
+def test_pure_modules_import_no_io() -> None:
+    bad = sorted({_where(m, i) for m in PURE for i in IMPORTS[m] if not i.type_only
+                  and not (i.target in PURE or _top(i.target) in PURE_STDLIB or _top(i.target) in MATHS)})
+    assert not bad, ("pure modules importing I/O (or a module that is not pure); pass data in, or import the name "
+                     "under `if TYPE_CHECKING:` when it is only a type:\n" + "\n".join(bad))
+
+
+def _loaded_after(code: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sorted(sys.modules)))"],
+                         capture_output=True, text=True, cwd=ROOT, check=True)
+    return out.stdout.split()
+
+
+def test_agent_entry_points_load_no_tensorflow_or_training() -> None:
+    loaded = _loaded_after("import agent.cli, agent.daemon, agent.model, agent.http, agent.exporter, agent.backtest")
+    assert not [m for m in loaded if _top(m) in ("tensorflow", "keras", "training", "sklearn", "scipy", "bench")]
+
+
+def test_training_cli_parser_loads_no_heavy_library() -> None:
+    loaded = _loaded_after("from training.cli import build_parser; build_parser()")
+    assert not [m for m in loaded if _top(m) in ("tensorflow", "keras", "sklearn", "matplotlib", "optuna")]
