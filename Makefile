@@ -9,11 +9,12 @@ SPEED  ?= 20
 DEMO_DATA    := data/smd-demo
 DEMO_MACHINE := machine-1-6
 
-.PHONY: help demo test test-slow run bench deb system-deps clean
+.PHONY: help demo test test-slow lint run bench deb system-deps clean
 
 help:
 	@echo "make demo   - set up the agent and replay SMD $(DEMO_MACHINE) with the default model on $(HOST):$(PORT)"
-	@echo "make test   - set up everything (training extras, Prometheus tools) and run the tests"
+	@echo "make test   - set up everything (training extras, Prometheus tools), lint, and run the tests"
+	@echo "make lint   - ruff check, ruff format --check, mypy (configured in pyproject.toml)"
 	@echo "make run    - run the agent live on this host on $(HOST):$(PORT) (examples/quickstart.yaml: 5 s interval, 5 min calibration)"
 	@echo "make bench  - footprint/speed/detection benchmarks -> bench/results/*.json"
 	@echo "make deb    - build dist/host-anomaly-exporter_*.deb"
@@ -61,7 +62,13 @@ demo: $(VENV)/.agent
 run: $(VENV)/.agent
 	$(BIN)/anomaly-agent run --config.file examples/quickstart.yaml --web.listen-address $(HOST):$(PORT)
 
-test: $(VENV)/.dev system-deps
+# Lint first (fast, and CI runs it through here): ruff's rules and format, mypy on agent/ training/ bench/.
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: $(VENV)/.dev system-deps lint
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # The long checks (.deb build/install, the .deb under systemd as PID 1, alert end-to-end, soak in its short form);
@@ -76,4 +83,4 @@ deb: $(VENV)/.agent
 	bash packaging/deb/build.sh
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
