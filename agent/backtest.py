@@ -148,6 +148,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     bt.add_argument("--record-history", action="store_true",
                     help="also record the rows under STATE_DIR/history, as the live agent does (for whatever "
                          "reads the history back during the run; a temporary state directory is deleted at the end)")
+    bt.add_argument("--noise-floors", choices=["units", "range"],
+                    help="z-score noise floors (default: range for --input, whose SMD rows are scaled to [0, 1]; "
+                         "calibration.noise_floors for --history)")
     bt.add_argument("--log.level", dest="log_level", default="warning",
                     choices=["debug", "info", "warning", "error"])
 
@@ -171,6 +174,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = load_config(args.config_file, check_files=False)
     cfg = replace(cfg, model=replace(cfg.model, bundle=str(args.bundle)))
+    floors = args.noise_floors or ("range" if args.input is not None else cfg.calibration.noise_floors)
+    cfg = replace(cfg, calibration=replace(cfg.calibration, noise_floors=floors))
     validate_files(cfg, args.config_file or "flags")
     model = load_model(cfg.model.bundle, cfg.model.num_threads)
     features = model.bundle.features
@@ -180,7 +185,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         out = stack.enter_context(open(args.output, "w", newline=""))  # before the run: fail fast if unwritable
         state = args.state_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="backtest-")))
-        result = backtest(cfg, model, rows, timestamps, state, record_history=args.record_history)
+        # the seasonal profile learns from the recorded history, as on the live agent (docs/seasonality.md)
+        result = backtest(cfg, model, rows, timestamps, state,
+                          record_history=args.record_history or cfg.seasonal.enabled)
         out.writelines(csv_lines(result, features, with_timestamps=args.history is not None))
     print(summary(args.output, result, labels, cfg.sampling.interval_seconds))
     return 0

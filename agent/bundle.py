@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from agent.ensemble import NORM_METHODS, Norm
-from agent.scoring import Scaler, ScoringSpec
+from agent.scoring import AnyScaler, Scaler, ScoringSpec, ZScaler
 
 FORMAT_VERSION = 1
 BUNDLE_FILE = "bundle.json"
@@ -74,7 +74,7 @@ class Bundle:
     kind: str
     window: int
     features: tuple[str, ...]
-    scaler: Scaler
+    scaler: AnyScaler
     tail: int
     threshold: Threshold
     feature_thresholds: np.ndarray
@@ -83,6 +83,8 @@ class Bundle:
     model_path: Path
     meta: dict[str, Any]  # the whole document, for /model and provenance
     members: tuple[Member, ...] = ()  # ensemble only, each verified like model.file
+    error_cap: float | None = None  # score.error_cap: per-feature error ceiling
+    anchor: float | None = None  # threshold.anchor: the model's own 1-in-1000 window error on its training data
 
     def spec(self) -> ScoringSpec:
         return ScoringSpec(
@@ -93,6 +95,7 @@ class Bundle:
             tail=self.tail,
             threshold=self.threshold.value,
             feature_thresholds=self.feature_thresholds,
+            error_cap=self.error_cap,
         )
 
 
@@ -166,24 +169,17 @@ def parse_bundle(doc: Any, root: Path) -> Bundle:
         raise BundleError("bundle.json: 'features' has duplicate names")
     n = len(features)
     sc = _get(doc, "scaler", dict)
-    method = _get(sc, "method", str, "scaler.")
-    if method != "minmax":
-        raise BundleError(f"bundle.json: scaler.method {method!r} is not supported (minmax)")
-    low = _floats(sc.get("min"), n, "scaler.min")
-    high = _floats(sc.get("max"), n, "scaler.max")
-    if (high < low).any():
-        raise BundleError("bundle.json: scaler.max is below scaler.min for some feature")
-    clip = float(_get(sc, "clip", (int, float), "scaler."))
-    if not 0 <= clip <= 1000:
-        raise BundleError("bundle.json: scaler.clip must be in 0..1000")
+    scaler = parse_scaler(sc, n)
     red = _get(doc, "score", dict)
     tail = _get(red, "tail", int, "score.")
     if not 1 <= tail <= window:
         raise BundleError(f"bundle.json: score.tail must be in 1..window ({window}), got {tail}")
+    error_cap = _optional_positive(red, "error_cap", "score.")
     th = _get(doc, "threshold", dict)
     value = _get(th, "value", (int, float), "threshold.")
     if isinstance(value, bool) or not math.isfinite(value) or value <= 0:
         raise BundleError(f"bundle.json: threshold.value must be a finite number > 0, got {value}")
+    anchor = _optional_positive(th, "anchor", "threshold.")
     th_method = _get(th, "method", str, "threshold.")
     if th_method not in THRESHOLD_METHODS:
         raise BundleError(f"bundle.json: threshold.method {th_method!r} unknown ({', '.join(THRESHOLD_METHODS)})")
@@ -217,7 +213,7 @@ def parse_bundle(doc: Any, root: Path) -> Bundle:
         kind=kind,
         window=window,
         features=tuple(features),
-        scaler=Scaler(low, high, clip),
+        scaler=scaler,
         tail=tail,
         threshold=Threshold(float(value), th_method, _params(th)),
         feature_thresholds=fvalues,
@@ -226,7 +222,38 @@ def parse_bundle(doc: Any, root: Path) -> Bundle:
         model_path=model_path,
         meta=doc,
         members=members,
+        error_cap=error_cap,
+        anchor=anchor,
     )
+
+
+def parse_scaler(sc: dict[str, Any], n: int) -> AnyScaler:
+    """``scaler``: min-max (``min``/``max``) or z-score (``center``/``scale``), with ``clip``."""
+    method = _get(sc, "method", str, "scaler.")
+    clip = float(_get(sc, "clip", (int, float), "scaler."))
+    if not 0 <= clip <= 1000:
+        raise BundleError("bundle.json: scaler.clip must be in 0..1000")
+    if method == "minmax":
+        low = _floats(sc.get("min"), n, "scaler.min")
+        high = _floats(sc.get("max"), n, "scaler.max")
+        if (high < low).any():
+            raise BundleError("bundle.json: scaler.max is below scaler.min for some feature")
+        return Scaler(low, high, clip)
+    if method == "zscore":
+        if clip <= 0:
+            raise BundleError("bundle.json: scaler.clip must be > 0 for zscore")
+        return ZScaler(_floats(sc.get("center"), n, "scaler.center"),
+                       _floats(sc.get("scale"), n, "scaler.scale", positive=True), clip)
+    raise BundleError(f"bundle.json: scaler.method {method!r} is not supported (minmax, zscore)")
+
+
+def _optional_positive(doc: dict[str, Any], key: str, where: str) -> float | None:
+    value = doc.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise BundleError(f"bundle.json: {where}{key} must be a finite number > 0, got {value!r}")
+    return float(value)
 
 
 def _params(th: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from the sampling job.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -30,12 +31,15 @@ from agent.calibration_fit import (
     CalibrationError,
     CalibrationResult,
     ErrorsFn,
+    HostRecipe,
     calibrate_rows,
     fit_host_scaler,
     scorer_errors_fn,
 )
 from agent.memory import release_free_memory
-from agent.scoring import SCALER_CLIP, ScoringSpec
+from agent.recent import RecentRows
+from agent.bundle import Bundle
+from agent.scoring import SCALER_CLIP, ScoringSpec, ZScaler
 from agent.state import StateCorrupt, atomic_write_json, read_json
 
 __all__ = ["CalibrationError", "CalibrationResult", "Calibrator", "ErrorsFn", "fit_host_scaler", "needs_calibration",
@@ -47,6 +51,8 @@ STATE_VERSION = 1
 STATE_KIND = "host-anomaly-exporter/calibration"
 MIN_WINDOWS = 20  # the warm-up is stretched so that it yields at least this many windows
 SAVE_EVERY = 10  # rows between state saves during the warm-up
+POT_ROWS = 500  # rows whose windows give POT its 10 excesses over the 98 % level: a provisional threshold is refined then
+RECENT_SAVE_EVERY = 60  # recorded rows between saves of the recent-rows ring
 
 
 def needs_calibration(bundle_meta: dict[str, Any]) -> bool:
@@ -55,12 +61,20 @@ def needs_calibration(bundle_meta: dict[str, Any]) -> bool:
     return not (isinstance(training, dict) and training.get("host_specific") is True)
 
 
+def host_recipe(bundle: Bundle, noise_floors: str = "units") -> HostRecipe | None:
+    """How this host calibrates ``bundle``: z-score bundles get floors and the anchor; min-max ones None."""
+    if not isinstance(bundle.scaler, ZScaler):
+        return None
+    return HostRecipe(units=noise_floors == "units", cpus=os.cpu_count() or 1, anchor=bundle.anchor)
+
+
 class Calibrator:
     """Collects warm-up rows, calibrates once, persists both; see the module docstring."""
 
     def __init__(self, features: tuple[str, ...], window: int, warmup_samples: int, pot_q: float,
                  state_path: Path | str, bundle_sha: str, *, clip: float = SCALER_CLIP, save_every: int = SAVE_EVERY,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, recipe: HostRecipe | None = None,
+                 recent_samples: int = 10080, recalibrate_seconds: float = 86400.0) -> None:
         if not features or window < 1 or warmup_samples < 1 or not 0 < pot_q < 1 or save_every < 1:
             raise ValueError("Calibrator: need features, window >= 1, warmup_samples >= 1, 0 < pot_q < 1")
         self.features = tuple(features)
@@ -78,6 +92,12 @@ class Calibrator:
         self._unsaved = 0
         self._write_failing = False
         self.result: CalibrationResult | None = None
+        self.recipe = recipe  # None: a min-max bundle, calibrated once (format-1 behaviour)
+        self.recalibrate_seconds = recalibrate_seconds
+        self.recent = RecentRows(recent_samples, len(self.features))
+        self.recent_path = self.state_path.with_name(self.state_path.stem + ".recent.npz")
+        self.recalibrations = 0
+        self._recorded = 0
         self.window, self.bundle_sha = window, bundle_sha  # typed here; rebind() compares and sets them
         self.rebind(self.features, window, bundle_sha, save=False)
 
@@ -86,6 +106,13 @@ class Calibrator:
     def target_rows(self) -> int:
         """Rows the warm-up needs: ``warmup_samples``, stretched to give ``MIN_WINDOWS`` windows."""
         return max(self.warmup_samples, self.window + MIN_WINDOWS - 1)
+
+    @property
+    def state(self) -> str:
+        """calibrating, provisional (too few rows for POT yet: docs/detection.md) or calibrated."""
+        if self.result is None:
+            return "calibrating"
+        return "provisional" if self.result.details.get("threshold_kind") == "provisional" else "calibrated"
 
     @property
     def calibrated(self) -> bool:
@@ -112,7 +139,7 @@ class Calibrator:
         return self._rows[: self._n].copy()
 
     def rebind(self, features: tuple[str, ...], window: int, bundle_sha: str, *, clip: float | None = None,
-               save: bool = True) -> bool:
+               save: bool = True, recipe: HostRecipe | None | bool = False) -> bool:
         """Follow a (re)loaded bundle.  Returns True if the warm-up rows were kept.
 
         Same features: rows are kept; the calibration is dropped unless bundle
@@ -123,11 +150,14 @@ class Calibrator:
         """
         if clip is not None:
             self.clip = clip
+        if recipe is not False:  # False: keep the current recipe
+            self.recipe = recipe if isinstance(recipe, HostRecipe) else None
         kept = tuple(features) == self.features
         if not kept:
             log.info("calibration: features changed (%d -> %d): starting a new warm-up", len(self.features),
                      len(features))
             self.features, self._n = tuple(features), 0
+            self.recent = RecentRows(self.recent.capacity, len(self.features))
         if self.result is not None and (not kept or (self.result.bundle_sha, self.window) != (bundle_sha, window)):
             log.info("calibration: bundle changed (%s -> %s): recalibrating from the kept rows",
                      self.result.bundle_sha[:12], bundle_sha[:12])
@@ -165,14 +195,75 @@ class Calibrator:
         """Fit scaler and thresholds on the warm-up rows; ``errors_fn(scaler, (N, W, F)) -> (N, F)``."""
         if self._n < self.target_rows:
             raise CalibrationError(f"calibration needs {self.target_rows} rows, has {self._n}")
-        self.result = r = calibrate_rows(self._rows[: self._n], self.features, self.window, self.pot_q, self.clip,
-                                         errors_fn, self.bundle_sha, self.clock())
-        log.info("calibrated on %d rows (%d windows): window threshold %.4g (%s), %d features floored, "
-                 "%d feature POT fallbacks", r.rows, r.windows, r.threshold,
-                 r.details["window_pot"].get("fallback") or "pot", r.details["features_floored"],
-                 r.details["feature_fallbacks"])
+        rows = self._rows[: self._n]
+        self.result = r = calibrate_rows(rows, self.features, self.window, self.pot_q, self.clip,
+                                         errors_fn, self.bundle_sha, self.clock(), self.recipe)
+        if self.recipe is not None:
+            self.recent = RecentRows(self.recent.capacity, len(self.features))
+            self.recent.extend(rows)  # the warm-up is the first stretch of recent history
+            r.details["next_recalibration"] = self._next_recalibration(r)
+        self._log(r, "calibrated")
         self.save()
-        return self.result
+        return r
+
+    # -- recalibration (z-score bundles) ----------------------------------------
+    def record(self, row: np.ndarray, anomalous: bool) -> None:
+        """Keep a scored row for the next recalibration (a no-op before calibration or for min-max bundles)."""
+        if self.result is None or self.recipe is None:
+            return
+        self.recent.append(np.asarray(row, np.float64).reshape(-1), anomalous)
+        self._recorded += 1
+        if self._recorded % RECENT_SAVE_EVERY == 0:
+            self._save_recent()
+
+    def recalibration_due(self) -> bool:
+        """A provisional threshold has enough rows for POT, or a day (``recalibrate_seconds``) has passed."""
+        r = self.result
+        if r is None or self.recipe is None or len(self.recent) < self.target_rows:
+            return False
+        if r.details.get("threshold_kind") == "provisional":
+            return len(self.recent) >= POT_ROWS + self.window - 1 and len(self.recent) > r.rows
+        nxt = r.details.get("next_recalibration")
+        return isinstance(nxt, (int, float)) and self.clock() >= nxt
+
+    def recalibrate(self, errors_fn: ErrorsFn) -> CalibrationResult:
+        """Refit scaler and threshold from the recent rows (anomalous ones left out of the scaler)."""
+        rows, _ = self.recent.arrays()
+        r = calibrate_rows(rows, self.features, self.window, self.pot_q, self.clip, errors_fn, self.bundle_sha,
+                           self.clock(), self.recipe, self.recent.scaler_mask())
+        r.details["source"] = "recent"
+        r.details["excluded_rows"] = int(len(rows) - self.recent.scaler_mask().sum())
+        r.details["next_recalibration"] = self._next_recalibration(r)
+        self.result = r
+        self.recalibrations += 1
+        self._log(r, "recalibrated")
+        self.save()
+        self._save_recent()
+        return r
+
+    def _next_recalibration(self, r: CalibrationResult) -> float | None:
+        return None if self.recalibrate_seconds <= 0 else r.calibrated_at + self.recalibrate_seconds
+
+    def _save_recent(self) -> None:
+        try:
+            self.recent.save(self.recent_path)
+        except OSError as exc:
+            self.write_errors += 1
+            log.warning("calibration: cannot save recent rows to %s (will retry): %s", self.recent_path, exc)
+
+    @staticmethod
+    def _log(r: CalibrationResult, what: str) -> None:
+        d = r.details
+        if "threshold_kind" in d:
+            how = d["threshold_kind"]
+            if how == "provisional":
+                how += f" ({d['window_pot'].get('fallback')}; refined after {POT_ROWS} rows)"
+            log.info("%s on %d rows (%d windows): window threshold %.4g (%s, anchor %s)", what, r.rows, r.windows,
+                     r.threshold, how, d.get("anchor"))
+        else:
+            log.info("%s on %d rows (%d windows): window threshold %.4g (%s), %d features floored, "
+                     "%d feature POT fallbacks", what, r.rows, r.windows, r.threshold,
+                     d["window_pot"].get("fallback") or "pot", d["features_floored"], d["feature_fallbacks"])
 
     def apply(self, spec: ScoringSpec) -> ScoringSpec:
         """``spec`` with this host's scaler and thresholds."""
@@ -249,11 +340,16 @@ class Calibrator:
         result = None if doc["calibration"] is None else CalibrationResult.from_doc(doc["calibration"], len(features))
         created = float(doc["created"])
         same = (result is not None and result.bundle_sha == self.bundle_sha and doc["window"] == self.window
-                and doc["pot_q"] == self.pot_q and result.rows == self.target_rows)
+                and doc["pot_q"] == self.pot_q
+                and (result.rows == self.target_rows or result.details.get("source") == "recent"))
         self.created = created  # everything parsed: only now change self
         self._rows[: len(rows)], self._n = rows, len(rows)
         if same and result is not None:
             self.result = result
+            if self.recipe is not None:
+                self.recent = RecentRows.load(self.recent_path, self.recent.capacity, len(self.features))
+                if not len(self.recent):
+                    self.recent.extend(self._rows[: self._n])
             log.info("calibration: reusing the calibration of %s", time.strftime(
                 "%Y-%m-%d %H:%M:%S", time.gmtime(result.calibrated_at)))
         elif result is not None:

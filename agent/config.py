@@ -9,12 +9,14 @@ missing referenced files).  Every key and its default is documented in
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import reprlib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -97,6 +99,12 @@ class CalibrationConfig:
     warmup_samples: int = field(default=1440, metadata=_range(10, 1_000_000))
     # POT risk for the host's own threshold
     pot_q: float = field(default=1e-3, metadata=_range(1e-9, 0.5, lo_open=True))
+    # refit scaler and threshold from the recent rows this often (0 = never); docs/detection.md
+    recalibrate_hours: float = field(default=24.0, metadata=_range(0, 24 * 365))
+    # the recent rows a recalibration learns from (10080 = 7 days at one sample a minute)
+    recent_samples: int = field(default=10080, metadata=_range(100, 1_000_000))
+    # z-score noise floors: "units" (live host metrics) or "range" (SMD-format rows scaled to [0, 1])
+    noise_floors: str = field(default="units", metadata={"choices": ("units", "range")})
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,34 @@ class HistoryConfig:
 
 
 @dataclass(frozen=True)
+class SeasonalConfig:
+    # learn the host's daily/weekly rhythm from its history and remove it before scoring (docs/seasonality.md)
+    enabled: bool = True
+    # IANA zone whose wall clock the schedule follows (e.g. Europe/Berlin); "" = the system's local time
+    timezone: str = ""
+    # no profile (scores as without) until the history spans this many days
+    min_history_days: float = field(default=7.0, metadata=_range(1, 365))
+    # slots per day of the week (not only of the day) once the history spans this many days
+    weekly_after_days: float = field(default=14.0, metadata=_range(7, 365))
+    # slot width; a job shorter than about half a slot is not learned
+    slot_minutes: int = field(default=10, metadata={**_range(1, 60), "divides": 60})
+    # a slot with n rows keeps n / (n + shrinkage_rows) of its deviation from the overall median
+    shrinkage_rows: float = field(default=10.0, metadata=_range(0, 10000))
+    relearn_hours: float = field(default=24.0, metadata=_range(1, 8760))
+    lookback_days: float = field(default=28.0, metadata=_range(1, 365))
+    # also shrink a busy slot's spread towards the overall spread
+    scale: bool = False
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    # operator feedback (docs/feedback.md): features left out of the score and the contributions
+    ignore_features: tuple[str, ...] = ()
+    # {feature: weight >= 0} on the per-feature errors; unnamed features weigh 1
+    feature_weights: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     web: WebConfig = WebConfig()
     model: ModelConfig = ModelConfig()
@@ -114,6 +150,8 @@ class Config:
     collector: CollectorConfig = CollectorConfig()
     calibration: CalibrationConfig = CalibrationConfig()
     history: HistoryConfig = HistoryConfig()
+    seasonal: SeasonalConfig = SeasonalConfig()
+    scoring: ScoringConfig = ScoringConfig()
     state_directory: str = "/var/lib/host-anomaly-exporter"
     log_level: str = field(default="info", metadata={"choices": ("debug", "info", "warning", "error")})
 
@@ -123,6 +161,12 @@ def _convert(value: Any, typ: Any, path: str, problems: list[str]) -> Any:
     if dataclasses.is_dataclass(typ):
         return _build(typ, value, path, problems)
     origin = typing.get_origin(typ)
+    if origin is dict:  # dict[str, float]
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            problems.append(f"{path}: must be a mapping of names to numbers")
+            return None
+        out = {k: _convert(v, float, f"{path}.{k}", problems) for k, v in value.items()}
+        return None if any(v is None for v in out.values()) else out
     if origin is tuple:  # tuple[str, ...]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             problems.append(f"{path}: must be a list of strings")
@@ -156,6 +200,8 @@ def _convert(value: Any, typ: Any, path: str, problems: list[str]) -> Any:
 
 
 def _check_meta(value: Any, meta: typing.Mapping[str, Any], path: str, problems: list[str]) -> None:
+    if "divides" in meta and isinstance(value, int) and value > 0 and meta["divides"] % value:
+        problems.append(f"{path}: must divide {meta['divides']}, got {value}")
     if "choices" in meta and value not in meta["choices"]:
         problems.append(f"{path}: must be one of {', '.join(meta['choices'])}, got {_show(value)}")
     if isinstance(value, float) and math.isnan(value):  # NaN passes every range comparison
@@ -203,6 +249,40 @@ def _check_semantics(cfg: Config, problems: list[str]) -> None:
         problems.append(f"web.config_file: file not found: {cfg.web.config_file}")
     if not Path(cfg.model.bundle).is_dir():
         problems.append(f"model.bundle: bundle directory not found: {cfg.model.bundle}")
+    else:
+        problems += scoring_problems(cfg.scoring, bundle_features(cfg.model.bundle))
+    if cfg.seasonal.timezone:
+        try:
+            ZoneInfo(cfg.seasonal.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"seasonal.timezone: unknown IANA time zone {cfg.seasonal.timezone!r}")
+
+
+def bundle_features(bundle: str) -> tuple[str, ...] | None:
+    """The feature names in ``bundle``/bundle.json, None when unreadable (the model loader reports that)."""
+    try:
+        features = json.loads((Path(bundle) / "bundle.json").read_text(encoding="utf-8")).get("features")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return tuple(features) if isinstance(features, list) and all(isinstance(f, str) for f in features) else None
+
+
+def scoring_problems(sc: ScoringConfig, features: tuple[str, ...] | None) -> list[str]:
+    """Feature names the bundle lacks and negative or non-finite weights, each naming its key."""
+    problems = []
+    for name, w in sc.feature_weights.items():
+        if not (math.isfinite(w) and w >= 0):
+            problems.append(f"scoring.feature_weights.{name}: must be a finite number >= 0, got {w}")
+    if features is None:
+        return problems
+    for key, names in (("ignore_features", sc.ignore_features), ("feature_weights", tuple(sc.feature_weights))):
+        for name in names:
+            if name not in features:
+                problems.append(f"scoring.{key}: {name!r} is not a feature of the bundle "
+                                f"({len(features)} features: {', '.join(features[:6])}, ...)")
+    if features and set(features) <= set(sc.ignore_features) | {k for k, w in sc.feature_weights.items() if w == 0}:
+        problems.append("scoring: every feature is ignored or weighs 0: nothing would be scored")
+    return problems
 
 
 def parse_config(data: Any, source: str = "config", check_files: bool = True) -> Config:

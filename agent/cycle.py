@@ -19,13 +19,15 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Histogram
 
 from agent.bundle import BUNDLE_FILE, BundleError
-from agent.calibration import Calibrator, needs_calibration, scorer_errors_fn
+from agent.calibration import Calibrator, host_recipe, needs_calibration, scorer_errors_fn
 from agent.config import Config
 from agent.exporter import NAMESPACE, AnomalyCollector, SnapshotCache
+from agent.feedback import weighted
 from agent.history import HistoryWriter
 from agent.memory import release_free_memory
 from agent.model import LoadedModel, load_model
 from agent.scoring import Scorer
+from agent.seasonal import seasonal_for
 from agent.snapshot import ModelInfo, Snapshot
 from agent.sources import Source
 from agent.status import health_doc, model_doc
@@ -89,6 +91,8 @@ class Agent:
         self.source_factory = source_factory
         self.calibrator = calibrator
         self.history = history
+        # the host's rhythm, learned from the recorded history (None: off or nothing recorded)
+        self.seasonal = seasonal_for(cfg, model.bundle.features, history.directory if history else None)
         self.scorer = self._scorer()
         self.window = RingWindow(model.bundle.window, len(model.bundle.features))
         self.loaded_at = clock()
@@ -152,10 +156,12 @@ class Agent:
         self._last_sample = now
         if self.history is not None:
             self.history.append(row.values, self.clock())
-        self.window.push(row.values)
+        values = row.values if self.seasonal is None else self.seasonal.apply(row.values, self.clock())
+        self.window.push(values)
         cal = self.calibrator
+        was_calibrated = cal is not None and cal.calibrated
         if cal is not None and not cal.calibrated:
-            cal.observe(row.values)
+            cal.observe(values)
             self._maybe_calibrate()
         elif cal is not None and cal.save_pending:  # the disk refused the calibration: retry until it is kept
             cal.save()
@@ -163,16 +169,29 @@ class Agent:
                        collector_errors=self.source.error_counts(), calibration_ratio=self._calibration_ratio(),
                        state_errors=self._state_errors())
         if self.window.full and (cal is None or cal.calibrated):
-            changes.update(result=self.scorer.score_window(self.window.view()), scored_at=self.clock())
+            result = self.scorer.score_window(self.window.view())
+            changes.update(result=result, scored_at=self.clock())
+            if cal is not None and was_calibrated:
+                cal.record(values, result.anomalous)
+                self._maybe_recalibrate()
         self._publish(**changes)
+
+    def _maybe_recalibrate(self) -> None:
+        """Daily (and once a provisional threshold has enough rows): refit from the recent rows."""
+        cal = self.calibrator
+        if cal is None or not cal.recalibration_due():
+            return
+        cal.recalibrate(scorer_errors_fn(self.model.scorer))
+        self.scorer = self._scorer()
+        release_free_memory()
 
     # -- calibration ----------------------------------------------------------
     def _scorer(self) -> Scorer:
         """The model's scorer, with the host's scaler and thresholds once calibrated."""
         cal, scorer = self.calibrator, self.model.scorer
         if cal is not None and cal.calibrated:
-            return Scorer(cal.apply(scorer.spec), scorer.predictor)
-        return scorer
+            scorer = Scorer(cal.apply(scorer.spec), scorer.predictor)
+        return weighted(scorer, self.cfg.scoring)  # operator feedback: ignored/weighted features
 
     def _maybe_calibrate(self) -> None:
         cal = self.calibrator
@@ -223,9 +242,12 @@ class Agent:
             self.model, self.source, self.loaded_at = new, source, self.clock()
             if self.history is not None:
                 self.history.set_features(nb.features)
+            if self.seasonal is not None:
+                self.seasonal.rebind(nb.features)
             if self.calibrator is not None:
                 if needs_calibration(nb.meta):
-                    self.calibrator.rebind(nb.features, nb.window, nb.sha256, clip=nb.scaler.clip)
+                    self.calibrator.rebind(nb.features, nb.window, nb.sha256, clip=nb.scaler.clip,
+                                           recipe=host_recipe(nb, self.cfg.calibration.noise_floors))
                     self._maybe_calibrate()  # same features: recalibrates at once from the kept rows
                 else:
                     log.info("bundle %s is host-specific: calibration not needed", nb.model_id)

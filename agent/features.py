@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 Kind = Literal["gauge", "rate"]
 
 
@@ -65,3 +67,44 @@ SMD38_NAMES: tuple[str, ...] = tuple(f.name for f in SMD38)
 CATALOG: dict[str, Feature] = {f.name: f for f in SMD38}
 
 assert len(SMD38_NAMES) == 38 and len(set(SMD38_NAMES)) == 38
+
+
+# Noise floors for z-scoring on a live host, in each feature's own units
+# (docs/detection.md).  A scale learned on a quiet warm-up is never below the
+# change an ordinary day brings: a connection count moving by a few, a load
+# average by a quarter of a core, a ratio by two points.  c = |centre|.
+KiB, MiB = 1024.0, 1024.0 * 1024.0
+COUNT_GAUGES = frozenset({"tcp_tw", "tcp_use", "curr_estab"})
+LOADS = frozenset({"load_1", "load_5", "load_15"})
+RANGE_FLOOR = 0.01  # SMD-format rows (already min-max scaled to [0, 1]): 1 % of the range
+
+
+def noise_floor(name: str, centre: float, cpus: int) -> float:
+    """The smallest scale (one sigma) a feature may have on a live host, in its own units."""
+    c = abs(centre)
+    if name in LOADS:
+        return 0.25 * max(cpus, 1)
+    if name in COUNT_GAUGES:
+        return max(3.0, 0.05 * c)
+    if name == "disk_q":
+        return max(0.1, 0.1 * c)
+    feature = CATALOG.get(name)
+    unit = feature.unit if feature is not None else ""
+    if unit == "ratio":
+        return 0.02
+    if unit == "seconds":
+        return max(0.005, 0.1 * c)
+    if unit == "bytes":
+        return max(16 * MiB, 0.01 * c)
+    if unit == "bytes_per_second":
+        return max(64 * KiB, 0.1 * c)
+    if feature is not None and feature.kind == "rate":
+        return max(1.0, 0.1 * c)
+    return max(1e-3, 0.05 * c)  # a feature outside the catalog: 5 % of its level
+
+
+def noise_floors(names: tuple[str, ...], centres: np.ndarray, cpus: int, units: bool = True) -> np.ndarray:
+    """(F,) floors: in units on a live host, ``RANGE_FLOOR`` for SMD-format rows (``units=False``)."""
+    if not units:
+        return np.full(len(names), RANGE_FLOOR)
+    return np.array([noise_floor(n, float(c), cpus) for n, c in zip(names, centres)])

@@ -60,7 +60,7 @@ def _verified(bundle: Bundle, num_threads: int) -> LoadedModel:
         predictor = TFLitePredictor(bundle.model_path, num_threads=num_threads, sha256=bundle.sha256)
         check_shapes(bundle, predictor)
     scorer = Scorer(bundle.spec(), predictor)
-    probe = scorer.errors(np.tile(bundle.scaler.low, (1, bundle.window, 1)))
+    probe = scorer.errors(np.tile(bundle.scaler.typical, (1, bundle.window, 1)))
     if not np.isfinite(probe).all():
         raise BundleError("model produces NaN/Inf on a test window")
     return LoadedModel(bundle, scorer, predictor.runtime)

@@ -8,7 +8,7 @@ threshold; a contribution is the feature's share of the window error.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 
@@ -19,6 +19,8 @@ ModelKind = Literal["autoencoder", "forecaster"]
 # Constants training and agent must agree on, defined here only.
 SCALER_CLIP = 2.0  # scaled values live in [-clip, 1 + clip]: one wild sample cannot drown the others
 FEATURE_ERROR_FLOOR = 1e-4  # squared scaled error: 1 % of a feature's range; floors thresholds and norms
+Z_CLIP = 10.0  # z-scored inputs live in [-10, 10] (docs/detection.md)
+ERROR_CAP = 36.0  # per-feature squared z error cap: a feature 6 sigma off for the whole window (docs/detection.md)
 
 
 class Predictor(Protocol):
@@ -45,10 +47,59 @@ class Scaler:
         span = np.where(span > 0, span, 1.0)
         return np.clip((x - self.low) / span, -self.clip, 1.0 + self.clip)
 
+    method: ClassVar[str] = "minmax"
+
+    @property
+    def typical(self) -> np.ndarray:
+        """A plausible raw row (for probes): the low end of the range."""
+        return self.low
+
+    @property
+    def spread(self) -> np.ndarray:
+        return self.high - self.low
+
     @classmethod
     def fit(cls, x: np.ndarray, clip: float = SCALER_CLIP) -> Scaler:
         """Learn min/max per feature from (T, F) data, ignoring NaN."""
         return cls(np.nanmin(x, axis=0), np.nanmax(x, axis=0), clip)
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"method": self.method, "min": self.low.tolist(), "max": self.high.tolist(), "clip": self.clip}
+
+
+@dataclass(frozen=True)
+class ZScaler:
+    """Per-feature z-scoring ``(x - center) / scale``, clipped to [-clip, clip].
+
+    ``scale`` is already floored (a noise floor in the feature's own units on a
+    live host, a share of the range on SMD rows), so a feature that was
+    constant while the statistics were learned does not turn an ordinary
+    change into thousands of sigmas.
+    """
+
+    center: np.ndarray  # (F,)
+    scale: np.ndarray  # (F,) > 0
+    clip: float = Z_CLIP
+    method: ClassVar[str] = "zscore"
+
+    @property
+    def typical(self) -> np.ndarray:
+        """A plausible raw row (for probes): the centre."""
+        return self.center
+
+    @property
+    def spread(self) -> np.ndarray:
+        return self.scale
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return np.clip((x - self.center) / self.scale, -self.clip, self.clip)
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"method": self.method, "center": self.center.tolist(), "scale": self.scale.tolist(),
+                "clip": self.clip}
+
+
+AnyScaler = Scaler | ZScaler
 
 
 @dataclass(frozen=True)
@@ -58,10 +109,12 @@ class ScoringSpec:
     features: tuple[str, ...]
     window: int  # rows the scorer consumes (forecaster: input length + 1)
     kind: ModelKind
-    scaler: Scaler
+    scaler: AnyScaler
     tail: int  # autoencoder: per-feature error = mean over the last `tail` steps
     threshold: float  # on the raw window error
     feature_thresholds: np.ndarray  # (F,) on the raw per-feature errors
+    error_cap: float | None = None  # per-feature error ceiling: bounds one feature's share of the score
+    weights: np.ndarray | None = None  # (F,) >= 0 on the per-feature errors (scoring.feature_weights; 0 = ignored)
 
     @property
     def input_length(self) -> int:
@@ -165,7 +218,9 @@ class Scorer:
     def errors(self, raw_windows: np.ndarray) -> np.ndarray:
         """Per-feature raw errors (N, F) for raw windows (N, window, F)."""
         x, target = model_io(self.spec, raw_windows)
-        return feature_errors(target, self.predictor.predict(x), self.spec.tail)
+        err = feature_errors(target, self.predictor.predict(x), self.spec.tail)
+        err = err if self.spec.error_cap is None else np.minimum(err, self.spec.error_cap)
+        return err if self.spec.weights is None else err * self.spec.weights
 
     def score_window(self, raw_window: np.ndarray) -> WindowScore:
         err = self.errors(raw_window[None])[0]

@@ -96,7 +96,7 @@ def scale(bundle: str, repeats: int) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     win = RingWindow(b.window, len(b.features))
     for _ in range(b.window):
-        win.push(b.scaler.low + rng.random(len(b.features)) * (b.scaler.high - b.scaler.low))
+        win.push(b.scaler.typical + rng.random(len(b.features)) * b.scaler.spread)
     snap = Snapshot(model=ModelInfo(b.model_id, b.architecture, b.window, b.sha256, b.features))
     registry = CollectorRegistry(auto_describe=False)
     registry.register(AnomalyCollector(lambda: snap, 5))

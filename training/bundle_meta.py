@@ -44,8 +44,7 @@ def provenance_doc(rows: np.ndarray, split: Split, provenance: dict[str, Any], o
 
 
 def scaler_doc(split: Split) -> dict[str, Any]:
-    return {"method": "minmax", "min": split.scaler.low.tolist(), "max": split.scaler.high.tolist(),
-            "clip": split.scaler.clip}
+    return split.scaler.to_doc()
 
 
 def model_id(prefix: str, provenance: dict[str, Any], now: datetime, sha256: str) -> str:

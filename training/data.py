@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from agent.features import SMD38_NAMES
-from agent.scoring import SCALER_CLIP, Scaler
+from agent.calibration_fit import HostRecipe, fit_host_zscaler
+from agent.scoring import SCALER_CLIP, Z_CLIP, AnyScaler, Scaler
 from agent.smd import load_machine
 from agent.window import make_windows
 from training.history import load_history_segments
@@ -32,7 +33,7 @@ class Split:
 
     train_raw: np.ndarray
     val_raw: np.ndarray
-    scaler: Scaler
+    scaler: AnyScaler
     x_train: np.ndarray
     x_val: np.ndarray
 
@@ -85,9 +86,10 @@ def history_train(directory: Path, window: int) -> tuple[np.ndarray, tuple[str, 
 
 
 def split_scale_window(
-    x: np.ndarray, window: int, val_fraction: float = 0.2, stride: int = 1, clip: float = SCALER_CLIP
+    x: np.ndarray, window: int, val_fraction: float = 0.2, stride: int = 1, clip: float | None = None,
+    scaling: str = "minmax", units: bool = False,
 ) -> Split:
-    """Split (T, F) rows in time order, fit min-max on the train part, scale and window.
+    """Split (T, F) rows in time order, fit the scaler on the train part, scale and window.
 
     Parameters
     ----------
@@ -95,7 +97,11 @@ def split_scale_window(
     window : window length W
     val_fraction : share of rows (from the end) held back for validation
     stride : step between training windows (validation always uses step 1)
-    clip : scaler clip, see :class:`agent.scoring.Scaler`
+    clip : scaler clip (default: SCALER_CLIP for min-max, Z_CLIP for z-score)
+    scaling : "minmax" or "zscore" (:func:`agent.calibration_fit.fit_host_zscaler`, the recipe hosts
+        calibrate with: median, robust scale, noise floor)
+    units : z-score floors in feature units (raw host rows, ``fit --history``) instead of 1 % of the
+        range (SMD rows, already scaled to [0, 1])
     """
     x = np.asarray(x, np.float64)
     if x.ndim != 2:
@@ -110,7 +116,12 @@ def split_scale_window(
             f"(train {n_train} rows, validation {n_val} rows; each needs >= {window})"
         )
     train_raw, val_raw = x[:n_train], x[n_train:]
-    scaler = Scaler.fit(train_raw, clip=clip)
+    scaler: AnyScaler
+    if scaling == "zscore":
+        names = default_names(x.shape[1])
+        scaler = fit_host_zscaler(train_raw, names, HostRecipe(units=units, cpus=1), Z_CLIP if clip is None else clip)
+    else:
+        scaler = Scaler.fit(train_raw, clip=SCALER_CLIP if clip is None else clip)
     x_train = make_windows(scaler.transform(train_raw).astype(np.float32), window, stride)
     x_val = make_windows(scaler.transform(val_raw).astype(np.float32), window)
     return Split(train_raw, val_raw, scaler, np.ascontiguousarray(x_train), np.ascontiguousarray(x_val))

@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dataclasses import replace
+
 import numpy as np
 
 from agent.bundle import Member, members_digest
@@ -99,7 +101,8 @@ def fit_ensemble(train: np.ndarray, *, out: Path, options: FitOptions, feature_n
     Returns a :class:`training.bundle_meta.FitResult` (``keras_model``: member name -> Keras model).
     """
     t0 = time.monotonic()
-    opt, n = options, len(feature_names)
+    # members share one min-max scaler (their norms are fitted on it); z-score is for single models
+    opt, n = replace(options, scaling="minmax", error_cap=None), len(feature_names)
     chosen = parse_members(opt.members)
     spans = {name: 1 if name == PCA else span(name, opt.window) for name, _ in chosen}
     window = max(max(spans.values()), 2)
@@ -118,12 +121,11 @@ def fit_ensemble(train: np.ndarray, *, out: Path, options: FitOptions, feature_n
                 kind, tail, rec = "autoencoder", 1, {"architecture": PCA, **info}
             else:
                 tr, split_m = train_network(name, train, opt, path)
-                if split is not None and not (np.array_equal(split.scaler.low, split_m.scaler.low)
-                                              and np.array_equal(split.scaler.high, split_m.scaler.high)):
+                if split is not None and split.scaler.to_doc() != split_m.scaler.to_doc():
                     raise RuntimeError("ensemble members were scaled differently")  # same split by construction
                 split = split or split_m
                 conv, kind = tr.converted, tr.kind
-                tail = opt.tail if kind == "autoencoder" else 1
+                tail = (opt.tail or 1) if kind == "autoencoder" else 1
                 trained[name] = tr.model
                 rec = {"architecture": name, "epochs": len(tr.history["loss"]), "best_epoch": tr.best + 1,
                        **tr.losses, "seconds": round(tr.seconds, 1), "params": int(tr.model.count_params()),

@@ -35,7 +35,7 @@ from training.data import feature_names_for, history_train, load_train
 from training.ensemble import fit_ensemble
 from training.models import ARCHITECTURES, DEFAULT_ARCH, FORECASTERS, set_seed
 from training.options import ENSEMBLE_NORMS, FitOptions, default_window
-from training.thresholds import compute_thresholds
+from training.thresholds import ANCHOR_WINDOWS, compute_thresholds, z_bundle_thresholds
 from training.train import train_network
 
 log = logging.getLogger(__name__)
@@ -70,20 +70,33 @@ def fit_bundle(
                             provenance=provenance)
     with tempfile.TemporaryDirectory(prefix="anomaly-fit-") as tmp:
         path = Path(tmp) / "model.tflite"
-        tr, split = train_network(arch, train, opt, path)
+        units = bool(provenance.get("host_specific"))  # raw host rows: floors in feature units
+        tr, split = train_network(arch, train, opt, path, units=units)
         conv, hist = tr.converted, tr.history
-        tail = opt.tail if tr.kind == "autoencoder" else 1  # a forecast has one row: nothing to average
+        # a forecast has one row: nothing to average; an autoencoder scores the whole window by default
+        tail = (opt.tail or tr.span) if tr.kind == "autoencoder" else 1
+        zscore = opt.scaling == "zscore"
+        cap = opt.error_cap if zscore else None
         # the agent's own scorer on the converted model: thresholds match what hosts compute
         spec = ScoringSpec(tuple(feature_names), tr.span, tr.kind,  # type: ignore[arg-type]
-                           split.scaler, tail, 1.0, np.ones(n))
-        errors = Scorer(spec, TFLitePredictor(path)).errors(make_windows(split.val_raw, tr.span))
+                           split.scaler, tail, 1.0, np.ones(n), cap)
+        scorer = Scorer(spec, TFLitePredictor(path))
+        errors = scorer.errors(make_windows(split.val_raw, tr.span))
+        if zscore:
+            windows = make_windows(split.train_raw, tr.span)
+            pick = np.unique(np.linspace(0, len(windows) - 1, min(len(windows), ANCHOR_WINDOWS)).astype(int))
+            train_errors = scorer.errors(windows[pick])
         us = inference_us(path, opt.window, n)
-    overall, fvalues, fdoc = compute_thresholds(errors, opt)
+    if zscore:
+        overall, fvalues, fdoc = z_bundle_thresholds(errors, train_errors, opt)
+    else:
+        overall, fvalues, fdoc = compute_thresholds(errors, opt)
 
     sha = hashlib.sha256(conv.tflite).hexdigest()
     now = datetime.now(UTC)
     losses = tr.losses
-    reduction = ("squared error averaged over the last `tail` steps, then features" if tr.kind == "autoencoder"
+    reduction = ("squared error averaged over the last `tail` steps, capped per feature at `error_cap`, then "
+                 "averaged over features" if tr.kind == "autoencoder"
                  else "squared error of the forecast of the newest row, averaged over features")
     meta: dict[str, Any] = {
         "model_id": model_id(arch, provenance, now, sha),
@@ -93,8 +106,9 @@ def fit_bundle(
         "window": tr.span,
         "features": list(feature_names),
         "scaler": scaler_doc(split),
-        "score": {"tail": tail, "reduction": reduction},
-        "threshold": {"value": overall.value, "method": overall.method, "params": overall.params},
+        "score": {"tail": tail, "reduction": reduction, **({"error_cap": cap} if cap is not None else {})},
+        "threshold": {"value": overall.value, "method": overall.method, "params": overall.params,
+                      **({"anchor": overall.params["anchor"]} if zscore else {})},
         "feature_thresholds": fdoc,
         "model": {"input_shape": [1 if conv.fixed_batch else -1, opt.window, n], "fixed_batch": conv.fixed_batch,
                   "params": int(tr.model.count_params()), "inference_us": round(us, 1)},
@@ -119,7 +133,9 @@ def _command(args: argparse.Namespace, opt: FitOptions) -> str:
     parts = ["anomaly-train", "fit", *source, "--out", str(args.out),
              "--arch", args.arch, "--epochs", str(opt.epochs), "--window", str(opt.window), "--batch-size",
              str(opt.batch_size), "--seed", str(opt.seed), "--val-fraction", str(opt.val_fraction), "--stride",
-             str(opt.stride), "--patience", str(opt.patience), "--tail", str(opt.tail), "--threshold", opt.threshold]
+             str(opt.stride), "--patience", str(opt.patience), "--threshold", opt.threshold, "--scaling", opt.scaling]
+    if opt.tail is not None:
+        parts += ["--tail", str(opt.tail)]
     if args.arch == "ensemble":
         parts += ["--members", opt.members, "--ensemble-norm", opt.ensemble_norm]
     if opt.latent is not None:
@@ -142,6 +158,7 @@ def _run(args: argparse.Namespace) -> int:
         window=args.window or default_window(args.arch), latent=args.latent, epochs=args.epochs,
         batch_size=args.batch_size, seed=args.seed, val_fraction=args.val_fraction, stride=args.stride,
         patience=args.patience, max_train_seconds=args.max_train_seconds, tail=args.tail, threshold=args.threshold,
+        scaling=args.scaling,
         members=args.members, ensemble_norm=args.ensemble_norm,
     )
     provenance = {**source, "command": _command(args, opt), "argv": shlex.join(sys.argv)}
@@ -180,7 +197,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--stride", type=int, default=d.stride, help="step between training windows")
     p.add_argument("--patience", type=int, default=d.patience, help="early-stopping patience (epochs)")
     p.add_argument("--max-train-seconds", type=float, default=None, help="stop training after this budget")
-    p.add_argument("--tail", type=int, default=d.tail, help="score the last K steps of each window")
+    p.add_argument("--tail", type=int, default=d.tail, help="score the last K steps of each window (default: all)")
+    p.add_argument("--scaling", choices=["zscore", "minmax"], default=d.scaling,
+                   help="input scaling (docs/detection.md); minmax gives format-1 bundles")
     p.add_argument("--threshold", choices=["pot", "quantile"], default=d.threshold)
     p.add_argument("--members", default=d.members,
                    help="ensemble: comma-separated members (autoencoders, lstm_forecaster, pca)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.scoring import FEATURE_ERROR_FLOOR
+from agent.scoring import ERROR_CAP, FEATURE_ERROR_FLOOR
 from training.models import arch_spec
 
 ENSEMBLE_NORMS = ("z", "z_feature", "rank")  # training.ensemble: z = one std per member
@@ -23,7 +23,9 @@ class FitOptions:
     patience: int = 4
     learning_rate: float = 1e-3
     max_train_seconds: float | None = None  # stop after the epoch that crosses this budget
-    tail: int = 1  # score = error of the last `tail` steps (1 = freshest row)
+    tail: int | None = None  # score = error of the last `tail` steps; None = the whole window (docs/detection.md)
+    scaling: str = "zscore"  # "zscore" (robust, floored; docs/detection.md) or "minmax" (format-1 bundles)
+    error_cap: float | None = ERROR_CAP  # zscore: per-feature error ceiling (bounded contributions)
     threshold: str = "pot"  # "pot" or "quantile" (overall and per-feature)
     pot_q: float = 1e-3
     pot_level: float = 0.98
@@ -39,7 +41,11 @@ class FitOptions:
     def __post_init__(self) -> None:
         if self.threshold not in ("pot", "quantile"):
             raise ValueError(f"threshold must be 'pot' or 'quantile', got {self.threshold!r}")
-        if not 1 <= self.tail <= self.window:
+        if self.scaling not in ("zscore", "minmax"):
+            raise ValueError(f"scaling must be 'zscore' or 'minmax', got {self.scaling!r}")
+        if self.error_cap is not None and self.error_cap <= 0:
+            raise ValueError("error_cap must be > 0")
+        if self.tail is not None and not 1 <= self.tail <= self.window:
             raise ValueError(f"tail must be in 1..window ({self.window}), got {self.tail}")
         if self.epochs < 1 or self.batch_size < 1 or self.stride < 1:
             raise ValueError("epochs, batch_size and stride must be >= 1")

@@ -111,7 +111,7 @@ def model_card(d: ReportData) -> list[tuple[str, str]]:
         ("window", f"{b.window} rows"), ("features", str(len(b.features))),
         ("score", f"tail {b.tail}: {meta.get('score', {}).get('reduction', '')}"),
         ("scaler", f"{meta.get('scaler', {}).get('method')}, clip {fmt(b.scaler.clip)}, "
-         f"{int((b.scaler.high <= b.scaler.low).sum())} constant feature(s)"),
+         f"{int((b.scaler.spread <= 0).sum())} constant feature(s)"),
         ("model size", f"{fmt(mdl.get('size_bytes', b.model_path.stat().st_size))} bytes"),
         ("inference", f"{d.inference_us['median']:.0f} µs median, {d.inference_us['p95']:.0f} µs p95 per "
          f"score_window over {d.inference_us['windows']} windows ({d.model.runtime}, 1 thread); at fit: "

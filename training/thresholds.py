@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from agent.bundle import Threshold
+from agent.calibration_fit import z_thresholds
 from agent.pot import FLOOR, GAMMA_EPS, MIN_EXCESSES, fit_gpd, pot_threshold
 from training import metrics
 from training.options import FitOptions
@@ -123,3 +124,31 @@ def compute_thresholds(errors: np.ndarray, opt: FitOptions) -> tuple[Threshold, 
         "fallbacks": int(sum(bool(t.params.get("fallback")) or t.method != opt.threshold for t in per)),
     }
     return overall, values, doc
+
+
+ANCHOR_Q = 0.999  # the anchor: the model's own 1-in-1000 window error on its training windows
+ANCHOR_WINDOWS = 20_000  # training windows the anchor is measured on (evenly spaced)
+
+
+def anchor(train_errors: np.ndarray) -> float:
+    """``threshold.anchor`` of a z-score bundle: the 99.9 % quantile of its training window errors.
+
+    Hosts never set their threshold below it (docs/detection.md): on a quiet
+    host POT on idle noise would otherwise make any blip page.
+    """
+    e = np.asarray(train_errors, np.float64).mean(axis=1)
+    return float(np.quantile(e[np.isfinite(e)], ANCHOR_Q))
+
+
+def z_bundle_thresholds(val_errors: np.ndarray, train_errors: np.ndarray,
+                        opt: FitOptions) -> tuple[Threshold, np.ndarray, dict[str, Any]]:
+    """Thresholds of a z-score bundle, by the agent's own rule (:func:`agent.calibration_fit.z_thresholds`):
+    T = max(POT on the validation window errors, anchor); every feature's threshold is F x T."""
+    a = anchor(train_errors)
+    value, values, details = z_thresholds(val_errors, opt.pot_q, a)
+    method = "pot" if details["threshold_kind"] == "pot" else "quantile"
+    params = {**details["window_pot"], "anchor": a, "anchored": details["anchored"],
+              "kind": details["threshold_kind"]}
+    doc = {"values": [float(v) for v in values], "method": "uniform",
+           "note": "F x window threshold: feature scores add up to the window score"}
+    return Threshold(value, method, params), values, doc

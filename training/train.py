@@ -44,7 +44,8 @@ class Trained:
         return {k: [round(float(v), 8) for v in vs] for k, vs in self.history.items()}
 
 
-def train_network(arch: str, rows: np.ndarray, opt: FitOptions, path: Path) -> tuple[Trained, Split]:
+def train_network(arch: str, rows: np.ndarray, opt: FitOptions, path: Path,
+                  units: bool = False) -> tuple[Trained, Split]:
     """Split raw (T, F) ``rows``, train ``arch`` on it, convert to ``path`` and check parity.
 
     Returns the :class:`Trained` record and the :class:`training.data.Split` (scaler, raw validation rows).
@@ -54,7 +55,7 @@ def train_network(arch: str, rows: np.ndarray, opt: FitOptions, path: Path) -> t
     latent = spec.latent if opt.latent is None else opt.latent
     n_rows = span(arch, opt.window)
     n = rows.shape[1]
-    split = split_scale_window(rows, n_rows, opt.val_fraction, opt.stride)
+    split = split_scale_window(rows, n_rows, opt.val_fraction, opt.stride, scaling=opt.scaling, units=units)
     xy, val = pairs(split.x_train, spec.kind), pairs(split.x_val, spec.kind)
     log.info("%s: %d training pairs, %d validation pairs, input %d x %d features%s", arch, len(xy[0]),
              len(val[0]), opt.window, n, " -> next row" if spec.kind == "forecaster" else "")

@@ -123,7 +123,7 @@ def run_trial(rows: np.ndarray, arch: str, opt: FitOptions, objective: str, n_in
     split = split_scale_window(rows, n_rows, opt.val_fraction, opt.stride)
     model = build_model(arch, opt.window, rows.shape[1], latent=opt.latent, learning_rate=opt.learning_rate)
     hist = train(model, pairs(split.x_train, kind), pairs(split.x_val, kind), opt)
-    tail = opt.tail if kind == "autoencoder" else 1
+    tail = (opt.tail or opt.window) if kind == "autoencoder" else 1
     clean = window_errors(model, split.x_val, kind, tail)
     facts: dict[str, Any] = {"epochs": len(hist["loss"]), "val_loss": float(min(hist["val_loss"])),
                              "val_error": float(clean.mean())}

@@ -344,7 +344,7 @@ def test_result_doc_round_trip() -> None:
                           {"a": 1})
     back = CalibrationResult.from_doc(json.loads(json.dumps(r.to_doc())), 2)
     assert back.threshold == 0.5 and back.details == {"a": 1} and back.scaler.clip == 2.0
-    with pytest.raises(ValueError, match="3 entries"):
+    with pytest.raises(ValueError, match="list of 3 numbers"):
         CalibrationResult.from_doc(r.to_doc(), 3)
 
 
