@@ -17,11 +17,12 @@ import logging
 import re
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from agent.history_files import PREFIX, stem_key
+from agent.history_files import PREFIX, STEM, stem_key
 from agent.smd import SMDFormatError, resolve
 
 log = logging.getLogger(__name__)
@@ -110,10 +111,20 @@ def _sidecar_features(path: Path) -> tuple[tuple[str, ...], float | None]:
     return tuple(features), float(interval) if isinstance(interval, (int, float)) and interval > 0 else None
 
 
-def load_recorded(directory: Path, features: tuple[str, ...]) -> RecordedRows:
+def _stem_time(stem: str) -> float:
+    """Unix time of a file set's first row, from its name (``history-<UTC stamp>[-N]``); inf if unnamed."""
+    m = STEM.fullmatch(stem)
+    if not m:
+        return float("inf")
+    return datetime.strptime(m.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+
+
+def load_recorded(directory: Path, features: tuple[str, ...], since: float | None = None) -> RecordedRows:
     """Every file set under ``directory`` that recorded all of ``features``, in time order.
 
-    Sets lacking one of ``features`` are skipped (listed in ``skipped``).
+    Sets lacking one of ``features`` are skipped (listed in ``skipped``), and
+    with ``since`` (unix s) the sets that end before it, judged from the next
+    set's name without reading them (rows before ``since`` may remain).
     Raises FileNotFoundError when the directory or its file sets are missing,
     SMDFormatError for a bad row, timestamp or sidecar, or when no set has
     the features.
@@ -124,6 +135,8 @@ def load_recorded(directory: Path, features: tuple[str, ...]) -> RecordedRows:
     stems = _stems(directory)
     if not stems:
         raise FileNotFoundError(f"{directory}: no {PREFIX}*.json file sets (not an agent history directory?)")
+    if since is not None:  # a set's rows all precede the next set's first row (its name)
+        stems = [s for s, nxt in zip(stems, stems[1:] + [None]) if nxt is None or _stem_time(nxt) > since]
     values, stamps, used, skipped = [], [], [], []
     interval: float | None = None
     for stem in stems:

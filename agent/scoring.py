@@ -114,7 +114,6 @@ class ScoringSpec:
     threshold: float  # on the raw window error
     feature_thresholds: np.ndarray  # (F,) on the raw per-feature errors
     error_cap: float | None = None  # per-feature error ceiling: bounds one feature's share of the score
-    weights: np.ndarray | None = None  # (F,) >= 0 on the per-feature errors (scoring.feature_weights; 0 = ignored)
 
     @property
     def input_length(self) -> int:
@@ -219,8 +218,7 @@ class Scorer:
         """Per-feature raw errors (N, F) for raw windows (N, window, F)."""
         x, target = model_io(self.spec, raw_windows)
         err = feature_errors(target, self.predictor.predict(x), self.spec.tail)
-        err = err if self.spec.error_cap is None else np.minimum(err, self.spec.error_cap)
-        return err if self.spec.weights is None else err * self.spec.weights
+        return err if self.spec.error_cap is None else np.minimum(err, self.spec.error_cap)
 
     def score_window(self, raw_window: np.ndarray) -> WindowScore:
         err = self.errors(raw_window[None])[0]

@@ -20,6 +20,7 @@ The profile is a JSON state file (``seasonal.json``, written atomically by
 (:func:`slots`, :func:`fit_profile`, :class:`Profile`) is separate from the
 runtime (:class:`Seasonal`).  Reference: ``docs/seasonality.md``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -120,10 +121,20 @@ class Profile:
         return out
 
     def to_doc(self) -> dict[str, Any]:
-        return {"kind": STATE_KIND, "version": STATE_VERSION, "features": list(self.features), "timezone": self.tz,
-                "slot_minutes": self.slot_minutes, "weekly": self.weekly, "learned_at": self.learned_at,
-                "rows": self.rows, "span_days": self.span_days, "center": _nulls(self.center),
-                "offset": [_nulls(r) for r in self.offset], "ratio": [_nulls(r) for r in self.ratio]}
+        return {
+            "kind": STATE_KIND,
+            "version": STATE_VERSION,
+            "features": list(self.features),
+            "timezone": self.tz,
+            "slot_minutes": self.slot_minutes,
+            "weekly": self.weekly,
+            "learned_at": self.learned_at,
+            "rows": self.rows,
+            "span_days": self.span_days,
+            "center": _nulls(self.center),
+            "offset": [_nulls(r) for r in self.offset],
+            "ratio": [_nulls(r) for r in self.ratio],
+        }
 
 
 def _nulls(a: np.ndarray) -> list[float | None]:
@@ -141,8 +152,15 @@ def column_medians(x: np.ndarray) -> np.ndarray:
     return np.where(n > 0, med, np.nan)
 
 
-def fit_profile(values: np.ndarray, ts: np.ndarray, features: tuple[str, ...], tz: str, slot_minutes: int,
-                weekly: bool, shrinkage_rows: float) -> Profile:
+def fit_profile(
+    values: np.ndarray,
+    ts: np.ndarray,
+    features: tuple[str, ...],
+    tz: str,
+    slot_minutes: int,
+    weekly: bool,
+    shrinkage_rows: float,
+) -> Profile:
     """Learn a :class:`Profile` from raw rows (T, F) at ``ts`` (T,)."""
     x = np.asarray(values, np.float64)
     t = np.asarray(ts, np.float64)
@@ -171,8 +189,9 @@ def fit_profile(values: np.ndarray, ts: np.ndarray, features: tuple[str, ...], t
             r = np.where(spread > g_mad, g_mad / spread, 1.0)
             ratio[k] = np.nan_to_num(np.clip(r, MIN_SCALE, 1.0), nan=1.0)
     span = float(t.max() - t.min()) / 86400
-    return Profile(tuple(features), tz, slot_minutes, weekly, offset, ratio, np.nan_to_num(g), float(t.max()),
-                   len(t), span)
+    return Profile(
+        tuple(features), tz, slot_minutes, weekly, offset, ratio, np.nan_to_num(g), float(t.max()), len(t), span
+    )
 
 
 def profile_from_doc(doc: dict[str, Any]) -> Profile:
@@ -187,9 +206,18 @@ def profile_from_doc(doc: dict[str, Any]) -> Profile:
     center = np.array(doc["center"], dtype=np.float64)
     if offset.shape != shape or ratio.shape != shape or center.shape != (len(features),):
         raise ValueError(f"profile arrays must be {shape}")
-    return Profile(features, str(doc["timezone"]), slot_minutes, weekly, np.nan_to_num(offset).astype(np.float32),
-                   np.nan_to_num(ratio, nan=1.0).astype(np.float32), np.nan_to_num(center), float(doc["learned_at"]),
-                   int(doc["rows"]), float(doc["span_days"]))
+    return Profile(
+        features,
+        str(doc["timezone"]),
+        slot_minutes,
+        weekly,
+        np.nan_to_num(offset).astype(np.float32),
+        np.nan_to_num(ratio, nan=1.0).astype(np.float32),
+        np.nan_to_num(center),
+        float(doc["learned_at"]),
+        int(doc["rows"]),
+        float(doc["span_days"]),
+    )
 
 
 def history_start(directory: Path) -> float | None:
@@ -210,8 +238,14 @@ class Seasonal:
     Not thread-safe: drive it from the sampling job (``Agent.cycle``).
     """
 
-    def __init__(self, cfg: SeasonalConfig, features: tuple[str, ...], history_dir: Path, state_path: Path,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        cfg: SeasonalConfig,
+        features: tuple[str, ...],
+        history_dir: Path,
+        state_path: Path,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.cfg = cfg
         self.features = tuple(features)
         self.history_dir = Path(history_dir)
@@ -219,7 +253,8 @@ class Seasonal:
         self.zone = zone(cfg.timezone)
         self.profile: Profile | None = None
         self.write_errors = 0
-        self._quarter, self._offset = None, 0.0  # the UTC offset of the current quarter hour
+        self._quarter: float | None = None  # the quarter hour whose UTC offset is in _offset
+        self._offset = 0.0
         self._next_try = 0.0
         self._load()
 
@@ -263,8 +298,12 @@ class Seasonal:
         try:
             return self.learn(ts)
         except (OSError, SMDFormatError, ValueError) as exc:
-            log.warning("seasonal: cannot learn the profile from %s (retrying in %.0f s): %s", self.history_dir,
-                        RETRY_SECONDS, exc)
+            log.warning(
+                "seasonal: cannot learn the profile from %s (retrying in %.0f s): %s",
+                self.history_dir,
+                RETRY_SECONDS,
+                exc,
+            )
             return False
 
     def learn(self, now: float) -> bool:
@@ -278,11 +317,17 @@ class Seasonal:
             return False
         weekly = span >= self.cfg.weekly_after_days
         start = time.perf_counter()
-        self.profile = fit_profile(x, t, self.features, self.cfg.timezone, self.cfg.slot_minutes, weekly,
-                                           self.cfg.shrinkage_rows)
-        log.info("seasonal: learned a %s profile from %d rows over %.1f days in %.2f s (%s slots)",
-                 "weekly" if weekly else "daily", len(t), span, time.perf_counter() - start,
-                 f"{self.cfg.slot_minutes}-minute")
+        self.profile = fit_profile(
+            x, t, self.features, self.cfg.timezone, self.cfg.slot_minutes, weekly, self.cfg.shrinkage_rows
+        )
+        log.info(
+            "seasonal: learned a %s profile from %d rows over %.1f days in %.2f s (%s slots)",
+            "weekly" if weekly else "daily",
+            len(t),
+            span,
+            time.perf_counter() - start,
+            f"{self.cfg.slot_minutes}-minute",
+        )
         self._save()
         return True
 
@@ -309,9 +354,13 @@ class Seasonal:
             log.info("seasonal: the saved profile is for other features or settings: relearning from the history")
             return
         self.profile = p
-        log.info("seasonal: reusing the %s profile learned at %s from %d rows over %.1f days",
-                 "weekly" if p.weekly else "daily", datetime.fromtimestamp(p.learned_at, UTC).isoformat(),
-                 p.rows, p.span_days)
+        log.info(
+            "seasonal: reusing the %s profile learned at %s from %d rows over %.1f days",
+            "weekly" if p.weekly else "daily",
+            datetime.fromtimestamp(p.learned_at, UTC).isoformat(),
+            p.rows,
+            p.span_days,
+        )
 
 
 def seasonal_for(cfg: Any, features: tuple[str, ...], history_dir: Path | None) -> Seasonal | None:

@@ -12,9 +12,10 @@ import argparse
 import logging
 import sys
 
-from training import evaluate, fit, importers, report, rethreshold, synth, tune
+from training import evaluate, fit, importers, report, rethreshold, synth_seasonal, tune
 
-COMMANDS = (fit, evaluate, report, synth, importers, tune, rethreshold)  # the order of `anomaly-train --help`
+# the order of `anomaly-train --help`; synth_seasonal registers "synth" (training.synth) with --seasonal
+COMMANDS = (fit, evaluate, report, synth_seasonal, importers, tune, rethreshold)
 
 
 def build_parser() -> argparse.ArgumentParser:
