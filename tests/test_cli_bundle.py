@@ -7,12 +7,11 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from support import AGENT, DEMO_DATA, ROOT, http_get
+from support import AGENT, DEMO_DATA, ROOT, http_get, sample_value, wait_for
 
 from agent import smd
 from agent.model import load_model
@@ -80,21 +79,8 @@ def test_bad_bundle_is_refused_with_a_clear_error(default_bundle: Path, damage: 
     assert "bad model bundle" in proc.stderr and message in proc.stderr, proc.stderr
 
 
-def _metric(url: str, name: str, labels: str = "") -> float | None:
-    body = http_get(url + "/metrics")[1].decode()
-    for line in body.splitlines():
-        if line.startswith(name + labels + " "):
-            return float(line.split()[-1])
-    return None
-
-
-def _wait(cond, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+def _metric(url: str, name: str, **labels: str) -> float | None:
+    return sample_value(http_get(url + "/metrics")[1], name, **labels)
 
 
 def test_sighup_rejects_bad_bundle_and_keeps_serving(agent_process, default_bundle: Path) -> None:
@@ -105,12 +91,12 @@ def test_sighup_rejects_bad_bundle_and_keeps_serving(agent_process, default_bund
     good = (default_bundle / "model.tflite").read_bytes()
     (default_bundle / "model.tflite").write_bytes(good[:1000])  # broken: hash mismatch
     os.kill(agent.proc.pid, signal.SIGHUP)
-    _wait(lambda: _metric(agent.url, "host_anomaly_model_reloads_total", '{result="rejected"}') == 1.0)
+    wait_for(lambda: _metric(agent.url, "host_anomaly_model_reloads_total", result="rejected") == 1.0)
     assert json.loads(http_get(agent.url + "/model")[1])["sha256"] == old_sha
     before = _metric(agent.url, "host_anomaly_last_score_timestamp_seconds")
-    _wait(lambda: (_metric(agent.url, "host_anomaly_last_score_timestamp_seconds") or 0) > (before or 0))
+    wait_for(lambda: (_metric(agent.url, "host_anomaly_last_score_timestamp_seconds") or 0) > (before or 0))
     (default_bundle / "model.tflite").write_bytes(good)
     os.kill(agent.proc.pid, signal.SIGHUP)
-    _wait(lambda: _metric(agent.url, "host_anomaly_model_reloads_total", '{result="accepted"}') == 1.0)
+    wait_for(lambda: _metric(agent.url, "host_anomaly_model_reloads_total", result="accepted") == 1.0)
     assert http_get(agent.url + "/healthz")[0] == 200
     assert "rejected" in agent.log.read_text()

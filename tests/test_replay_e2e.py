@@ -6,8 +6,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from prometheus_client.parser import text_string_to_metric_families
-from support import DEMO_DATA, http_get
+from support import DEMO_DATA, families, http_get
 
 CONTRACT = {
     "host_anomaly_score": "gauge",
@@ -28,7 +27,7 @@ CONTRACT = {
 def scrape(url: str) -> dict[str, object]:
     status, body = http_get(url + "/metrics")
     assert status == 200
-    return {f.name: f for f in text_string_to_metric_families(body.decode())}
+    return families(body)
 
 
 def test_replay_serves_every_family_and_scores_anomalies_higher(agent_process, default_bundle: Path) -> None:

@@ -21,9 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_families
-from prometheus_client.parser import text_string_to_metric_families
-from support import DEFAULT_BUNDLE, free_port, http_get
+from support import DEFAULT_BUNDLE, families, free_port, http_get, om_families
 
 from agent.buildinfo import version
 from agent.calibration import Calibrator
@@ -117,7 +115,7 @@ def test_run_serves_one_registry(served: dict[str, Any]) -> None:
     text = _body(served, "text")
     helps = [ln.split()[2] for ln in text.splitlines() if ln.startswith("# HELP ")]
     assert len(helps) == len(set(helps)), "a family is exposed twice: two registries joined"
-    names = {f.name for f in text_string_to_metric_families(text)}
+    names = set(families(text))
     for name in ("host_anomaly_score", "host_anomaly_feature_score", "host_anomaly_model_info",
                  "host_anomaly_scoring_duration_seconds", "host_anomaly_collector_errors",
                  "host_anomaly_exporter_build_info", "process_resident_memory_bytes", "process_cpu_seconds"):
@@ -125,7 +123,7 @@ def test_run_serves_one_registry(served: dict[str, Any]) -> None:
 
 
 def test_build_info_is_one_with_version_revision_pythonversion(served: dict[str, Any]) -> None:
-    fams = {f.name: f for f in text_string_to_metric_families(_body(served, "text"))}
+    fams = families(_body(served, "text"))
     (sample,) = fams["host_anomaly_exporter_build_info"].samples
     assert sample.value == 1.0
     assert set(sample.labels) == {"version", "revision", "pythonversion"}
@@ -136,13 +134,12 @@ def test_build_info_is_one_with_version_revision_pythonversion(served: dict[str,
 def test_openmetrics_has_one_eof_at_the_end(served: dict[str, Any]) -> None:
     status, body = served["openmetrics"]
     assert status == 200 and body.endswith(b"# EOF\n") and body.count(b"# EOF") == 1
-    names = {f.name for f in om_families(body.decode())}
+    names = set(om_families(body))
     assert {"host_anomaly_score", "host_anomaly_exporter_build_info", "process_resident_memory_bytes"} <= names
 
 
 def test_gzip_body_is_the_same_exposition(served: dict[str, Any]) -> None:
-    names = {f.name for f in text_string_to_metric_families(_body(served, "gzip"))}
-    assert names == {f.name for f in text_string_to_metric_families(_body(served, "text"))}
+    assert set(families(_body(served, "gzip"))) == set(families(_body(served, "text")))
 
 
 def _promtool(body: bytes) -> tuple[int, list[str]]:
@@ -163,8 +160,8 @@ def test_promtool_check_metrics_openmetrics(served: dict[str, Any]) -> None:
     Anything else -- a parse error (exit 1) or another finding -- fails."""
     body = served["openmetrics"][1]
     rc, findings = _promtool(body)
-    families = {f.name for f in om_families(body.decode()) if f.type in ("counter", "histogram")}
-    expected = {f"{name}{suffix} no help text" for name in families for suffix in ("_total", "_created")}
+    counted = {f.name for f in om_families(body).values() if f.type in ("counter", "histogram")}
+    expected = {f"{name}{suffix} no help text" for name in counted for suffix in ("_total", "_created")}
     assert rc in (0, 3), findings  # 3: lint findings only
     unexpected = [f for f in findings if f not in expected]
     assert not unexpected, unexpected
@@ -185,7 +182,7 @@ def test_collector_errors_are_served_per_source(model: LoadedModel) -> None:
         httpd.shutdown()
         httpd.server_close()
     assert status == 200
-    (errors,) = [f for f in text_string_to_metric_families(body.decode()) if f.name == "host_anomaly_collector_errors"]
+    errors = families(body)["host_anomaly_collector_errors"]
     got = {s.labels["source"]: s.value for s in errors.samples if s.name.endswith("_total")}
     assert got["snmp"] == 2.0 and got["netstat"] == 2.0 and got["vmstat"] == 2.0
     assert got["cpu"] == 0.0 and got["meminfo"] == 0.0

@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ import bcrypt
 import numpy as np
 import pytest
 import yaml
-from support import DEMO_DATA, ROOT, free_port, http_get
+from support import DEMO_DATA, ROOT, free_port, http_get, wait_for
 
 from agent import smd
 from agent.model import load_model
@@ -79,16 +79,6 @@ class Webhook:
 
     def statuses(self, alertname: str) -> list[str]:
         return [a["status"] for e in self.events for a in e["alerts"] if a["labels"]["alertname"] == alertname]
-
-
-def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def shorten_for(rules: dict[str, Any]) -> dict[str, Any]:

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
-from support import DEFAULT_BUNDLE, http_get
+from support import DEFAULT_BUNDLE, families, http_get
 
 pytestmark = pytest.mark.slow
 INTERVAL = 0.5
@@ -24,7 +23,7 @@ DISK = ("disk_q", "disk_r", "disk_rb", "disk_svc", "disk_u", "disk_w", "disk_wa"
 
 
 def read(url: str) -> tuple[float | None, float, list[str]]:
-    fams = {f.name: f for f in text_string_to_metric_families(http_get(url + "/metrics")[1].decode())}
+    fams = families(http_get(url + "/metrics")[1])
     score = fams["host_anomaly_score"].samples[0].value if "host_anomaly_score" in fams else None
     progress = fams["host_anomaly_calibration_progress_ratio"].samples[0].value
     fam = fams.get("host_anomaly_top_contributor")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import ROOT, free_port, http_get
+from support import ROOT, free_port, http_get, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -41,21 +41,6 @@ def _need(binary: str) -> None:
     if not Path(binary).is_file():
         pytest.skip(f"{binary} not installed (Debian packages prometheus and prometheus-node-exporter; .ci/run "
                     "installs them)")
-
-
-def _wait(pred, timeout: float, what: str, procs: list[subprocess.Popen]) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for p in procs:
-            if p.poll() is not None:
-                raise AssertionError(f"{p.args[0]} exited with {p.returncode} while waiting for {what}")
-        try:
-            if pred():
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _query(prom: str, path: str, **params: object) -> dict:
@@ -84,10 +69,11 @@ def test_import_from_real_prometheus(tmp_path: Path) -> None:
             [PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
              f"--web.listen-address=127.0.0.1:{prom_port}", "--storage.tsdb.retention.time=1h"],
             stdout=logs[1], stderr=subprocess.STDOUT, cwd=tmp_path))
-        _wait(lambda: http_get(f"http://{target}/metrics", timeout=1)[0] == 200, 10, "node_exporter", procs)
-        _wait(lambda: _query(prom, "/api/v1/query", query=f'up{{instance="{target}"}}')["result"]
-              and _query(prom, "/api/v1/query", query=f'up{{instance="{target}"}}')["result"][0]["value"][1] == "1",
-              20, "the first scrape", procs)
+        wait_for(lambda: http_get(f"http://{target}/metrics", timeout=1)[0] == 200, 10, "node_exporter",
+                 step=0.2, procs=procs)
+        wait_for(lambda: _query(prom, "/api/v1/query", query=f'up{{instance="{target}"}}')["result"]
+                 and _query(prom, "/api/v1/query", query=f'up{{instance="{target}"}}')["result"][0]["value"][1] == "1",
+                 20, "the first scrape", step=0.2, procs=procs)
         first = time.time()
         time.sleep(DATA_SECONDS)
         start, end = int(first) + 5, int(time.time()) - 1  # rate() needs 4 scrapes before the first row

@@ -22,7 +22,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from packaging_helpers import REPO, fast_config, free_port, mdwe_supported, run_sandboxed_agent
+from packaging_helpers import REPO, fast_config, mdwe_supported, run_sandboxed_agent
+from support import free_port
 
 pytestmark = pytest.mark.slow
 

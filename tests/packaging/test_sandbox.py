@@ -26,11 +26,11 @@ from packaging_helpers import (
     REPO,
     UNIT_FILE,
     fast_config,
-    free_port,
     mdwe_supported,
     require_tool,
     run_sandboxed_agent,
 )
+from support import free_port
 
 # OpenBLAS (inside numpy) asks for a NUMA memory policy and ignores a
 # refusal; @resources denies it with EPERM. Checked by fault injection below.

@@ -20,7 +20,8 @@ import venv
 from pathlib import Path
 
 import pytest
-from packaging_helpers import REPO, free_port
+from packaging_helpers import REPO
+from support import free_port
 
 pytestmark = pytest.mark.slow
 

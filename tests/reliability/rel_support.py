@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from support import DEFAULT_BUNDLE
 
 from agent.config import Config
-from agent.daemon import Agent
+from agent.daemon import Agent, host_state
 from agent.model import LoadedModel
 from agent.sources import Row
 
@@ -95,8 +95,6 @@ def make_agent(model: LoadedModel, source: Any = None, interval: float = 60.0, m
 def live_agent(model: LoadedModel, state_dir: Path, source: Any = None, interval: float = 60.0,
                **kw: Any) -> tuple[Agent, CollectorRegistry]:
     """An agent wired like ``anomaly-agent run``: calibration and history in ``state_dir`` (small bounds)."""
-    from agent.daemon import host_state
-
     cfg = Config()
     cfg = replace(cfg, state_directory=str(state_dir),
                   sampling=replace(cfg.sampling, interval_seconds=interval),
@@ -126,20 +124,3 @@ def proc_figures(pid: int) -> dict[str, float]:
                 out["threads"] = int(rest)
     out["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
     return out
-
-
-def metric_value(body: str, name: str, labels: str = "") -> float | None:
-    for line in body.splitlines():
-        if line.startswith(name + labels + " "):
-            return float(line.split()[-1])
-    return None
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = 20.0, step: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(step)
-    raise AssertionError("condition not met in time")

@@ -16,8 +16,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from rel_support import metric_value, proc_figures
-from support import DEFAULT_BUNDLE, DEMO_DATA, AgentProcess, free_port, http_get
+from rel_support import proc_figures
+from support import DEFAULT_BUNDLE, DEMO_DATA, AgentProcess, free_port, http_get, sample_value
 
 from agent.http import MAX_CONNECTIONS, MAX_REQUEST_HEAD_BYTES
 
@@ -41,7 +41,7 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
 
 
 def score_time(url: str) -> float:
-    return metric_value(http_get(url + "/metrics")[1].decode(), "host_anomaly_last_score_timestamp_seconds") or 0.0
+    return sample_value(http_get(url + "/metrics")[1], "host_anomaly_last_score_timestamp_seconds") or 0.0
 
 
 class Scraper:

@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-from rel_support import HALF, QUARTER, ListSource, bundle_doc, make_agent, make_bundle, metric_value, sha256, value
-from support import DEMO_DATA, http_get
+from rel_support import HALF, QUARTER, ListSource, bundle_doc, make_agent, make_bundle, sha256, value
+from support import DEMO_DATA, families, http_get, sample_value
 
 from agent.http import make_app, serve
 from agent.model import load_model
@@ -149,7 +148,7 @@ def test_scrapes_during_reloads(tmp_path: Path) -> None:
             try:
                 status, body = http_get(url + path, timeout=5)
                 if path == "/metrics":
-                    fams = {f.name: f for f in text_string_to_metric_families(body.decode())}
+                    fams = families(body)
                     info = fams["host_anomaly_model_info"].samples
                     assert status == 200 and len(info) == 1 and info[0].labels["sha256"] in SCALE
                     assert "host_anomaly_score" in fams
@@ -244,7 +243,7 @@ def test_burst_of_sighups(agent_process, default_bundle: Path, count: int, pause
     agent = agent_process(["replay", "--data", str(DEMO_DATA), "--machine", "machine-1-6", "--speed", "200",
                            "--loop", "--bundle", str(default_bundle)])
     agent.wait_ready("/healthz", timeout=60)
-    before = metric_value(http_get(agent.url + "/metrics")[1].decode(), "host_anomaly_last_score_timestamp_seconds")
+    before = sample_value(http_get(agent.url + "/metrics")[1], "host_anomaly_last_score_timestamp_seconds")
     for _ in range(count):
         os.kill(agent.proc.pid, signal.SIGHUP)
         if pause:
@@ -253,11 +252,11 @@ def test_burst_of_sighups(agent_process, default_bundle: Path, count: int, pause
     assert agent.proc.poll() is None, agent.log.read_text()[-2000:]
     status, body = http_get(agent.url + "/metrics")
     text = body.decode()
-    accepted = metric_value(text, "host_anomaly_model_reloads_total", '{result="accepted"}')
+    accepted = sample_value(text, "host_anomaly_model_reloads_total", result="accepted")
     assert status == 200 and 1 <= accepted <= count
-    assert metric_value(text, "host_anomaly_model_reloads_total", '{result="rejected"}') == 0
-    assert metric_value(text, "host_anomaly_scoring_errors_total") == 0
-    assert metric_value(text, "host_anomaly_last_score_timestamp_seconds") > before
+    assert sample_value(text, "host_anomaly_model_reloads_total", result="rejected") == 0
+    assert sample_value(text, "host_anomaly_scoring_errors_total") == 0
+    assert sample_value(text, "host_anomaly_last_score_timestamp_seconds") > before
     assert http_get(agent.url + "/healthz")[0] == 200
     assert json.loads(http_get(agent.url + "/model")[1])["sha256"] == bundle_doc(default_bundle)["model"]["sha256"]
     assert agent.stop() == 0  # and SIGTERM still stops it cleanly

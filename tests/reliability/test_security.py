@@ -24,8 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rel_support import metric_value, wait_for
-from support import AGENT, DEFAULT_BUNDLE, DEMO_DATA, ROOT, free_port, http_get
+from support import AGENT, DEFAULT_BUNDLE, DEMO_DATA, ROOT, free_port, http_get, sample_value, wait_for
 
 AGENT_SOURCES = sorted((ROOT / "agent").glob("*.py"))
 PASSWORD = "correct horse battery staple 9"
@@ -228,10 +227,10 @@ def test_runs_as_nobody(world: Path, state_owner: str) -> None:
         assert proc.poll() is None, log.read_text()
         assert _status_uid(proc.pid) == nobody.pw_uid
         # warm-up (49 rows at 0.1 s) completes and scores are published
-        wait_for(lambda: metric_value(http_get(url + "/metrics")[1].decode(), "host_anomaly_score") is not None,
+        wait_for(lambda: sample_value(http_get(url + "/metrics")[1], "host_anomaly_score") is not None,
                  timeout=30)
         body = http_get(url + "/metrics")[1].decode()
-        history = metric_value(body, "host_anomaly_state_errors_total", '{kind="history_write"}')
+        history = sample_value(body, "host_anomaly_state_errors_total", kind="history_write")
         if state_owner == "nobody":
             assert history == 0 and (state / "calibration.json").exists()
             assert {p.stat().st_uid for p in state.rglob("*")} == {nobody.pw_uid}

@@ -1,0 +1,27 @@
+"""Test support shared by every test directory (``tests`` is on pytest's ``pythonpath``): ``from support import ...``.
+
+One module per job: :mod:`support.paths` (repository paths, the agent command),
+:mod:`support.ports` (free loopback ports), :mod:`support.web` (HTTP GET),
+:mod:`support.agents` (an agent subprocess, started and stopped),
+:mod:`support.exposition` (Prometheus text/OpenMetrics parsed by
+prometheus_client's own parsers) and :mod:`support.waiting` (polling until a
+condition holds).  The names are re-exported here.
+"""
+
+from __future__ import annotations
+
+import os
+
+from support.agents import AgentProcess
+from support.exposition import families, om_families, sample_value
+from support.paths import AGENT, DEFAULT_BUNDLE, DEMO_DATA, ROOT, SHARED_SMD
+from support.ports import free_port
+from support.waiting import wait_for
+from support.web import http_get
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__all__ = [
+    "AGENT", "DEFAULT_BUNDLE", "DEMO_DATA", "ROOT", "SHARED_SMD", "AgentProcess", "families", "free_port", "http_get",
+    "om_families", "sample_value", "wait_for",
+]
