@@ -127,11 +127,13 @@ def test_error_thresholds_floor_and_details() -> None:
     json.dumps(details, allow_nan=False)
 
 
-def test_speed_is_fine_for_an_agent() -> None:
-    """100k scores: the fit uses a 240-point grid over ~2000 excesses; well under a second."""
-    import time
+def test_fit_work_is_bounded_for_an_agent() -> None:
+    """100k scores: the GPD fit sees only the ~2% excesses over t, on a grid of at most 240 points.
 
+    What keeps it cheap is checked here; how long it takes is a benchmark's
+    business, not a unit test's (no wall-clock limit on a shared machine).
+    """
     x = np.random.default_rng(8).exponential(1.0, 100_000)
-    t0 = time.perf_counter()
-    pot.pot_threshold(x)
-    assert time.perf_counter() - t0 < 1.0
+    _, params = pot.pot_threshold(x)
+    assert params["fallback"] is None and params["n_excess"] <= 0.021 * x.size
+    assert pot._grid(x[x > params["t"]] - params["t"]).size <= 240
