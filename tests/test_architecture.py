@@ -76,8 +76,25 @@ PURE = {
     "training.pca",
 }
 PURE_STDLIB = {
-    "__future__", "abc", "bisect", "collections", "copy", "dataclasses", "enum", "fractions", "functools", "heapq",
-    "itertools", "math", "numbers", "operator", "re", "statistics", "types", "typing", "warnings",
+    "__future__",
+    "abc",
+    "bisect",
+    "collections",
+    "copy",
+    "dataclasses",
+    "enum",
+    "fractions",
+    "functools",
+    "heapq",
+    "itertools",
+    "math",
+    "numbers",
+    "operator",
+    "re",
+    "statistics",
+    "types",
+    "typing",
+    "warnings",
 }
 MATHS = {"numpy", "scipy", "sklearn"}
 
@@ -104,7 +121,8 @@ MODULES = _modules()
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _resolve(module: str, name: str | None) -> str:
@@ -163,8 +181,10 @@ def test_the_walk_sees_both_packages_and_their_edges() -> None:
 
 
 def test_no_import_circle() -> None:
-    edges = {m: sorted({i.target for i in imps if i.target in MODULES and i.target != m and not i.type_only})
-             for m, imps in IMPORTS.items()}
+    edges = {
+        m: sorted({i.target for i in imps if i.target in MODULES and i.target != m and not i.type_only})
+        for m, imps in IMPORTS.items()
+    }
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     path: list[str] = []
     circles: list[str] = []
@@ -174,7 +194,7 @@ def test_no_import_circle() -> None:
         path.append(u)
         for v in edges[u]:
             if state.get(v) == 1:
-                circles.append(" -> ".join(path[path.index(v):] + [v]))
+                circles.append(" -> ".join(path[path.index(v) :] + [v]))
             elif v not in state:
                 visit(v)
         path.pop()
@@ -187,31 +207,62 @@ def test_no_import_circle() -> None:
 
 
 def test_agent_imports_only_itself_the_stdlib_and_its_dependencies() -> None:
-    bad = sorted({_where(m, i) for m, imps in IMPORTS.items() if m.startswith("agent") for i in imps
-                  if _top(i.target) != "agent" and _top(i.target) not in sys.stdlib_module_names
-                  and _top(i.target) not in AGENT_THIRD_PARTY})
+    bad = sorted(
+        {
+            _where(m, i)
+            for m, imps in IMPORTS.items()
+            if m.startswith("agent")
+            for i in imps
+            if _top(i.target) != "agent"
+            and _top(i.target) not in sys.stdlib_module_names
+            and _top(i.target) not in AGENT_THIRD_PARTY
+        }
+    )
     assert not bad, "agent/ imports outside its dependencies (training, bench, TensorFlow, Keras ...):\n" + "\n".join(
-        bad)
+        bad
+    )
 
 
 def test_function_level_imports_are_the_listed_third_party_libraries_only() -> None:
-    bad = sorted({_where(m, i) for m, imps in IMPORTS.items() for i in imps if i.in_function and not i.type_only
-                  and _top(i.target) not in LAZY_THIRD_PARTY and _top(i.target) not in sys.stdlib_module_names})
+    bad = sorted(
+        {
+            _where(m, i)
+            for m, imps in IMPORTS.items()
+            for i in imps
+            if i.in_function
+            and not i.type_only
+            and _top(i.target) not in LAZY_THIRD_PARTY
+            and _top(i.target) not in sys.stdlib_module_names
+        }
+    )
     dynamic = sorted({_where(m, i) for m, imps in IMPORTS.items() for i in imps if i.target == "<dynamic import>"})
     assert not bad, "function-level imports of project modules or unlisted libraries:\n" + "\n".join(bad)
     assert not dynamic, "dynamic imports hide edges from this test; import statically:\n" + "\n".join(dynamic)
 
 
 def test_pure_modules_import_no_io() -> None:
-    bad = sorted({_where(m, i) for m in PURE for i in IMPORTS[m] if not i.type_only
-                  and not (i.target in PURE or _top(i.target) in PURE_STDLIB or _top(i.target) in MATHS)})
-    assert not bad, ("pure modules importing I/O (or a module that is not pure); pass data in, or import the name "
-                     "under `if TYPE_CHECKING:` when it is only a type:\n" + "\n".join(bad))
+    bad = sorted(
+        {
+            _where(m, i)
+            for m in PURE
+            for i in IMPORTS[m]
+            if not i.type_only and not (i.target in PURE or _top(i.target) in PURE_STDLIB or _top(i.target) in MATHS)
+        }
+    )
+    assert not bad, (
+        "pure modules importing I/O (or a module that is not pure); pass data in, or import the name "
+        "under `if TYPE_CHECKING:` when it is only a type:\n" + "\n".join(bad)
+    )
 
 
 def _loaded_after(code: str) -> list[str]:
-    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sorted(sys.modules)))"],
-                         capture_output=True, text=True, cwd=ROOT, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     return out.stdout.split()
 
 

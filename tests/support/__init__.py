@@ -22,6 +22,16 @@ from support.web import http_get
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __all__ = [
-    "AGENT", "DEFAULT_BUNDLE", "DEMO_DATA", "ROOT", "SHARED_SMD", "AgentProcess", "families", "free_port", "http_get",
-    "om_families", "sample_value", "wait_for",
+    "AGENT",
+    "DEFAULT_BUNDLE",
+    "DEMO_DATA",
+    "ROOT",
+    "SHARED_SMD",
+    "AgentProcess",
+    "families",
+    "free_port",
+    "http_get",
+    "om_families",
+    "sample_value",
+    "wait_for",
 ]

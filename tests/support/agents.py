@@ -18,14 +18,23 @@ class AgentProcess:
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         self._fh = open(log, "wb")
-        self.proc = subprocess.Popen([*AGENT, *args, "--web.listen-address", f"127.0.0.1:{port}"],
-                                     stdout=self._fh, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [*AGENT, *args, "--web.listen-address", f"127.0.0.1:{port}"],
+            stdout=self._fh,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
 
     def wait_ready(self, path: str = "/metrics", timeout: float = 30.0) -> None:
         """Until ``path`` answers 200; fails with the log when the agent exits or does not answer in time."""
         try:
-            wait_for(lambda: http_get(self.url + path, timeout=1)[0] == 200, timeout, f"{path} to answer 200",
-                     step=0.1, procs=[self.proc])
+            wait_for(
+                lambda: http_get(self.url + path, timeout=1)[0] == 200,
+                timeout,
+                f"{path} to answer 200",
+                step=0.1,
+                procs=[self.proc],
+            )
         except AssertionError as exc:
             raise AssertionError(f"{exc}:\n{self.log.read_text()}") from None
 

@@ -10,8 +10,14 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(cond: Callable[[], T], timeout: float = 20.0, what: str = "condition", *, step: float = 0.05,
-             procs: Iterable[subprocess.Popen[bytes]] = ()) -> T:
+def wait_for(
+    cond: Callable[[], T],
+    timeout: float = 20.0,
+    what: str = "condition",
+    *,
+    step: float = 0.05,
+    procs: Iterable[subprocess.Popen[bytes]] = (),
+) -> T:
     """Call ``cond`` until it returns a true value and return that value.
 
     An ``OSError`` from ``cond`` (a server not listening yet) counts as not yet.
