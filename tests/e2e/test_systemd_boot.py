@@ -38,7 +38,9 @@ printed at the end, also when a step fails):
 
 Needs root, podman (runc where crun cannot run here) and, for the first run,
 mmdebstrap or debootstrap and the Debian mirror; skipped with the reason
-otherwise. About 4 minutes with the base image cached, 2 of them the build.
+otherwise. 3 to 7 minutes with the base image cached, 1.5 to 4 of them the
+build (the first base image adds 2 to 3.5 minutes). HAE_E2E_DEB=x.deb skips
+the build; HAE_E2E_KEEP=1 keeps the container for a look inside.
 """
 
 from __future__ import annotations
@@ -254,7 +256,8 @@ def _collectors(box) -> str:
     unreadable = sorted(set(re.findall(r"collector source (\w+) unreadable[^\n]*", journal)))
     return (f"{len(per_source)} sources, errors under the unit {with_errors or 'none'} "
             f"(root outside the sandbox: {({s: n for s, n in reference.items() if n}) or 'none'})"
-            + (f"; journal: {unreadable}" if unreadable else ""))
+            + (f"; 'unreadable' in the journal since install (the shipped config included): {unreadable}"
+               if unreadable else ""))
 
 
 def _calibration(box) -> str:
