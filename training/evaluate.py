@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.alerts import alert_figures
 from agent.bundle import ARCHITECTURES
 from agent.smd import Machine, load_machine
 from training import metrics as M
@@ -111,6 +112,7 @@ def machine_metrics(
         "event_f1": M.event_f1(score, y).as_dict(),
         "pa_f1_inflated": M.pa_f1(score, y).as_dict(),
         "detection_delay": detection_delays(score, y, s.threshold, interval_seconds).as_dict(),
+        "alerts": alert_level(s, labels, mask, interval_seconds),
     }
     for p in HIT_P:
         key = f"hitrate@{round(p * 100)}"
@@ -119,6 +121,14 @@ def machine_metrics(
             out[f"{key}_normalised"] = M.hit_rate(s.feature_scores_normalised[mask], kept, p, y)
     out["info"] = dict(s.info)
     return out
+
+
+def alert_level(s: ModelScores, labels: np.ndarray, mask: np.ndarray, interval_seconds: float) -> dict[str, Any]:
+    """What a pager sees (:func:`agent.alerts.alert_figures`): the shipped rule, five consecutive scores above
+    the model's shipped threshold (> 1 for a bundle's normalised score), on the whole test series with the
+    rows outside ``mask`` unscored (they break a run and count for no normal day)."""
+    score = np.where(mask, s.score, np.nan)
+    return alert_figures(score, labels, rows_per_day=86400.0 / interval_seconds, level=s.threshold).to_dict()
 
 
 def _mean(items: list[Any]) -> Any:

@@ -155,7 +155,9 @@ def gather(
         source = f"evaluation of {evaluation.get('created', '?')}"
     else:
         with _one_blas_thread():
-            rows = [(k, ev.machine_metrics(s, m.labels, dims, mask, vus_max_buffer)) for k, s in scores.items()]
+            interval = ev.row_interval(data_dir, machine)
+            rows = [(k, ev.machine_metrics(s, m.labels, dims, mask, vus_max_buffer, interval))
+                    for k, s in scores.items()]
         source = f"computed now on {int(mask.sum())} common rows (VUS-PR buffers 0..{vus_max_buffer})"
     t["metrics"] = time.monotonic() - t0
     runs = find_runs(series.score, 1.0, merge_gap)

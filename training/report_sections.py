@@ -80,7 +80,10 @@ def section_metrics(d: ReportData) -> Section:
     note = (f"<p>Source: {esc(d.metrics_source)}. best F1 peeks at the labels (upper bound); @thr = at the shipped "
             "threshold; evF1 = composite event F1; <b>PA-F1 is point-adjusted and inflated</b> (a random score "
             "reaches high values on SMD), never a headline; HR = HitRate@100/150 % of the top contributors against "
-            "interpretation_label. Definitions: docs/evaluation.md.</p>")
+            "interpretation_label. Alert level, the shipped rule (5 consecutive samples above the shipped threshold): "
+            "FA/day = false alerts per normal day, IncAl / Inc5Al = share of incidents alerted (all / at least 5 "
+            "samples long), Delay = median samples from incident start to the alert. "
+            "Definitions: docs/evaluation.md.</p>")
     return Section("metrics", "Metrics", [note, html_table(header, rows, "metrics")],
                    f"Metrics ({d.metrics_source})\n" + text_table(header, rows))
 

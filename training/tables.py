@@ -27,7 +27,9 @@ COLUMNS = (("bestF1", "best_f1.f1"), ("P", "best_f1.precision"), ("R", "best_f1.
            ("F1@thr", "at_threshold.f1"), ("P@thr", "at_threshold.precision"), ("R@thr", "at_threshold.recall"),
            ("FPR@thr", "at_threshold.fpr"), ("AUC-PR", "auc_pr"), ("VUS-PR", "vus_pr"), ("evF1", "event_f1.f1"),
            ("PA-F1*", "pa_f1_inflated.f1"), ("HR@100", "hitrate@100"), ("HR@150", "hitrate@150"),
-           ("Det5m", "detection_delay.detected_within_5min"))
+           ("Det5m", "detection_delay.detected_within_5min"), ("FA/day", "alerts.false_alerts_per_day"),
+           ("IncAl", "alerts.incident_recall"), ("Inc5Al", "alerts.long_incident_recall"),
+           ("Delay", "alerts.median_delay_samples"))
 
 
 def get(d: dict[str, Any], dotted: str) -> Any:
@@ -56,7 +58,10 @@ def format_tables(doc: dict[str, Any]) -> str:
             lines.append(name.ljust(width) + "".join(_cell(v).rjust(8) for v in cells))
         lines.append("")
     lines.append("PA-F1* is point-adjusted F1: inflated (a random score reaches high values), never a headline. "
-                 "Det5m: share of events flagged (at the shipped threshold) within 5 minutes of their start.")
+                 "Det5m: share of events flagged (at the shipped threshold) within 5 minutes of their start. "
+                 "Alert level (the shipped rule: 5 consecutive samples above the shipped threshold): FA/day false "
+                 "alerts per normal day, IncAl / Inc5Al share of incidents alerted (all / >= 5 samples), "
+                 "Delay median samples from incident start to alert.")
     return "\n".join(lines)
 
 

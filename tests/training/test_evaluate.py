@@ -99,6 +99,23 @@ def test_random_scores_machine_metrics() -> None:
     assert r["hitrate@100"] is None
 
 
+def test_alert_level_figures_use_the_shipped_threshold_and_the_mask() -> None:
+    labels = np.zeros(2880, dtype=int)
+    labels[1000:1010] = 1  # one incident, alerted 4 samples after its start
+    score = np.zeros(2880)
+    score[1000:1010] = 3.0  # above a baseline's threshold of 2
+    score[100:105] = 3.0  # on rows outside the mask: unscored, so no alert
+    score[200:205] = 3.0  # one false alert
+    mask = np.ones(2880, bool)
+    mask[:150] = False
+    s = ev.ModelScores(score, None, 2.0, "pot", {})
+    a = ev.machine_metrics(s, labels, [frozenset()] * 2880, mask, vus_max_buffer=2, interval_seconds=60.0)["alerts"]
+    assert a["false_alerts"] == 1 and a["incidents_alerted"] == 1 and a["median_delay_samples"] == 4
+    assert a["normal_days"] == pytest.approx((2880 - 150 - 10) / 1440)
+    assert a["false_alerts_per_day"] == pytest.approx(1 / a["normal_days"])
+    assert a["long_incident_recall"] == 1.0
+
+
 def test_mask_and_mean_skip_nan() -> None:
     assert ev._mean([{"a": 1.0, "b": {"c": float("nan")}}, {"a": 3.0, "b": {"c": 2.0}}]) == {"a": 2.0, "b": {"c": 2.0}}
     assert ev._mean([{"a": None}, {"a": None}]) == {"a": None}
