@@ -158,7 +158,7 @@ class _Handler(WSGIRequestHandler):
         self.connection.settimeout(self.timeout)
         return ok
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:  # stdlib signature
         log.debug("%s %s", self.address_string(), format % args)
 
 

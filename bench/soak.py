@@ -106,7 +106,7 @@ class Scraper(threading.Thread):
                 path = paths[i % len(paths)]
                 try:
                     _get(self.url + path)
-                except Exception as exc:  # noqa: BLE001 - /healthz answers 503 while warming up
+                except Exception as exc:  # /healthz answers 503 while warming up
                     if not (path == "/healthz" and "503" in str(exc)):
                         self.errors.append(f"{path}: {exc!r}")
                 self.count += 1

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import DEFAULT_BUNDLE, AgentProcess, free_port
+from support import DEFAULT_BUNDLE, AgentProcess, StartAgent, free_port
 
 
 @pytest.fixture
-def agent_process(tmp_path: Path) -> Iterator[type]:
+def agent_process(tmp_path: Path) -> Iterator[StartAgent]:
     started: list[AgentProcess] = []
 
     def start(args: list[str], port: int | None = None) -> AgentProcess:
@@ -18,7 +18,7 @@ def agent_process(tmp_path: Path) -> Iterator[type]:
         started.append(p)
         return p
 
-    yield start  # type: ignore[misc]
+    yield start
     for p in started:
         p.stop()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import AGENT, DEMO_DATA, ROOT, http_get, sample_value, wait_for
+from support import AGENT, DEMO_DATA, ROOT, StartAgent, http_get, sample_value, wait_for
 
 from agent import smd
 from agent.model import load_model
@@ -83,7 +83,7 @@ def _metric(url: str, name: str, **labels: str) -> float | None:
     return sample_value(http_get(url + "/metrics")[1], name, **labels)
 
 
-def test_sighup_rejects_bad_bundle_and_keeps_serving(agent_process, default_bundle: Path) -> None:
+def test_sighup_rejects_bad_bundle_and_keeps_serving(agent_process: StartAgent, default_bundle: Path) -> None:
     agent = agent_process(["replay", "--data", str(DEMO_DATA), "--machine", "machine-1-6", "--speed", "100",
                            "--loop", "--bundle", str(default_bundle)])
     agent.wait_ready("/healthz", timeout=60)

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from support import DEMO_DATA, families, http_get
+from support import DEMO_DATA, StartAgent, families, http_get
 
 CONTRACT = {
     "host_anomaly_score": "gauge",
@@ -30,7 +30,8 @@ def scrape(url: str) -> dict[str, object]:
     return families(body)
 
 
-def test_replay_serves_every_family_and_scores_anomalies_higher(agent_process, default_bundle: Path) -> None:
+def test_replay_serves_every_family_and_scores_anomalies_higher(agent_process: StartAgent,
+                                                                default_bundle: Path) -> None:
     # Rows 4300..5400 of machine-1-6 hold the long labelled anomaly 4647..5044.
     agent = agent_process(["replay", "--data", str(DEMO_DATA), "--machine", "machine-1-6", "--speed", "250",
                            "--start", "4300", "--end", "5400", "--bundle", str(default_bundle), "--exit-at-end"])
@@ -66,7 +67,7 @@ def test_replay_serves_every_family_and_scores_anomalies_higher(agent_process, d
     assert agent.proc.wait(timeout=30) == 0, "--exit-at-end should stop cleanly with status 0"
 
 
-def test_healthz_and_model_endpoints(agent_process, default_bundle: Path) -> None:
+def test_healthz_and_model_endpoints(agent_process: StartAgent, default_bundle: Path) -> None:
     agent = agent_process(["replay", "--data", str(DEMO_DATA), "--machine", "machine-1-6", "--speed", "200",
                            "--bundle", str(default_bundle)])
     agent.wait_ready("/", timeout=60)

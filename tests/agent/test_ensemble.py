@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import DEMO_DATA, http_get
+from support import DEMO_DATA, StartAgent, http_get
 
 from agent.bundle import BundleError, Member, load_bundle, members_digest
 from agent.bundle_write import write_ensemble
@@ -137,7 +137,7 @@ def test_ensemble_loads_and_scores_through_the_scorer(ensemble: Path, default_bu
     assert np.isnan(s2.score[: b.window - 1]).all()
 
 
-def _rewrite(path: Path, fn) -> None:  # noqa: ANN001 - a doc mutator
+def _rewrite(path: Path, fn) -> None:  # a doc mutator
     doc = json.loads((path / "bundle.json").read_text())
     fn(doc)
     (path / "bundle.json").write_text(json.dumps(doc))
@@ -158,7 +158,7 @@ def _rewrite(path: Path, fn) -> None:  # noqa: ANN001 - a doc mutator
     (lambda d: d["score"].update(tail=2), "scored as kind 'autoencoder' with score.tail 1"),
     (lambda d: d["model"].update(sha256="f" * 64), "model.sha256 is not the digest of the members"),
 ])
-def test_bad_ensembles_are_refused(ensemble: Path, mutate, message: str) -> None:  # noqa: ANN001
+def test_bad_ensembles_are_refused(ensemble: Path, mutate, message: str) -> None:
     _rewrite(ensemble, mutate)
     with pytest.raises(BundleError, match=message):
         load_bundle(ensemble)
@@ -204,7 +204,7 @@ def test_a_rebuilt_scorer_with_another_scaler_runs_the_ensemble(ensemble: Path, 
     np.testing.assert_allclose(got, 0.625 * want, rtol=1e-5, atol=1e-12)
 
 
-def test_replay_and_score_run_the_ensemble(ensemble: Path, agent_process, tmp_path: Path) -> None:  # noqa: ANN001
+def test_replay_and_score_run_the_ensemble(ensemble: Path, agent_process: StartAgent, tmp_path: Path) -> None:
     out = tmp_path / "scores.csv"
     rows = tmp_path / "rows.txt"
     test = load_machine(DEMO_DATA, "machine-1-6", splits=("test",)).test

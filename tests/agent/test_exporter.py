@@ -1,7 +1,10 @@
 """The custom collector: every family from a snapshot, top-k series come and go."""
+from collections.abc import Iterable
+
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
 
 from agent.exporter import AnomalyCollector, SnapshotCache
 from agent.scoring import WindowScore
@@ -64,7 +67,7 @@ def test_snapshot_cache_builds_families_once_per_snapshot() -> None:
     calls = []
 
     class Counting(AnomalyCollector):
-        def families(self, snap: Snapshot):  # type: ignore[no-untyped-def]
+        def families(self, snap: Snapshot) -> Iterable[Metric]:
             calls.append(snap)
             return super().families(snap)
 

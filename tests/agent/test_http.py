@@ -29,7 +29,7 @@ from agent.daemon import Agent, make_registry
 from agent.http import make_app, serve
 from agent.model import load_model
 from agent.sources import Row
-from agent.webconfig import BasicAuth, load_web_config
+from agent.webconfig import BasicAuth, WebSettings, load_web_config
 
 PASSWORD = "s3cret-scrape"
 
@@ -50,7 +50,7 @@ def _registry() -> CollectorRegistry:
     return reg
 
 
-def _serve(web=None, auth=None, timeout: float = 10.0) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def _serve(web: WebSettings | None = None, auth: BasicAuth | None = None, timeout: float = 10.0) -> Iterator[str]:
     app = make_app(_registry(), lambda: (True, {"status": "ok"}), lambda: {"model_id": "x"}, auth)
     httpd, thread = serve("127.0.0.1:0", app, web, timeout)
     try:

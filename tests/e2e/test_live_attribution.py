@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import DEFAULT_BUNDLE, families, http_get
+from support import DEFAULT_BUNDLE, StartAgent, families, http_get
 
 pytestmark = pytest.mark.slow
 INTERVAL = 0.5
@@ -42,7 +42,7 @@ def observe(url: str, seconds: float) -> list[tuple[float, list[str]]]:
     return out
 
 
-def test_cpu_and_disk_load_are_attributed(agent_process, tmp_path: Path) -> None:
+def test_cpu_and_disk_load_are_attributed(agent_process: StartAgent, tmp_path: Path) -> None:
     cfg = tmp_path / "agent.yml"
     cfg.write_text(yaml.safe_dump({"sampling": {"interval_seconds": INTERVAL}, "calibration": {"warmup_samples": 40},
                                    "state_directory": str(tmp_path / "state"),

@@ -12,28 +12,30 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from prometheus_client import CollectorRegistry
 from rel_support import HALF, Clock, ListSource, make_agent, make_bundle, value
 
+from agent.daemon import Agent
 from agent.history import HistoryWriter
-from agent.model import load_model
+from agent.model import LoadedModel, load_model
 
 W = 30
 INTERVAL = 60.0
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def model(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     return load_model(make_bundle(tmp_path_factory.mktemp("m") / "b", HALF))
 
 
-def run(agent, mono: Clock, wall: Clock, n: int, step: float = INTERVAL) -> None:  # type: ignore[no-untyped-def]
+def run(agent: Agent, mono: Clock, wall: Clock, n: int, step: float = INTERVAL) -> None:
     for _ in range(n):
         mono.now += step
         wall.now += step
         agent.cycle()
 
 
-def warm(model):  # type: ignore[no-untyped-def]
+def warm(model: LoadedModel) -> tuple[Agent, CollectorRegistry, Clock, Clock, ListSource]:
     mono, wall = Clock(1000.0), Clock()
     source = ListSource()
     agent, reg = make_agent(model, source, interval=INTERVAL, max_gap=3.0, clock=wall, monotonic=mono)
@@ -44,7 +46,7 @@ def warm(model):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("jump", [4 * INTERVAL, 8 * 3600.0, 30 * 86400.0, -INTERVAL, -86400.0],
                          ids=["gap-4-intervals", "suspend-8h", "suspend-30d", "monotonic-back-1", "monotonic-back-1d"])
-def test_gap_resets_the_window_and_hides_the_stale_score(model, jump: float) -> None:  # type: ignore[no-untyped-def]
+def test_gap_resets_the_window_and_hides_the_stale_score(model: LoadedModel, jump: float) -> None:
     agent, reg, mono, wall, source = warm(model)
     stamp = value(reg, "host_anomaly_last_score_timestamp_seconds")
     mono.now += jump
@@ -68,7 +70,7 @@ def test_gap_resets_the_window_and_hides_the_stale_score(model, jump: float) -> 
 
 
 @pytest.mark.parametrize("late", [1.5, 2.9], ids=["late-1.5-intervals", "late-2.9-intervals"])
-def test_late_sample_within_max_gap_keeps_the_window(model, late: float) -> None:  # type: ignore[no-untyped-def]
+def test_late_sample_within_max_gap_keeps_the_window(model: LoadedModel, late: float) -> None:
     agent, reg, mono, wall, _ = warm(model)
     run(agent, mono, wall, 1, step=late * INTERVAL)
     assert value(reg, "host_anomaly_window_fill_ratio") == 1.0 and value(reg, "host_anomaly_score") is not None
@@ -76,7 +78,7 @@ def test_late_sample_within_max_gap_keeps_the_window(model, late: float) -> None
 
 @pytest.mark.parametrize("jump", [-3600.0, -86400.0 * 365, 86400.0 * 365 * 10],
                          ids=["wall-back-1h", "wall-back-1y", "wall-forward-10y"])
-def test_wall_clock_jump_never_stops_scoring(model, jump: float) -> None:  # type: ignore[no-untyped-def]
+def test_wall_clock_jump_never_stops_scoring(model: LoadedModel, jump: float) -> None:
     agent, reg, mono, wall, _ = warm(model)
     wall.now += jump
     run(agent, mono, wall, 3)
@@ -89,7 +91,7 @@ def test_wall_clock_jump_never_stops_scoring(model, jump: float) -> None:  # typ
 
 @pytest.mark.parametrize("stamp", [1e12, float("nan"), -1e18], ids=["year-33658", "nan-time", "before-epoch"])
 def test_absurd_wall_clock_with_history_counts_state_errors_and_keeps_scoring(
-        model, tmp_path: Path, stamp: float) -> None:  # type: ignore[no-untyped-def]
+        model: LoadedModel, tmp_path: Path, stamp: float) -> None:
     """History files are named after the wall clock; a time no calendar can show fails history only."""
     mono, wall = Clock(1000.0), Clock(stamp)
     history = HistoryWriter(tmp_path / "history", model.bundle.features, interval=INTERVAL)
@@ -106,7 +108,7 @@ def test_absurd_wall_clock_with_history_counts_state_errors_and_keeps_scoring(
     assert history.rows_written == 1
 
 
-def test_replay_mode_never_resets_on_scheduling_hiccups(model) -> None:  # type: ignore[no-untyped-def]
+def test_replay_mode_never_resets_on_scheduling_hiccups(model: LoadedModel) -> None:
     """``replay`` sets max_gap_intervals to 1e9: rows carry their own time."""
     mono, wall = Clock(1000.0), Clock()
     agent, reg = make_agent(model, ListSource(), interval=0.01, max_gap=1e9, clock=wall, monotonic=mono)
@@ -116,7 +118,7 @@ def test_replay_mode_never_resets_on_scheduling_hiccups(model) -> None:  # type:
     assert value(reg, "host_anomaly_window_fill_ratio") == 1.0 and value(reg, "host_anomaly_score") is not None
 
 
-def test_nan_rows_from_a_dead_collector_are_scored_finitely(model) -> None:  # type: ignore[no-untyped-def]
+def test_nan_rows_from_a_dead_collector_are_scored_finitely(model: LoadedModel) -> None:
     """Every source unreadable: rows of NaN are imputed, the score stays finite."""
     mono, wall = Clock(1000.0), Clock()
     source = ListSource()

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 from rel_support import HALF, QUARTER, ListSource, bundle_doc, make_agent, make_bundle, sha256, value
-from support import DEMO_DATA, families, http_get, sample_value
+from support import DEMO_DATA, StartAgent, families, http_get, sample_value
 
 from agent.http import make_app, serve
 from agent.model import load_model
@@ -156,7 +156,7 @@ def test_scrapes_during_reloads(tmp_path: Path) -> None:
                     assert status == 200 and json.loads(body)["sha256"] in SCALE
                 else:
                     assert status == 200, body
-            except Exception as exc:  # noqa: BLE001 - collected and reported below
+            except Exception as exc:  # collected and reported below
                 errors.append(f"{path}: {exc!r}")
             with lock:
                 scrapes[0] += 1
@@ -237,7 +237,7 @@ def test_collector_raising_mid_cycle_is_counted(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("count, pause", [(50, 0.002), (5000, 0.0)], ids=["burst-50", "flood-5000"])
-def test_burst_of_sighups(agent_process, default_bundle: Path, count: int, pause: float) -> None:  # type: ignore[no-untyped-def]
+def test_burst_of_sighups(agent_process: StartAgent, default_bundle: Path, count: int, pause: float) -> None:
     """The flood found a crash: handlers that called threading.Event.set() nested until RecursionError
     (a handler interrupting the lock it wanted); handlers now only flip flags."""
     agent = agent_process(["replay", "--data", str(DEMO_DATA), "--machine", "machine-1-6", "--speed", "200",
@@ -262,7 +262,7 @@ def test_burst_of_sighups(agent_process, default_bundle: Path, count: int, pause
     assert agent.stop() == 0  # and SIGTERM still stops it cleanly
 
 
-def test_sighup_during_startup_does_not_kill_the_agent(agent_process, default_bundle: Path) -> None:  # type: ignore[no-untyped-def]
+def test_sighup_during_startup_does_not_kill_the_agent(agent_process: StartAgent, default_bundle: Path) -> None:
     """SIGHUP's default action is to terminate: from ``main()`` on it is ignored until the reload handler is in.
 
     (Interpreter start-up and the imports before ``main()``, a few hundred ms, stay unprotected; systemd

@@ -24,7 +24,8 @@ from rel_support import HALF, Clock, live_agent, make_bundle, value
 
 from agent import calibration as cal_mod
 from agent import history as hist_mod
-from agent.model import load_model
+from agent.daemon import Agent
+from agent.model import LoadedModel, load_model
 from agent.state import read_json
 
 W = 30
@@ -32,7 +33,7 @@ WARMUP = W + cal_mod.MIN_WINDOWS - 1  # warm-up rows for warmup_samples=10 and a
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def model(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
     return load_model(make_bundle(tmp_path_factory.mktemp("m") / "b", HALF))
 
 
@@ -91,14 +92,14 @@ def disk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
     yield d
 
 
-def cycles(agent, mono: Clock, n: int) -> None:  # type: ignore[no-untyped-def]
+def cycles(agent: Agent, mono: Clock, n: int) -> None:
     for _ in range(n):
         mono.now += 60.0
         agent.cycle()
 
 
-def test_full_disk_while_scoring(model, tmp_path: Path, disk: DiskFull,
-                                 caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+def test_full_disk_while_scoring(model: LoadedModel, tmp_path: Path, disk: DiskFull,
+                                 caplog: pytest.LogCaptureFixture) -> None:
     mono, wall = Clock(0.0), Clock()
     agent, reg = live_agent(model, tmp_path / "state", monotonic=mono, clock=lambda: wall.now + mono.now)
     cycles(agent, mono, WARMUP + 5)
@@ -119,8 +120,8 @@ def test_full_disk_while_scoring(model, tmp_path: Path, disk: DiskFull,
     assert agent.history.rows_written == written + 3
 
 
-def test_full_disk_during_warmup_then_calibration_is_saved(model, tmp_path: Path,
-                                                           disk: DiskFull) -> None:  # type: ignore[no-untyped-def]
+def test_full_disk_during_warmup_then_calibration_is_saved(model: LoadedModel, tmp_path: Path,
+                                                           disk: DiskFull) -> None:
     mono = Clock(0.0)
     state = tmp_path / "state"
     agent, reg = live_agent(model, state, monotonic=mono)
@@ -140,7 +141,7 @@ def test_full_disk_during_warmup_then_calibration_is_saved(model, tmp_path: Path
 
 
 @pytest.mark.parametrize("kind", ["state-is-a-file", "state-parent-missing-and-unwritable"])
-def test_unusable_state_directory_at_start(model, tmp_path: Path, kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_unusable_state_directory_at_start(model: LoadedModel, tmp_path: Path, kind: str) -> None:
     """No state directory at all: calibration runs in memory, history is refused row by row, scores come."""
     if kind == "state-is-a-file":
         state = tmp_path / "state"
@@ -184,7 +185,7 @@ def _fill(path: Path) -> None:
             assert exc.errno == errno.ENOSPC
 
 
-def test_real_tmpfs_full_then_read_only(model, tmpfs: Path) -> None:  # type: ignore[no-untyped-def]
+def test_real_tmpfs_full_then_read_only(model: LoadedModel, tmpfs: Path) -> None:
     mono = Clock(0.0)
     agent, reg = live_agent(model, tmpfs / "state", monotonic=mono)
     cycles(agent, mono, WARMUP + 2)

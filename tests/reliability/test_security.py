@@ -20,11 +20,14 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
-from support import AGENT, DEFAULT_BUNDLE, DEMO_DATA, ROOT, free_port, http_get, sample_value, wait_for
+from support import AGENT, DEFAULT_BUNDLE, DEMO_DATA, ROOT, StartAgent, free_port, http_get, sample_value, wait_for
+
+T = TypeVar("T")
 
 AGENT_SOURCES = sorted((ROOT / "agent").glob("*.py"))
 PASSWORD = "correct horse battery staple 9"
@@ -116,8 +119,8 @@ def _get(url: str, ctx: ssl.SSLContext, user: str | None = None, password: str |
         return e.code
 
 
-def test_tls_basic_auth_and_no_secret_in_debug_logs(agent_process, tmp_path: Path,
-                                                    cert: tuple[Path, Path]) -> None:  # type: ignore[no-untyped-def]
+def test_tls_basic_auth_and_no_secret_in_debug_logs(agent_process: StartAgent, tmp_path: Path,
+                                                    cert: tuple[Path, Path]) -> None:
     import bcrypt
 
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
@@ -154,7 +157,7 @@ def test_tls_basic_auth_and_no_secret_in_debug_logs(agent_process, tmp_path: Pat
         assert secret not in log, f"secret leaked into the log: {secret[:6]}…"
 
 
-def _try(fn):  # type: ignore[no-untyped-def]
+def _try(fn: Callable[[], T]) -> T | bool:
     try:
         return fn()
     except OSError:

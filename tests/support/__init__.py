@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from support.agents import AgentProcess
+from support.agents import AgentProcess, StartAgent
 from support.exposition import families, om_families, sample_value
 from support.paths import AGENT, DEFAULT_BUNDLE, DEMO_DATA, ROOT, SHARED_SMD
 from support.ports import free_port
@@ -28,6 +28,7 @@ __all__ = [
     "ROOT",
     "SHARED_SMD",
     "AgentProcess",
+    "StartAgent",
     "families",
     "free_port",
     "http_get",

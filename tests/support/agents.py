@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Protocol
 
 from support.paths import AGENT, ROOT
 from support.waiting import wait_for
@@ -48,3 +49,9 @@ class AgentProcess:
                 self.proc.wait()
         self._fh.close()
         return self.proc.returncode
+
+
+class StartAgent(Protocol):
+    """The ``agent_process`` fixture: starts an agent (stopped at teardown)."""
+
+    def __call__(self, args: list[str], port: int | None = None) -> AgentProcess: ...

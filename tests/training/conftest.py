@@ -34,7 +34,7 @@ def sine_data() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def make_sine():  # noqa: ANN201 - returns sine_rows itself, for tests that need other lengths/seeds
+def make_sine():  # returns sine_rows itself, for tests that need other lengths/seeds
     return sine_rows
 
 

@@ -53,14 +53,14 @@ def test_pca_member_is_the_pca_baseline(sine_data: np.ndarray, tmp_path: Path) -
 
 
 @pytest.fixture(scope="module")
-def dense_pca(tmp_path_factory: pytest.TempPathFactory, sine_data: np.ndarray):  # noqa: ANN201
+def dense_pca(tmp_path_factory: pytest.TempPathFactory, sine_data: np.ndarray):
     opt = FitOptions(window=W, latent=4, epochs=2, batch_size=32, verbose=0, parity_windows=64, members="dense:3,pca",
                      pca_variance=0.7)  # 4 of 5 components: the PCA member has an error to normalise
     return fit_bundle(sine_data, arch="ensemble", out=tmp_path_factory.mktemp("ens"), options=opt,
                       feature_names=NAMES, provenance={"machine": "sine", "command": "pytest"})
 
 
-def _by_hand(r, raw_windows: np.ndarray, sine_data: np.ndarray):  # noqa: ANN001, ANN202
+def _by_hand(r, raw_windows: np.ndarray, sine_data: np.ndarray):
     """Raw member errors computed without the agent: Keras dense + numpy PCA on the bundle's scaler."""
     b = load_bundle(r.bundle)
     x = b.scaler.transform(raw_windows).astype(np.float32)
@@ -73,7 +73,7 @@ def _by_hand(r, raw_windows: np.ndarray, sine_data: np.ndarray):  # noqa: ANN001
     return b, dense, pca
 
 
-def test_ensemble_bundle_layout(dense_pca) -> None:  # noqa: ANN001
+def test_ensemble_bundle_layout(dense_pca) -> None:
     b = load_bundle(dense_pca.bundle)
     assert b.architecture == "ensemble" and b.kind == "autoencoder" and b.window == W and b.tail == 1
     assert [(m.architecture, m.window, m.weight) for m in b.members] == [("dense", W, 0.75), ("pca", 1, 0.25)]
@@ -85,7 +85,7 @@ def test_ensemble_bundle_layout(dense_pca) -> None:  # noqa: ANN001
 
 
 def test_norms_are_validation_stds_and_the_agent_combines_by_hand(dense_pca, sine_data: np.ndarray,
-                                                                 make_sine) -> None:  # noqa: ANN001
+                                                                 make_sine) -> None:
     n_val = round(len(sine_data) * 0.2)
     b, dense, pca = _by_hand(dense_pca, make_windows(sine_data[-n_val:], W), sine_data)
     # default "z": one std per member, that of its validation window error (mean over features)
@@ -100,7 +100,7 @@ def test_norms_are_validation_stds_and_the_agent_combines_by_hand(dense_pca, sin
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-6)
 
 
-def test_thresholds_are_pot_on_the_combined_validation_errors(dense_pca, sine_data: np.ndarray) -> None:  # noqa: ANN001
+def test_thresholds_are_pot_on_the_combined_validation_errors(dense_pca, sine_data: np.ndarray) -> None:
     loaded = load_model(dense_pca.bundle)
     n_val = round(len(sine_data) * 0.2)
     errors = loaded.scorer.errors(make_windows(sine_data[-n_val:], W))
@@ -122,7 +122,7 @@ def test_per_feature_z(tmp_path: Path, sine_data: np.ndarray) -> None:
     assert (b.members[1].norm.std == 1e-4).all()  # 0.9 keeps every component of 5 sinusoids: no error, floored
 
 
-def test_forecaster_member_with_rank_norm(tmp_path: Path, sine_data: np.ndarray, make_sine) -> None:  # noqa: ANN001
+def test_forecaster_member_with_rank_norm(tmp_path: Path, sine_data: np.ndarray, make_sine) -> None:
     opt = FitOptions(window=W, latent=4, epochs=1, batch_size=32, verbose=0, parity_windows=32,
                      members="lstm_forecaster,pca", ensemble_norm="rank")
     r = fit_bundle(sine_data, arch="ensemble", out=tmp_path / "e", options=opt, feature_names=NAMES,

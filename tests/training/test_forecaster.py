@@ -57,14 +57,14 @@ def test_unrolled_conversion_matches_keras(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory: pytest.TempPathFactory, sine_data: np.ndarray):  # noqa: ANN201
+def fitted(tmp_path_factory: pytest.TempPathFactory, sine_data: np.ndarray):
     opt = FitOptions(window=W, latent=8, epochs=3, batch_size=32, verbose=0, parity_windows=64)
     out = tmp_path_factory.mktemp("forecaster")
     return fit_bundle(sine_data, arch="lstm_forecaster", out=out, options=opt, feature_names=NAMES,
                       provenance={"machine": "sine", "command": "pytest"})
 
 
-def test_bundle_is_a_forecaster(fitted) -> None:  # noqa: ANN001
+def test_bundle_is_a_forecaster(fitted) -> None:
     b = load_bundle(fitted.bundle)
     assert b.architecture == "lstm_forecaster" and b.kind == "forecaster" and b.window == W + 1 and b.tail == 1
     assert b.meta["model"]["input_shape"] == [1, W, F] and b.meta["model"]["fixed_batch"] is True
@@ -72,7 +72,7 @@ def test_bundle_is_a_forecaster(fitted) -> None:  # noqa: ANN001
     assert b.meta["training"]["options"]["window"] == W
 
 
-def test_agent_scorer_reproduces_keras_forecast_errors(fitted, make_sine) -> None:  # noqa: ANN001
+def test_agent_scorer_reproduces_keras_forecast_errors(fitted, make_sine) -> None:
     loaded = load_model(fitted.bundle)
     raw = make_windows(make_sine(120, seed=5), W + 1)
     scaled = loaded.bundle.scaler.transform(raw).astype(np.float32)
@@ -84,7 +84,7 @@ def test_agent_scorer_reproduces_keras_forecast_errors(fitted, make_sine) -> Non
     np.testing.assert_allclose(s.contributions[W:].sum(axis=1), 1.0)
 
 
-def test_thresholds_are_pot_on_the_agents_validation_errors(fitted, sine_data: np.ndarray) -> None:  # noqa: ANN001
+def test_thresholds_are_pot_on_the_agents_validation_errors(fitted, sine_data: np.ndarray) -> None:
     loaded = load_model(fitted.bundle)
     n_val = round(len(sine_data) * FitOptions().val_fraction)
     errors = loaded.scorer.errors(make_windows(sine_data[-n_val:], W + 1))
@@ -93,7 +93,7 @@ def test_thresholds_are_pot_on_the_agents_validation_errors(fitted, sine_data: n
     np.testing.assert_allclose(loaded.bundle.feature_thresholds, per, rtol=1e-12)
 
 
-def test_a_jump_scores_above_normal(fitted, make_sine) -> None:  # noqa: ANN001
+def test_a_jump_scores_above_normal(fitted, make_sine) -> None:
     x = make_sine(200, seed=9)
     x[150, 2] += 40.0  # a spike four times the feature's amplitude
     s = load_model(fitted.bundle).scorer.score_series(x)
@@ -102,7 +102,7 @@ def test_a_jump_scores_above_normal(fitted, make_sine) -> None:  # noqa: ANN001
     assert s.score[150] > 1.0 and np.argmax(s.contributions[150]) == 2
 
 
-def test_cli_fit_arch_lstm_forecaster(tmp_path: Path, make_sine) -> None:  # noqa: ANN001
+def test_cli_fit_arch_lstm_forecaster(tmp_path: Path, make_sine) -> None:
     from agent.smd import format_rows
     from training.cli import main
 

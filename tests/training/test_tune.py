@@ -53,7 +53,7 @@ def test_tune_refuses_what_it_cannot_search(sine_data: np.ndarray) -> None:
 
 
 @pytest.fixture(scope="module")
-def tuned(tmp_path_factory: pytest.TempPathFactory, make_sine) -> tuple[Path, Path]:  # noqa: ANN001
+def tuned(tmp_path_factory: pytest.TempPathFactory, make_sine) -> tuple[Path, Path]:
     """`anomaly-train tune` on a directory that holds train/ only: test data cannot be read."""
     from training.cli import main
 
@@ -83,7 +83,7 @@ def test_tune_writes_the_best_bundle_and_its_record(tuned: tuple[Path, Path]) ->
     assert "test data never read" in rec["validation"]
 
 
-def test_report_shows_the_tuning_section(tuned: tuple[Path, Path], make_sine) -> None:  # noqa: ANN001
+def test_report_shows_the_tuning_section(tuned: tuple[Path, Path], make_sine) -> None:
     from training.cli import main
 
     data, out = tuned
