@@ -26,6 +26,7 @@ from agent.bundle import BUNDLE_FILE, load_bundle
 from agent.model import load_model
 from agent.smd import load_machine
 from training import thresholds
+from training.normal_ranges import raise_threshold
 
 
 def parse_rows(text: str, n: int) -> slice:
@@ -72,6 +73,10 @@ def rethreshold(bundle: Path, data: Path, machine: str, out: Path, method: str =
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.normal_ranges is not None:
+        return _run_normal_ranges(args)
+    if args.data is None or args.machine is None:
+        raise ValueError("threshold: --data and --machine are required (or --normal-ranges with --history)")
     th = rethreshold(args.bundle, args.data, args.machine, args.out, args.method, args.rows)
     prev = th["params"]["previous"]
     extra = f", F1 {th['params']['f1']:.3f} on the chosen rows" if "f1" in th["params"] else ""
@@ -83,9 +88,26 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("threshold", help="set a bundle's threshold on labelled validation rows (best F1)",
                               description=__doc__.splitlines()[0])
     p.add_argument("--bundle", type=Path, required=True)
-    p.add_argument("--data", type=Path, required=True, help="SMD root whose test/ and test_label/ hold the rows")
-    p.add_argument("--machine", required=True)
+    p.add_argument("--data", type=Path, help="SMD root whose test/ and test_label/ hold the rows")
+    p.add_argument("--machine")
     p.add_argument("--rows", default=":", help="A:B, the validation rows of the test file (default: all)")
     p.add_argument("--method", choices=["best_f1", "pot", "quantile"], default="best_f1")
     p.add_argument("--out", type=Path, required=True, help="bundle directory to write (may be --bundle)")
+    nr = p.add_argument_group("operator feedback (docs/feedback.md)")
+    nr.add_argument("--normal-ranges", type=Path, metavar="FILE",
+                    help="CSV start,end (ISO 8601 or unix s) of false alarms: raise the threshold just past them")
+    nr.add_argument("--history", type=Path, help="with --normal-ranges: the host's history directory")
+    nr.add_argument("--config.file", dest="config_file", type=Path,
+                    help="with --normal-ranges: the agent's config (calibration, seasonal, scoring)")
     p.set_defaults(func=_run)
+
+
+def _run_normal_ranges(args: argparse.Namespace) -> int:
+    if args.history is None:
+        raise ValueError("threshold --normal-ranges: needs --history DIR (rows with timestamps)")
+    th = raise_threshold(args.bundle, args.history, args.normal_ranges, args.out, args.config_file)
+    nr = th["params"]["normal_ranges"]
+    prev = nr["previous"]["value"]
+    print(f"{args.out}: threshold {prev:.4g} -> {th['value']:.4g} (x{nr['factor']:.3f}) past {nr['ranges']} "
+          f"normal range(s), sha256 {nr['sha256'][:12]}")
+    return 0
