@@ -294,8 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         lv[h.name] = {"fleet": live(h, path, warmup)}
         if shipped:
             lv[h.name]["shipped"] = live(h, SHIPPED, warmup)
-    summary = {"all": per_host_summary(per), "smd": per_host_summary({h.name: per[h.name] for h in smd}) if smd
-               else None, "synth": per_host_summary({h.name: per[h.name] for h in syn})}
+    summary: dict[str, Any] = {
+        "all": per_host_summary(per),
+        "smd": per_host_summary({h.name: per[h.name] for h in smd}) if smd else None,
+        "synth": per_host_summary({h.name: per[h.name] for h in syn})}
     checks = targets(per, lv, [h.name for h in smd])
     seconds = round(time.monotonic() - t0, 1)
     doc = {"kind": "bench.lomo", "settings": {"options": dataclasses.asdict(opt), "warmup": warmup,
