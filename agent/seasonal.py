@@ -27,7 +27,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ import numpy as np
 from agent.config import SeasonalConfig
 from agent.history_files import PREFIX, STEM
 from agent.history_read import load_recorded
+from agent.memory import release_free_memory
 from agent.smd import SMDFormatError
 from agent.state import StateCorrupt, atomic_write_json, read_json
 
@@ -317,9 +318,10 @@ class Seasonal:
             return False
         weekly = span >= self.cfg.weekly_after_days
         start = time.perf_counter()
-        self.profile = fit_profile(
+        profile = fit_profile(
             x, t, self.features, self.cfg.timezone, self.cfg.slot_minutes, weekly, self.cfg.shrinkage_rows
         )
+        self.profile = replace(profile, learned_at=now)  # the next relearn counts from now
         log.info(
             "seasonal: learned a %s profile from %d rows over %.1f days in %.2f s (%s slots)",
             "weekly" if weekly else "daily",
@@ -329,6 +331,7 @@ class Seasonal:
             f"{self.cfg.slot_minutes}-minute",
         )
         self._save()
+        release_free_memory()  # the history text and arrays of a relearn are a one-off: give their pages back
         return True
 
     # -- persistence ------------------------------------------------------------------------------

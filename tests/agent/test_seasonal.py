@@ -153,3 +153,14 @@ def test_config_keys_are_checked() -> None:
     assert "seasonal.colour: unknown key" in text and "seasonal.slot_minutes: must divide 60" in text
     with pytest.raises(ConfigError, match="seasonal.timezone: unknown IANA time zone"):
         parse_config({"seasonal": {"timezone": "Mars/Olympus"}})
+
+
+def test_relearns_once_a_day_even_when_the_history_stops(tmp_path: Path) -> None:
+    x, t = _nightly(8)
+    hist = tmp_path / "history"
+    _record(hist, x, t)
+    s = Seasonal(SeasonalConfig(timezone="Europe/Berlin"), FEATURES, hist, tmp_path / STATE_FILE)
+    now = float(t[-1]) + 60
+    assert s.maybe_learn(now) and s.profile is not None and s.profile.learned_at == now
+    assert not s.maybe_learn(now + 3 * 3600)  # history recording stalled: not relearned every hour
+    assert s.maybe_learn(now + 25 * 3600)

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 import yaml
-from packaging_helpers import EXPORTER_METRICS, PROMETHEUS_DIR, metric_names
+from packaging_helpers import EXPORTER_METRICS, PROMETHEUS_DIR, metric_names, require_tool
 
 
 def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
@@ -98,3 +98,22 @@ def test_scaled_rules_for_a_minute_are_unchanged_but_the_header() -> None:
     result = run(["python3", "scale_rules.py", "--interval", "60"])
     body = result.stdout.split("\n", 1)[1]
     assert body == (PROMETHEUS_DIR / "rules.yml").read_text()
+
+
+def test_maintenance_rules_and_their_unit_tests(promtool: str) -> None:
+    """HostMaintenance (maintenance-rules.yml) fires from the textfile flag or the schedule (docs/feedback.md)."""
+    result = run([promtool, "check", "rules", "maintenance-rules.yml"])
+    assert result.returncode == 0 and "SUCCESS: 2 rules found" in result.stdout, result.stdout + result.stderr
+    result = run([promtool, "test", "rules", "maintenance-rules_test.yml"])
+    assert result.returncode == 0 and "SUCCESS" in result.stdout, result.stdout + result.stderr
+
+
+def test_alertmanager_maintenance_example() -> None:
+    """The example inhibits HostAnomaly* by HostMaintenance on the same instance; amtool accepts it."""
+    doc = yaml.safe_load((PROMETHEUS_DIR / "alertmanager-maintenance.yml").read_text())
+    (rule,) = doc["inhibit_rules"]
+    assert rule["source_matchers"] == ['alertname="HostMaintenance"', 'maintenance="true"']
+    assert rule["equal"] == ["instance"]
+    amtool = require_tool("amtool", "prometheus-alertmanager")
+    result = run([amtool, "check-config", "alertmanager-maintenance.yml"])
+    assert result.returncode == 0 and "SUCCESS" in result.stdout, result.stdout + result.stderr
