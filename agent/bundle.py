@@ -1,7 +1,8 @@
 """The model bundle contract: ``bundle.json`` + ``model.tflite`` in one directory.
 
 The schema (``Bundle``, ``Threshold``, ensemble ``Member``) and its parsing live
-here, for single-model and ensemble bundles alike.  ``load_bundle`` verifies
+here, for single-model and ensemble bundles alike; the field checks and the
+scaler section are the pure :mod:`agent.bundle_fields`.  ``load_bundle`` verifies
 every field DESIGN.md lists and raises :class:`BundleError` naming the field
 that is wrong.  Nothing in a bundle is executed: JSON and flatbuffers only,
 paths confined to the bundle directory.  The writer is :mod:`agent.bundle_write`,
@@ -20,8 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from agent.bundle_fields import BundleError, parse_scaler
+from agent.bundle_fields import float_array as _floats
+from agent.bundle_fields import get_field as _get
 from agent.ensemble import NORM_METHODS, Norm
-from agent.scoring import AnyScaler, Scaler, ScoringSpec, ZScaler
+from agent.scoring import AnyScaler, ScoringSpec
 
 FORMAT_VERSION = 1
 BUNDLE_FILE = "bundle.json"
@@ -31,10 +35,6 @@ MAX_JSON_BYTES = 4 * 1024 * 1024
 ARCHITECTURES = ("dense", "lstm", "conv_bigru", "lstm_forecaster", "ensemble")
 THRESHOLD_METHODS = ("pot", "quantile", "best_f1", "calibrated")
 MAX_MEMBERS = 8
-
-
-class BundleError(ValueError):
-    """The bundle cannot be used; the message says which field and why."""
 
 
 @dataclass(frozen=True)
@@ -111,31 +111,6 @@ def members_digest(members: list[tuple[str, str]] | tuple[Member, ...]) -> str:
     """sha256 identifying an ensemble: over ``file NUL sha256 LF`` of every member, in order."""
     pairs = [(m.file, m.sha256) if isinstance(m, Member) else m for m in members]
     return hashlib.sha256("".join(f"{f}\0{h}\n" for f, h in pairs).encode()).hexdigest()
-
-
-def _get(doc: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str = "") -> Any:
-    name = f"{where}{key}"
-    if not isinstance(doc, dict) or key not in doc:
-        raise BundleError(f"bundle.json: missing field {name!r}")
-    value = doc[key]
-    if typ is int and isinstance(value, bool) or not isinstance(value, typ):
-        want = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
-        raise BundleError(f"bundle.json: field {name!r} must be {want}, got {type(value).__name__}")
-    return value
-
-
-def _floats(values: Any, n: int, name: str, positive: bool = False) -> np.ndarray:
-    if not isinstance(values, list) or len(values) != n:
-        got = len(values) if isinstance(values, list) else type(values).__name__
-        raise BundleError(f"bundle.json: {name!r} must be a list of {n} numbers (one per feature), got {got}")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        raise BundleError(f"bundle.json: {name!r} must hold numbers only")
-    arr = np.asarray(values, dtype=np.float64)
-    if not np.isfinite(arr).all():
-        raise BundleError(f"bundle.json: {name!r} holds NaN or Inf")
-    if positive and (arr <= 0).any():
-        raise BundleError(f"bundle.json: {name!r} must be > 0 (index {int(np.argmax(arr <= 0))})")
-    return arr
 
 
 def _confined(root: Path, name: str) -> Path:
@@ -225,26 +200,6 @@ def parse_bundle(doc: Any, root: Path) -> Bundle:
         error_cap=error_cap,
         anchor=anchor,
     )
-
-
-def parse_scaler(sc: dict[str, Any], n: int) -> AnyScaler:
-    """``scaler``: min-max (``min``/``max``) or z-score (``center``/``scale``), with ``clip``."""
-    method = _get(sc, "method", str, "scaler.")
-    clip = float(_get(sc, "clip", (int, float), "scaler."))
-    if not 0 <= clip <= 1000:
-        raise BundleError("bundle.json: scaler.clip must be in 0..1000")
-    if method == "minmax":
-        low = _floats(sc.get("min"), n, "scaler.min")
-        high = _floats(sc.get("max"), n, "scaler.max")
-        if (high < low).any():
-            raise BundleError("bundle.json: scaler.max is below scaler.min for some feature")
-        return Scaler(low, high, clip)
-    if method == "zscore":
-        if clip <= 0:
-            raise BundleError("bundle.json: scaler.clip must be > 0 for zscore")
-        return ZScaler(_floats(sc.get("center"), n, "scaler.center"),
-                       _floats(sc.get("scale"), n, "scaler.scale", positive=True), clip)
-    raise BundleError(f"bundle.json: scaler.method {method!r} is not supported (minmax, zscore)")
 
 
 def _optional_positive(doc: dict[str, Any], key: str, where: str) -> float | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.bundle import BundleError, parse_scaler
+from agent.bundle_fields import BundleError, parse_scaler
 from agent.features import noise_floors
 from agent.pot import error_thresholds, pot_threshold
 from agent.quantiles import nanpercentile_columns

@@ -65,6 +65,7 @@ AGENT_THIRD_PARTY = {"numpy", "psutil", "prometheus_client", "yaml", "ai_edge_li
 # Modules that compute only (rule 4).
 PURE = {
     "agent.alerts",
+    "agent.bundle_fields",
     "agent.calibration_fit",
     "agent.ensemble",
     "agent.features",
