@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.bundle import Bundle
 from agent.calibration_fit import (
     CalibrationError,
     CalibrationResult,
@@ -38,7 +39,6 @@ from agent.calibration_fit import (
 )
 from agent.memory import release_free_memory
 from agent.recent import RecentRows
-from agent.bundle import Bundle
 from agent.scoring import SCALER_CLIP, ScoringSpec, ZScaler
 from agent.state import StateCorrupt, atomic_write_json, read_json
 
@@ -51,7 +51,7 @@ STATE_VERSION = 1
 STATE_KIND = "host-anomaly-exporter/calibration"
 MIN_WINDOWS = 20  # the warm-up is stretched so that it yields at least this many windows
 SAVE_EVERY = 10  # rows between state saves during the warm-up
-POT_ROWS = 500  # rows whose windows give POT its 10 excesses over the 98 % level: a provisional threshold is refined then
+POT_ROWS = 500  # rows giving POT its 10 excesses over the 98 % level: the provisional threshold is refined then
 RECENT_SAVE_EVERY = 60  # recorded rows between saves of the recent-rows ring
 
 

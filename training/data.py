@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from agent.features import SMD38_NAMES
 from agent.calibration_fit import HostRecipe, fit_host_zscaler
+from agent.features import SMD38_NAMES
 from agent.scoring import SCALER_CLIP, Z_CLIP, AnyScaler, Scaler
 from agent.smd import load_machine
 from agent.window import make_windows

@@ -26,11 +26,10 @@ import dataclasses
 import hashlib
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from dataclasses import replace
 
 import numpy as np
 
@@ -38,7 +37,7 @@ from agent.bundle import Member, members_digest
 from agent.bundle_write import write_ensemble
 from agent.ensemble import Norm, fit_norm
 from agent.predictors import EnsemblePredictor
-from agent.scoring import Scaler, Scorer, ScoringSpec, model_io
+from agent.scoring import AnyScaler, Scorer, ScoringSpec, model_io
 from agent.window import make_windows
 from training.bundle_meta import FitResult, model_id, provenance_doc, scaler_doc
 from training.convert import Converted, convert, inference_us, parity
@@ -83,7 +82,8 @@ def pca_projection(scaled_train: np.ndarray, variance: float) -> tuple[np.ndarra
     return pca.mean, pca.projection, pca.rank
 
 
-def _pca_member(train_raw: np.ndarray, scaler: Scaler, opt: FitOptions, path: Path) -> tuple[dict[str, Any], Converted]:
+def _pca_member(train_raw: np.ndarray, scaler: AnyScaler, opt: FitOptions,
+                path: Path) -> tuple[dict[str, Any], Converted]:
     mean, proj, k = pca_projection(scaler.transform(train_raw), opt.pca_variance)
     model = pca_model(mean, proj)
     conv = convert(model, "dense")  # not recurrent: dynamic batch, converted as is
