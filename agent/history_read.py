@@ -11,7 +11,6 @@ newline-terminated lines count (a crash may tear the last one).  Used by
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import logging
 import re
@@ -62,7 +61,7 @@ def parse_rows(text: str, n_cells: int, source: str) -> np.ndarray:
     lines = _lines(text)
     if lines:
         try:  # the common file without empty cells: numpy's C parser (an empty cell raises ValueError)
-            x = np.loadtxt(io.StringIO("\n".join(lines)), delimiter=",", comments=None, ndmin=2)
+            x = np.loadtxt(lines, delimiter=",", comments=None, ndmin=2)  # no joined copy of the text
             if x.shape == (len(lines), n_cells):
                 return x
         except ValueError:
@@ -163,5 +162,8 @@ def load_recorded(directory: Path, features: tuple[str, ...], since: float | Non
         raise SMDFormatError(f"{directory}: no recorded rows with the bundle's features"
                              + (f" ({'; '.join(skipped[:3])})" if skipped else ""))
     v, t = np.concatenate(values), np.concatenate(stamps)
+    del values  # the per-set arrays: a second copy of every row
+    if np.all(t[1:] >= t[:-1]):  # the usual case: no third copy for a reorder
+        return RecordedRows(v, t, interval, tuple(used), tuple(skipped))
     order = np.argsort(t, kind="stable")
     return RecordedRows(v[order], t[order], interval, tuple(used), tuple(skipped))

@@ -163,15 +163,15 @@ def fit_profile(
     shrinkage_rows: float,
 ) -> Profile:
     """Learn a :class:`Profile` from raw rows (T, F) at ``ts`` (T,)."""
-    x = np.asarray(values, np.float64)
+    x = np.asarray(values, np.float32)  # half the transient memory of a relearn; medians need no more
     t = np.asarray(ts, np.float64)
     if x.ndim != 2 or x.shape != (len(t), len(features)) or not len(t):
         raise ValueError(f"need (T, {len(features)}) rows with T timestamps, got {x.shape} and {t.shape}")
     s = slots(t, zone(tz), slot_minutes, weekly)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: NaN medians, handled below
-        g = np.nanmedian(x, axis=0)
-        g_mad = np.nanmedian(np.abs(x - g), axis=0)
+        g = column_medians(x)
+        g_mad = column_medians(np.abs(x - g))
         S = n_slots(slot_minutes, weekly)
         offset = np.zeros((S, x.shape[1]), np.float32)
         ratio = np.ones((S, x.shape[1]), np.float32)
@@ -312,7 +312,8 @@ class Seasonal:
         since = now - self.cfg.lookback_days * 86400
         rec = load_recorded(self.history_dir, self.features, since=since)
         keep = (rec.timestamps > since) & (rec.timestamps <= now)
-        t, x = rec.timestamps[keep], rec.values[keep]
+        t, x = rec.timestamps[keep], rec.values[keep].astype(np.float32)
+        del rec
         span = float(t.max() - t.min()) / 86400 if len(t) else 0.0
         if span < self.cfg.min_history_days:
             return False

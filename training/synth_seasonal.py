@@ -229,3 +229,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="labelled anomalies only after this many days (the learning period; default 14)",
     )
     p.set_defaults(plain_func=p.get_default("func"), func=_run)
+
+
+def read_events(path: Path) -> tuple[Event, ...]:
+    """``events.csv`` as written by :func:`write_history`."""
+    with open(path, newline="") as fh:
+        return tuple(
+            Event(
+                r["name"],
+                datetime.fromisoformat(r["start"]).timestamp(),
+                datetime.fromisoformat(r["end"]).timestamp(),
+                r["anomaly"] == "1",
+            )
+            for r in csv.DictReader(fh)
+        )
+
+
+def fires_by_event(fire_times: np.ndarray, events: tuple[Event, ...], grace: float = 3600.0) -> list[str]:
+    """The event each alert belongs to (fired between its start and ``grace`` s after its end), else "other"."""
+    out = []
+    for t in np.asarray(fire_times, np.float64):
+        hit = [e.name for e in events if e.start <= t <= e.end + grace]
+        out.append(hit[0] if hit else "other")
+    return out
