@@ -67,7 +67,7 @@ def test_bad_bundle_is_refused_with_a_clear_error(default_bundle: Path, damage: 
     elif damage == "features":
         n = len(doc["features"]) - 1
         rewrite(b, features=doc["features"][:n],
-                scaler={**doc["scaler"], "min": doc["scaler"]["min"][:n], "max": doc["scaler"]["max"][:n]},
+                scaler={k: v[:n] if isinstance(v, list) else v for k, v in doc["scaler"].items()},
                 feature_thresholds={**doc["feature_thresholds"], "values": doc["feature_thresholds"]["values"][:n]})
     else:
         model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])

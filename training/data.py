@@ -36,6 +36,19 @@ class Split:
     scaler: AnyScaler
     x_train: np.ndarray
     x_val: np.ndarray
+    others: tuple[Split, ...] = ()  # a fleet model: the other machines, each scaled by its own statistics
+
+
+def split_many(xs: list[np.ndarray], window: int, val_fraction: float = 0.2, stride: int = 1,
+               scaling: str = "zscore", units: bool = False) -> Split:
+    """One :class:`Split` per machine, each scaled by its own statistics (as each host calibrates its own),
+    joined: windows of every machine to train and validate on (none crosses two machines); the first
+    machine's scaler is the bundle's (offline scoring), the rest are in ``others``."""
+    parts = [split_scale_window(x, window, val_fraction, stride, scaling=scaling, units=units) for x in xs]
+    first = parts[0]
+    return Split(first.train_raw, first.val_raw, first.scaler,
+                 np.ascontiguousarray(np.concatenate([p.x_train for p in parts])),
+                 np.ascontiguousarray(np.concatenate([p.x_val for p in parts])), tuple(parts[1:]))
 
 
 def load_train(data_dir: Path, machine: str) -> tuple[np.ndarray, tuple[str, ...]]:

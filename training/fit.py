@@ -19,6 +19,7 @@ import shlex
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ __all__ = ["FitOptions", "FitResult", "fit_bundle", "register"]
 
 
 def fit_bundle(
-    train: np.ndarray,
+    train: np.ndarray | list[np.ndarray],
     *,
     arch: str,
     out: Path,
@@ -61,9 +62,13 @@ def fit_bundle(
     """
     t0 = time.monotonic()
     opt, n = options, len(feature_names)
-    train = np.asarray(train, np.float64)
-    if train.ndim != 2 or train.shape[1] != n:
-        raise ValueError(f"training data has shape {train.shape}, expected (T, {n}) for the feature names")
+    fleet = [np.asarray(t, np.float64) for t in train] if isinstance(train, list) else None
+    rows = np.concatenate(fleet) if fleet else np.asarray(train, np.float64)
+    if rows.ndim != 2 or rows.shape[1] != n:
+        raise ValueError(f"training data has shape {rows.shape}, expected (T, {n}) for the feature names")
+    if fleet and (arch == "ensemble" or opt.scaling != "zscore"):
+        raise ValueError("a model of several machines (fleet) is a single z-score model, not an ensemble or min-max")
+    train = fleet if fleet else rows
     set_seed(opt.seed)
     if arch == "ensemble":
         return fit_ensemble(train, out=Path(out), options=opt, feature_names=tuple(feature_names),
@@ -80,14 +85,19 @@ def fit_bundle(
         # the agent's own scorer on the converted model: thresholds match what hosts compute
         spec = ScoringSpec(tuple(feature_names), tr.span, tr.kind,  # type: ignore[arg-type]
                            split.scaler, tail, 1.0, np.ones(n), cap)
-        scorer = Scorer(spec, TFLitePredictor(path))
-        errors = scorer.errors(make_windows(split.val_raw, tr.span))
-        if zscore:
-            windows = make_windows(split.train_raw, tr.span)
-            pick = np.unique(np.linspace(0, len(windows) - 1, min(len(windows), ANCHOR_WINDOWS)).astype(int))
-            train_errors = scorer.errors(windows[pick])
+        predictor = TFLitePredictor(path)
+        val_parts, train_parts = [], []
+        for part in (split, *split.others):  # a fleet model: every machine with its own scaler
+            scorer = Scorer(replace(spec, scaler=part.scaler), predictor)
+            val_parts.append(scorer.errors(make_windows(part.val_raw, tr.span)))
+            if zscore:
+                windows = make_windows(part.train_raw, tr.span)
+                k = min(len(windows), ANCHOR_WINDOWS // (1 + len(split.others)))
+                train_parts.append(scorer.errors(windows[np.unique(np.linspace(0, len(windows) - 1, k).astype(int))]))
+        errors = np.concatenate(val_parts)
+        train_errors = np.concatenate(train_parts) if zscore else None
         us = inference_us(path, opt.window, n)
-    if zscore:
+    if train_errors is not None:
         overall, fvalues, fdoc = z_bundle_thresholds(errors, train_errors, opt)
     else:
         overall, fvalues, fdoc = compute_thresholds(errors, opt)
@@ -113,7 +123,7 @@ def fit_bundle(
         "model": {"input_shape": [1 if conv.fixed_batch else -1, opt.window, n], "fixed_batch": conv.fixed_batch,
                   "params": int(tr.model.count_params()), "inference_us": round(us, 1)},
         "training": {
-            **provenance_doc(train, split, provenance, opt),
+            **provenance_doc(rows, split, provenance, opt),
             "epochs": len(hist["loss"]), "best_epoch": tr.best + 1, **losses,
             "history": tr.history_doc(),
             "seconds": round(tr.seconds, 1),
@@ -151,9 +161,16 @@ def _run(args: argparse.Namespace) -> int:
     else:
         if not (args.data and args.machine):
             raise ValueError("give --data and --machine (SMD layout) or --history (an agent's recorded history)")
-        train, _ = load_train(args.data, args.machine)
-        names = feature_names_for(args.data, args.machine, train.shape[1])
-        source = {"data_dir": str(Path(args.data).resolve()), "machine": args.machine, "split": "train"}
+        machines = [m.strip() for m in args.machine.split(",") if m.strip()]
+        loaded = [load_train(args.data, m)[0] for m in machines]
+        names = feature_names_for(args.data, machines[0], loaded[0].shape[1])
+        if any(x.shape[1] != len(names) for x in loaded):
+            raise ValueError("--machine: every machine of a fleet model needs the same columns")
+        train = loaded if len(loaded) > 1 else loaded[0]
+        fleet = {"fleet_machines": machines} if len(machines) > 1 else {}
+        source = {"data_dir": str(Path(args.data).resolve()),
+                  "machine": args.machine if len(machines) == 1 else f"fleet{len(machines)}", "split": "train",
+                  **fleet}
     opt = FitOptions(
         window=args.window or default_window(args.arch), latent=args.latent, epochs=args.epochs,
         batch_size=args.batch_size, seed=args.seed, val_fraction=args.val_fraction, stride=args.stride,
@@ -182,7 +199,7 @@ def register(subparsers: Any) -> None:
                               "convert it to TFLite (builtin ops), check parity, set thresholds on validation "
                               "windows and write a verified bundle.")
     p.add_argument("--data", type=Path, help="SMD root (train/, test/, ...)")
-    p.add_argument("--machine", help="machine name, e.g. machine-1-6")
+    p.add_argument("--machine", help="machine name, e.g. machine-1-6; several, comma-separated, train one fleet model (each machine z-scored by its own statistics)")
     p.add_argument("--history", type=Path, help="train a host-specific bundle from an agent's recorded history "
                    "directory (<state_directory>/history) instead of --data/--machine")
     p.add_argument("--out", type=Path, required=True, help="bundle directory to write")

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from training.convert import Converted, convert, parity
-from training.data import Split, split_scale_window
+from training.data import Split, split_many, split_scale_window
 from training.models import arch_spec, build_model, pairs, span, train
 from training.options import FitOptions
 
@@ -44,7 +44,7 @@ class Trained:
         return {k: [round(float(v), 8) for v in vs] for k, vs in self.history.items()}
 
 
-def train_network(arch: str, rows: np.ndarray, opt: FitOptions, path: Path,
+def train_network(arch: str, rows: np.ndarray | list[np.ndarray], opt: FitOptions, path: Path,
                   units: bool = False) -> tuple[Trained, Split]:
     """Split raw (T, F) ``rows``, train ``arch`` on it, convert to ``path`` and check parity.
 
@@ -54,8 +54,12 @@ def train_network(arch: str, rows: np.ndarray, opt: FitOptions, path: Path,
     spec = arch_spec(arch)
     latent = spec.latent if opt.latent is None else opt.latent
     n_rows = span(arch, opt.window)
-    n = rows.shape[1]
-    split = split_scale_window(rows, n_rows, opt.val_fraction, opt.stride, scaling=opt.scaling, units=units)
+    if isinstance(rows, list):  # a fleet model: one split per machine
+        n = rows[0].shape[1]
+        split = split_many(rows, n_rows, opt.val_fraction, opt.stride, scaling=opt.scaling, units=units)
+    else:
+        n = rows.shape[1]
+        split = split_scale_window(rows, n_rows, opt.val_fraction, opt.stride, scaling=opt.scaling, units=units)
     xy, val = pairs(split.x_train, spec.kind), pairs(split.x_val, spec.kind)
     log.info("%s: %d training pairs, %d validation pairs, input %d x %d features%s", arch, len(xy[0]),
              len(val[0]), opt.window, n, " -> next row" if spec.kind == "forecaster" else "")

@@ -14,7 +14,7 @@ from support import DEFAULT_BUNDLE, ROOT
 
 from agent import smd
 from agent.backtest import SimClock, backtest
-from agent.calibration import Calibrator
+from agent.calibration import Calibrator, host_recipe
 from agent.cli import EXIT_CONFIG, main
 from agent.config import Config
 from agent.cycle import Agent
@@ -79,7 +79,10 @@ def test_scores_equal_a_live_agent_driven_row_by_row(tmp_path: Path, model: Load
     """The reference: an Agent built by hand on the replay source, stepped with a fake clock."""
     cfg = _cfg()
     cal = Calibrator.load(model.bundle.features, model.bundle.window, WARMUP, cfg.calibration.pot_q,
-                          tmp_path / "live" / "calibration.json", model.bundle.sha256, clip=model.bundle.scaler.clip)
+                          tmp_path / "live" / "calibration.json", model.bundle.sha256, clip=model.bundle.scaler.clip,
+                          recipe=host_recipe(model.bundle, cfg.calibration.noise_floors),
+                          recent_samples=cfg.calibration.recent_samples,
+                          recalibrate_seconds=cfg.calibration.recalibrate_hours * 3600.0)
     clock = SimClock(1_700_000_000.0)
     live = Agent(cfg, ReplaySource(TINY, "synth-1", len(model.bundle.features)), model,
                  CollectorRegistry(auto_describe=False), clock=clock, monotonic=clock, calibrator=cal)

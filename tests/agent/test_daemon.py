@@ -223,7 +223,7 @@ def test_startup_lines_say_calibration_and_where_state_is_kept(model: LoadedMode
     host_state(cfg, model)[1].close()  # type: ignore[union-attr]
     line = next(r.getMessage() for r in caplog.records if r.name == "agent.daemon")
     assert line == (f"calibration: reusing the saved host calibration from {iso(cal.result.calibrated_at)} "  # type: ignore[union-attr]
-                    f"({target} rows, calibrated)")
+                    f"({target} rows, provisional)")
     off = _live_cfg(tmp_path, enabled=False)
     assert calibration_line(off, model, None).startswith("calibration: disabled")
     assert state_line(replace(off, history=replace(off.history, enabled=False)), None, None) == (

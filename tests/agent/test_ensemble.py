@@ -19,7 +19,7 @@ from agent.bundle import BundleError, Member, load_bundle, members_digest
 from agent.bundle_write import write_ensemble
 from agent.cli import main as agent_main
 from agent.ensemble import Norm, fit_norm, rank_normalise
-from agent.model import load_model
+from agent.model import LoadedModel, load_model
 from agent.predictors import EnsemblePredictor
 from agent.scoring import Scaler, Scorer, ScoringSpec
 from agent.smd import format_rows, load_machine
@@ -109,6 +109,11 @@ def test_digest_depends_on_files_and_hashes_in_order() -> None:
 # -- a real ensemble from the shipped default model (TFLite, no TensorFlow) -----------------------------------------
 
 
+def tail_one(model: LoadedModel) -> LoadedModel:
+    """The single model scored as its ensemble members are: last step, no per-feature cap."""
+    return replace(model, scorer=Scorer(replace(model.scorer.spec, tail=1, error_cap=None), model.scorer.predictor))
+
+
 @pytest.fixture
 def ensemble(default_bundle: Path, tmp_path: Path) -> Path:
     """Two members built from the default dense model: weights 0.25/0.75, z scales 1 and 2 per feature."""
@@ -123,7 +128,7 @@ def ensemble(default_bundle: Path, tmp_path: Path) -> Path:
 
 
 def test_ensemble_loads_and_scores_through_the_scorer(ensemble: Path, default_bundle: Path) -> None:
-    single, ens = load_model(default_bundle), load_model(ensemble)
+    single, ens = tail_one(load_model(default_bundle)), load_model(ensemble)
     b = ens.bundle
     assert b.architecture == "ensemble" and len(b.members) == 2 and ens.runtime
     assert [m.file for m in b.members] == ["member-0-dense.tflite", "member-1-dense.tflite"]
@@ -195,7 +200,7 @@ def test_single_model_bundles_are_unchanged(default_bundle: Path) -> None:
 
 def test_a_rebuilt_scorer_with_another_scaler_runs_the_ensemble(ensemble: Path, default_bundle: Path) -> None:
     """Host calibration re-creates ``Scorer(replace(spec, scaler=host), scorer.predictor)``: that path works too."""
-    single, ens = load_model(default_bundle), load_model(ensemble)
+    single, ens = tail_one(load_model(default_bundle)), load_model(ensemble)
     n = len(ens.bundle.features)
     host = Scaler(np.zeros(n), np.full(n, 2.0), 2.0)
     x = np.random.default_rng(2).random((5, ens.bundle.window, n)) * 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
+
+from agent.calibration_fit import z_thresholds
 import pytest
 
 from agent.bundle import load_bundle
@@ -59,11 +61,15 @@ def test_thresholds_are_the_agents_validation_errors(tiny_fits: dict, sine_data:
     loaded = load_model(r.bundle)
     n_val = round(len(sine_data) * FitOptions().val_fraction)
     errors = loaded.scorer.errors(make_windows(sine_data[-n_val:], TINY_WINDOW))
-    want = thresholds.pot(errors.mean(axis=1))
-    assert loaded.bundle.threshold.value == pytest.approx(want.value, rel=1e-12)
-    assert loaded.bundle.threshold.method == "pot"
-    per = [max(thresholds.pot(errors[:, j]).value, 1e-4) for j in range(errors.shape[1])]
-    np.testing.assert_allclose(loaded.bundle.feature_thresholds, per, rtol=1e-12)
+    b = loaded.bundle
+    # a z-score bundle: T = max(POT on the validation window errors, anchor); every feature F x T
+    assert b.scaler.method == "zscore" and b.error_cap == FitOptions().error_cap
+    assert b.anchor is not None and b.anchor > 0
+    want, per, details = z_thresholds(errors, FitOptions().pot_q, b.anchor)  # the agent's own rule
+    assert b.threshold.value == pytest.approx(want, rel=1e-9) and want >= b.anchor
+    assert b.threshold.params["kind"] == details["threshold_kind"]
+    np.testing.assert_allclose(b.feature_thresholds, len(b.features) * b.threshold.value, rtol=1e-12)
+    assert (errors <= FitOptions().error_cap).all()
 
 
 def test_feature_thresholds_have_a_positive_floor() -> None:

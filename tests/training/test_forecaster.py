@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from agent.calibration_fit import z_thresholds
 import pytest
 
 from agent.bundle import load_bundle
@@ -88,9 +90,10 @@ def test_thresholds_are_pot_on_the_agents_validation_errors(fitted, sine_data: n
     loaded = load_model(fitted.bundle)
     n_val = round(len(sine_data) * FitOptions().val_fraction)
     errors = loaded.scorer.errors(make_windows(sine_data[-n_val:], W + 1))
-    assert loaded.bundle.threshold.value == pytest.approx(thresholds.pot(errors.mean(axis=1)).value, rel=1e-12)
-    per = [max(thresholds.pot(errors[:, j]).value, 1e-4) for j in range(F)]
-    np.testing.assert_allclose(loaded.bundle.feature_thresholds, per, rtol=1e-12)
+    b = loaded.bundle
+    want, _, _ = z_thresholds(errors, FitOptions().pot_q, b.anchor)  # the agent's own rule
+    assert b.threshold.value == pytest.approx(want, rel=1e-9)
+    np.testing.assert_allclose(b.feature_thresholds, F * b.threshold.value, rtol=1e-12)
 
 
 def test_a_jump_scores_above_normal(fitted, make_sine) -> None:
