@@ -76,6 +76,8 @@ def backtest(cfg: Config, model: LoadedModel, rows: np.ndarray, timestamps: np.n
     cfg = replace(cfg, state_directory=str(state_dir), history=replace(cfg.history, enabled=record_history))
     calibrator, history = host_state(cfg, model)
     clock = SimClock(float(timestamps[0]) if len(timestamps) else 0.0)
+    if calibrator is not None:  # its daily recalibration counts simulated days, not the wall clock's
+        calibrator.clock = clock
     agent = Agent(cfg, RowsSource(rows), model, CollectorRegistry(auto_describe=False), clock=clock,
                   monotonic=clock, calibrator=calibrator, history=history)
     n_features = len(model.bundle.features)

@@ -132,6 +132,8 @@ class SeasonalConfig:
     lookback_days: float = field(default=28.0, metadata=_range(1, 365))
     # also shrink a busy slot's spread towards the overall spread
     scale: bool = False
+    # move a row towards the overall median by at most the slot's offset, never past it
+    clamp: bool = True
 
 
 @dataclass(frozen=True)

@@ -113,10 +113,21 @@ class Profile:
             s += (1440 // self.slot_minutes) * ((int(local // 86400) + 3) % 7)
         return s
 
-    def apply(self, row: np.ndarray, local: float, scale: bool = False) -> np.ndarray:
-        """``row`` (F,) at local time ``local`` with its slot's offset removed (spread scaled with ``scale``)."""
+    def apply(self, row: np.ndarray, local: float, scale: bool = False, clamp: bool = True) -> np.ndarray:
+        """``row`` (F,) at local time ``local`` with its slot's offset removed (spread scaled with ``scale``).
+
+        ``clamp``: the row moves towards the overall median by at most the
+        offset and never past it, so removing the rhythm cannot create a
+        deviation where the job did not run (a skipped night, the repeated
+        hour of a DST change, the lagging edges of a job).
+        """
         s = self.slot(local)
-        out = np.asarray(row, np.float64) - self.offset[s]
+        x = np.asarray(row, np.float64)
+        d = self.offset[s]
+        out = x - d
+        if clamp:
+            c = self.center
+            out = np.where(d > 0, np.maximum(out, np.minimum(x, c)), np.minimum(out, np.maximum(x, c)))
         if scale:
             out = self.center + (out - self.center) * self.ratio[s]
         return out
@@ -256,6 +267,7 @@ class Seasonal:
         self.write_errors = 0
         self._quarter: float | None = None  # the quarter hour whose UTC offset is in _offset
         self._offset = 0.0
+        self._repeated = False  # this quarter hour's wall-clock time already passed once today (DST end)
         self._next_try = 0.0
         self._load()
 
@@ -268,13 +280,17 @@ class Seasonal:
         self.maybe_learn(ts)
         if self.profile is None:
             return row
-        return self.profile.apply(row, self.local(ts), self.cfg.scale)
+        local = self.local(ts)
+        if self._repeated:  # the hour a DST change repeats: cron ran its jobs in the first pass
+            return row
+        return self.profile.apply(row, local, self.cfg.scale, self.cfg.clamp)
 
     def local(self, ts: float) -> float:
         """Local wall-clock seconds of ``ts``; the zone is consulted once per quarter hour."""
         q = ts // 900.0
         if q != self._quarter:
             self._quarter, self._offset = q, _offset(q * 900.0, self.zone)
+            self._repeated = _offset((q - 4) * 900.0, self.zone) > self._offset  # clocks went back < 1 h ago
         return ts + self._offset
 
     def rebind(self, features: tuple[str, ...]) -> None:

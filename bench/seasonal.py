@@ -5,7 +5,7 @@ Europe/Berlin from 2026-10-05, nightly backup 02:00, Monday batch 09:00, the
 backup's shape on Wednesday 14:00 of week three, the end of DST on
 2026-10-25) goes through ``anomaly-agent backtest --history`` three times:
 seasonal off, on (timezone Europe/Berlin) and on with timezone UTC (to show
-what the local wall clock is for).  Alerts (the shipped rule: score > 1 for
+what the local wall clock is for), and on without the clamp.  Alerts (the shipped rule: score > 1 for
 5 samples) are attributed to the job or anomaly they fired in (up to an
 hour after its end); the evaluation period is the two weeks after the
 14-day learning period.  The cost side: the profile's arrays and state
@@ -46,6 +46,7 @@ CONFIGS = {
     "off": FLOORS + "seasonal:\n  enabled: false\n",
     "on": FLOORS + "seasonal:\n  timezone: Europe/Berlin\n",
     "on_utc": FLOORS + "seasonal:\n  timezone: UTC\n",
+    "on_unclamped": FLOORS + "seasonal:\n  timezone: Europe/Berlin\n  clamp: false\n",
 }
 
 
@@ -108,22 +109,51 @@ def backtest_run(history: Path, name: str, work: Path) -> dict[str, Any]:
     return result
 
 
+def _bundle_id() -> str:
+    """Which default bundle ran (it changes with the detection work): path, model id, scaler method."""
+    doc = json.loads((BUNDLE / "bundle.json").read_text())
+    return f"{BUNDLE.relative_to(ROOT)} ({doc.get('model_id')}, scaler {doc.get('scaler', {}).get('method')})"
+
+
+def _rss() -> dict[str, int]:
+    """VmRSS/VmHWM of this process in KiB."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0])
+    return out
+
+
+def _reset_peak_rss() -> None:
+    """Reset VmHWM (Linux >= 4.0), so the peak of the relearn alone is read."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
 def cost(history: Path, features: tuple[str, ...]) -> dict[str, Any]:
     """Memory and time of the profile on 28 days of one-minute rows (a weekly profile)."""
     rec = load_recorded(history, features)
-    now = float(rec.timestamps[-1])
+    now, n_rows = float(rec.timestamps[-1]), len(rec.values)
+    del rec
     with tempfile.TemporaryDirectory() as d:
         s = Seasonal(SeasonalConfig(timezone="Europe/Berlin"), features, history, Path(d) / "seasonal.json")
-        tracemalloc.start()
+        rss0 = _rss()["VmRSS"]
+        _reset_peak_rss()
         t0 = time.perf_counter()
-        s.learn(now)
+        s.learn(now)  # ends with release_free_memory(), as in the agent
         learn_s = time.perf_counter() - t0
+        after = _rss()
+        tracemalloc.start()
+        s.learn(now)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         assert s.profile is not None
         state_bytes = (Path(d) / "seasonal.json").stat().st_size
         p = s.profile
-        rows = rec.values[-1200:]
+        rows = np.ones((1200, len(features)))
         stamps = now + 60.0 * np.arange(1, 1201)  # the next 20 hours of cycles (no relearn due within them)
         t0 = time.perf_counter()
         for r, t in zip(rows, stamps):
@@ -136,9 +166,12 @@ def cost(history: Path, features: tuple[str, ...]) -> dict[str, Any]:
         "profile": f"weekly, {p.offset.shape[0]} slots x {p.offset.shape[1]} features",
         "profile_array_bytes": int(p.offset.nbytes + p.ratio.nbytes + p.center.nbytes),
         "state_file_bytes": state_bytes,
+        "relearn_rows": int(n_rows),
         "relearn_seconds": round(learn_s, 3),
         "relearn_tracemalloc_peak_bytes": int(peak),
-        "relearn_rows": int(len(rec.values)),
+        "relearn_rss_before_kib": rss0,
+        "relearn_rss_peak_kib": after["VmHWM"],
+        "relearn_rss_after_kib": after["VmRSS"],
         "apply_microseconds_per_cycle": round(apply_us, 1),
         "reload_at_start_seconds": round(load_s, 4),
     }
@@ -164,13 +197,13 @@ def main(argv: list[str] | None = None) -> int:
         work = args.work or Path(tmp)
         host = generate(DAYS, anomaly_after_days=LEARN_DAYS)
         history = write_history(work / "host", host, "synth-seasonal")
-        with ThreadPoolExecutor(max_workers=3) as pool:
+        with ThreadPoolExecutor(max_workers=len(CONFIGS)) as pool:
             runs = dict(zip(CONFIGS, pool.map(lambda n: backtest_run(history, n, work), CONFIGS)))
         doc = {
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "load_average": os.getloadavg(),
             "host": f"synthetic, {DAYS} days, learning {LEARN_DAYS} days, Europe/Berlin, DST end 2026-10-25",
-            "bundle": str(BUNDLE.relative_to(ROOT)),
+            "bundle": _bundle_id(),
             "runs": runs,
             "cost": cost(history, host.features),
         }

@@ -164,3 +164,27 @@ def test_relearns_once_a_day_even_when_the_history_stops(tmp_path: Path) -> None
     assert s.maybe_learn(now) and s.profile is not None and s.profile.learned_at == now
     assert not s.maybe_learn(now + 3 * 3600)  # history recording stalled: not relearned every hour
     assert s.maybe_learn(now + 25 * 3600)
+
+
+def test_clamp_never_pushes_a_row_past_the_overall_median() -> None:
+    x, t = _nightly(7)
+    p = fit_profile(x, t, FEATURES, "Europe/Berlin", 10, False, shrinkage_rows=0)
+    local = float(local_seconds(np.array([_ts("2026-10-12T02:05:00")]), BERLIN)[0])
+    skipped = np.array([1.0, 1.0])  # the backup did not run tonight
+    assert p.apply(skipped, local, clamp=False)[1] == pytest.approx(1 - 10, abs=0.2)  # a dip: a new anomaly
+    assert p.apply(skipped, local)[1] == pytest.approx(1.0)  # clamped: nothing to remove, nothing removed
+    assert p.apply(np.array([1.0, 11.0]), local)[1] == pytest.approx(1.0, abs=0.2)
+
+
+def test_the_repeated_hour_of_the_dst_change_is_left_alone(tmp_path: Path) -> None:
+    x, t = _nightly(8)
+    hist = tmp_path / "history"
+    _record(hist, x, t)
+    s = Seasonal(SeasonalConfig(timezone="Europe/Berlin", clamp=False), FEATURES, hist, tmp_path / STATE_FILE)
+    first = _ts("2026-10-25T02:05:00")  # fold=0: CEST, the job runs
+    second = first + 3600  # the same wall-clock time again, CET: cron does not run the job twice
+    assert datetime.fromtimestamp(second, BERLIN).strftime("%H:%M") == "02:05"
+    job, quiet = np.array([1.0, 11.0]), np.array([1.0, 1.0])
+    assert s.apply(job, first)[1] < 3
+    assert s.apply(quiet, second) is quiet
+    assert s.apply(quiet, second + 3600)[1] == pytest.approx(1.0, abs=0.2)  # 03:05 CET: profiled again

@@ -30,7 +30,8 @@ DST_END = 1792890000.0  # 2026-10-25 01:00 UTC
 def test_scheduled_jobs_stop_alerting_and_the_off_schedule_burst_alerts(tmp_path: Path) -> None:
     history = write_history(tmp_path / "host", generate(28, anomaly_after_days=LEARN_DAYS), "synth")
     cfg = tmp_path / "agent.yml"
-    cfg.write_text("seasonal:\n  timezone: Europe/Berlin\n")
+    # the synthetic rows are SMD-scaled (0-1), not in host units: noise floors as a share of the range
+    cfg.write_text("calibration:\n  noise_floors: range\nseasonal:\n  timezone: Europe/Berlin\n")
     out = tmp_path / "scores.csv"
     assert (
         main(
