@@ -12,6 +12,7 @@ import logging
 import math
 import signal
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -62,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--end", type=int, default=None, help="stop before this row (default: end of file)")
     rp.add_argument("--loop", action="store_true", help="start again at the end")
     rp.add_argument("--exit-at-end", action="store_true", help="stop when the file is exhausted")
+    rp.add_argument("--calibrate", type=int, default=0, metavar="N",
+                    help="calibrate on the first N replayed rows as a new host would (warm-up, POT, daily "
+                         "recalibration; state in a temporary directory), instead of the bundle's own scaling")
     sc = sub.add_parser("score", help="score a whole SMD-format file offline into a CSV")
     sc.add_argument("--bundle", required=True, type=Path)
     sc.add_argument("--input", required=True, type=Path)
@@ -129,7 +133,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     source = replay(model)
     log.info("replaying %s/%s: %d rows at %.3g rows/s (labels: %s)", args.data, args.machine, len(source.rows),
              args.speed, "yes" if source.labels is not None else "no")
-    return run(cfg, source, model, exit_at_end=args.exit_at_end, source_factory=None)
+    if args.calibrate <= 0:
+        return run(cfg, source, model, exit_at_end=args.exit_at_end, source_factory=None)
+    with tempfile.TemporaryDirectory(prefix="replay-state-") as state:
+        # SMD rows are min-max scaled to [0, 1]: noise floors are a share of that range, not host units
+        cfg = replace(cfg, state_directory=state, history=replace(cfg.history, enabled=False),
+                      calibration=replace(cfg.calibration, enabled=True, warmup_samples=args.calibrate,
+                                          noise_floors="range"))
+        return run(cfg, source, model, exit_at_end=args.exit_at_end, source_factory=None, calibrate=True)
 
 
 def cmd_score(args: argparse.Namespace) -> int:

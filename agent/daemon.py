@@ -118,7 +118,8 @@ def make_registry() -> CollectorRegistry:
 
 
 def run(cfg: Config, source: Source, model: LoadedModel, exit_at_end: bool = False,
-        source_factory: Callable[[LoadedModel], Source] | None = None, live: bool = False) -> int:
+        source_factory: Callable[[LoadedModel], Source] | None = None, live: bool = False,
+        calibrate: bool = False) -> int:
     """Serve until SIGTERM/SIGINT; SIGHUP reloads the bundle.  Returns the exit code.
 
     ``live``: the rows come from this host, so calibrate and record history
@@ -136,7 +137,7 @@ def run(cfg: Config, source: Source, model: LoadedModel, exit_at_end: bool = Fal
     b = model.bundle
     log.info("model %s (%s, window %d, %d features, sha256 %s) from %s on %s", b.model_id, b.architecture,
              b.window, len(b.features), b.sha256[:12], b.path, model.runtime)
-    if live:
+    if live or calibrate:  # calibrate: a replay that warms up on its first rows as a new host would
         calibrator, history = host_state(cfg, model)
     else:
         calibrator, history = None, None
