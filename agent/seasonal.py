@@ -164,6 +164,28 @@ def column_medians(x: np.ndarray) -> np.ndarray:
     return np.where(n > 0, med, np.nan)
 
 
+def _slot_fit(
+    x: np.ndarray, s: np.ndarray, n: int, g: np.ndarray, g_mad: np.ndarray, k: float, prior: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per slot of ``s`` (0..n-1): offset shrunk towards ``prior`` (n, F) and spread ratio; see fit_profile."""
+    offset = prior.astype(np.float32)
+    ratio = np.ones((n, x.shape[1]), np.float32)
+    order = np.argsort(s, kind="stable")
+    bounds = np.searchsorted(s[order], np.arange(n + 1))
+    for i in range(n):
+        rows = x[order[bounds[i] : bounds[i + 1]]]
+        if not len(rows):
+            continue
+        cnt = np.isfinite(rows).sum(axis=0)
+        w = cnt / (cnt + k)
+        m = column_medians(rows)
+        offset[i] = np.nan_to_num(w * (m - g) + (1 - w) * prior[i])
+        spread = w * column_medians(np.abs(rows - m)) + (1 - w) * g_mad
+        r = np.where(spread > g_mad, g_mad / spread, 1.0)
+        ratio[i] = np.nan_to_num(np.clip(r, MIN_SCALE, 1.0), nan=1.0)
+    return offset, ratio
+
+
 def fit_profile(
     values: np.ndarray,
     ts: np.ndarray,
@@ -173,33 +195,30 @@ def fit_profile(
     weekly: bool,
     shrinkage_rows: float,
 ) -> Profile:
-    """Learn a :class:`Profile` from raw rows (T, F) at ``ts`` (T,)."""
+    """Learn a :class:`Profile` from raw rows (T, F) at ``ts`` (T,).
+
+    Shrinkage is hierarchical: a time-of-day slot's offset is shrunk towards
+    0 (the overall median), a weekly slot's towards its time-of-day slot's
+    offset, so a daily job stays fully removed when the weekly slots are still
+    thin (two weeks: 20 rows each) and only a weekly job needs them.
+    """
     x = np.asarray(values, np.float32)  # half the transient memory of a relearn; medians need no more
     t = np.asarray(ts, np.float64)
     if x.ndim != 2 or x.shape != (len(t), len(features)) or not len(t):
         raise ValueError(f"need (T, {len(features)}) rows with T timestamps, got {x.shape} and {t.shape}")
-    s = slots(t, zone(tz), slot_minutes, weekly)
+    per_day = n_slots(slot_minutes, False)
+    local = local_seconds(t, zone(tz))
+    day_slot = ((local % 86400) // (slot_minutes * 60)).astype(np.int64)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: NaN medians, handled below
         g = column_medians(x)
         g_mad = column_medians(np.abs(x - g))
-        S = n_slots(slot_minutes, weekly)
-        offset = np.zeros((S, x.shape[1]), np.float32)
-        ratio = np.ones((S, x.shape[1]), np.float32)
-        order = np.argsort(s, kind="stable")
-        bounds = np.searchsorted(s[order], np.arange(S + 1))
-        for k in range(S):
-            rows = x[order[bounds[k] : bounds[k + 1]]]
-            if not len(rows):
-                continue
-            n = np.isfinite(rows).sum(axis=0)
-            w = n / (n + shrinkage_rows)
-            m = column_medians(rows)
-            offset[k] = np.nan_to_num(w * (m - g))
-            mad = column_medians(np.abs(rows - m))
-            spread = w * mad + (1 - w) * g_mad
-            r = np.where(spread > g_mad, g_mad / spread, 1.0)
-            ratio[k] = np.nan_to_num(np.clip(r, MIN_SCALE, 1.0), nan=1.0)
+        offset, ratio = _slot_fit(x, day_slot, per_day, g, g_mad, shrinkage_rows, np.zeros((per_day, x.shape[1])))
+        if weekly:
+            weekday = ((local // 86400).astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+            offset, ratio = _slot_fit(
+                x, day_slot + per_day * weekday, 7 * per_day, g, g_mad, shrinkage_rows, np.tile(offset, (7, 1))
+            )
     span = float(t.max() - t.min()) / 86400
     return Profile(
         tuple(features), tz, slot_minutes, weekly, offset, ratio, np.nan_to_num(g), float(t.max()), len(t), span

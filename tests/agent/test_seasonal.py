@@ -188,3 +188,14 @@ def test_the_repeated_hour_of_the_dst_change_is_left_alone(tmp_path: Path) -> No
     assert s.apply(job, first)[1] < 3
     assert s.apply(quiet, second) is quiet
     assert s.apply(quiet, second + 3600)[1] == pytest.approx(1.0, abs=0.2)  # 03:05 CET: profiled again
+
+
+def test_weekly_slots_shrink_towards_the_daily_profile() -> None:
+    """Two weeks: a weekly slot has 20 rows, but the nightly job is learned from all 140 of its time of day."""
+    x, t = _nightly(14)
+    weekly = fit_profile(x, t, FEATURES, "Europe/Berlin", 10, True, shrinkage_rows=10)
+    daily = fit_profile(x, t, FEATURES, "Europe/Berlin", 10, False, shrinkage_rows=10)
+    tuesday_0200 = 144 + 12
+    # 20/30 of the slot's own +10 and 10/30 of the daily 9.3 (shrunk towards 0 instead: only 6.7)
+    assert weekly.offset[tuesday_0200, 1] == pytest.approx(20 / 30 * 10 + 10 / 30 * daily.offset[12, 1], abs=0.2)
+    assert daily.offset[12, 1] == pytest.approx(10 * 140 / 150, abs=0.2)
