@@ -31,8 +31,10 @@ class RecentRows:
         if capacity < 1 or n_features < 1:
             raise ValueError("RecentRows: capacity and n_features must be >= 1")
         self.capacity = capacity
-        self._rows = np.full((capacity, n_features), np.nan, np.float32)
-        self._anomalous = np.zeros(capacity, bool)
+        self.n_features = n_features
+        # allocated at the first row: a min-max bundle, which never recalibrates, pays nothing
+        self._rows = np.empty((0, n_features), np.float32)
+        self._anomalous = np.zeros(0, bool)
         self._n = 0  # rows held
         self._next = 0  # slot of the next row
 
@@ -44,6 +46,9 @@ class RecentRows:
         return self._n == self.capacity
 
     def append(self, row: np.ndarray, anomalous: bool = False) -> None:
+        if not len(self._rows):
+            self._rows = np.full((self.capacity, self.n_features), np.nan, np.float32)
+            self._anomalous = np.zeros(self.capacity, bool)
         self._rows[self._next] = row
         self._anomalous[self._next] = anomalous
         self._next = (self._next + 1) % self.capacity
@@ -55,6 +60,8 @@ class RecentRows:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(rows float64 (n, F), anomalous (n,)) oldest first."""
+        if not self._n:
+            return np.empty((0, self.n_features)), np.zeros(0, bool)
         order = (np.arange(self._n) + (self._next - self._n)) % self.capacity
         return self._rows[order].astype(np.float64), self._anomalous[order].copy()
 
