@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -275,20 +275,24 @@ class Calibrator:
         return replace(spec, scaler=r.scaler, threshold=r.threshold, feature_thresholds=r.feature_thresholds)
 
     # -- persistence --------------------------------------------------------
-    def to_doc(self) -> dict[str, Any]:
-        """The state file document (strict JSON: NaN cells are null)."""
-        rows = [[None if v != v else v for v in r] for r in self._rows[: self._n].tolist()]
+    def _row_lists(self) -> Iterator[list[float | None]]:
+        for r in self._rows[: self._n]:
+            yield [None if v != v else v for v in r.tolist()]  # strict JSON: NaN cells are null
+
+    def to_doc(self, rows: bool = True) -> dict[str, Any]:
+        """The state file document (strict JSON: NaN cells are null); ``rows=False`` leaves the rows out
+        (:meth:`save` streams them)."""
         return {
             "kind": STATE_KIND, "version": STATE_VERSION, "created": self.created, "updated": self.clock(),
             "features": list(self.features), "window": self.window, "warmup_samples": self.warmup_samples,
-            "pot_q": self.pot_q, "bundle_sha256": self.bundle_sha, "rows": rows,
+            "pot_q": self.pot_q, "bundle_sha256": self.bundle_sha, "rows": list(self._row_lists()) if rows else [],
             "calibration": None if self.result is None else self.result.to_doc(),
         }
 
     def save(self) -> bool:
         """Write the state file now; a failure is counted in ``write_errors`` and retried at the next observe."""
         try:
-            atomic_write_json(self.state_path, self.to_doc())
+            atomic_write_json(self.state_path, self.to_doc(rows=False), rows=("rows", self._row_lists()))
             release_free_memory()  # the document's ~2 MB of floats and text would stay in the heap
         except OSError as exc:
             self.write_errors += 1

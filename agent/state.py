@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -42,21 +43,34 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_json(path: Path | str, doc: Any) -> None:
+def atomic_write_json(path: Path | str, doc: Any, rows: tuple[str, Iterable[Any]] | None = None) -> None:
     """Replace ``path`` with ``doc`` as strict JSON (no NaN/Infinity), atomically.
 
+    ``rows = (key, iterable)`` streams a long list as ``doc[key]`` one item at a
+    time (the calibration's warm-up rows: building them as one document would
+    hold ~55k Python objects and a few MB of text at once).
+
     Raises ``ValueError``/``TypeError`` if ``doc`` is not JSON-serialisable
-    (before any file is touched) and ``OSError`` if writing fails; in both
-    cases the previous file at ``path`` is unchanged.
+    (before any file is touched, for ``doc`` itself) and ``OSError`` if writing
+    fails; in both cases the previous file at ``path`` is unchanged.
     """
     path = Path(path)
-    data = (json.dumps(doc, allow_nan=False, separators=(",", ":")) + "\n").encode("utf-8")
+    marker = "\u0000rows\u0000"
+    if rows is not None:
+        doc = {**doc, rows[0]: marker}
+    text = json.dumps(doc, allow_nan=False, separators=(",", ":")) + "\n"
+    head, _, tail = text.partition(json.dumps(marker)) if rows is not None else (text, "", "")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            fh.write(head.encode("utf-8"))
+            if rows is not None:
+                fh.write(b"[")
+                for i, item in enumerate(rows[1]):
+                    fh.write((("," if i else "") + json.dumps(item, allow_nan=False, separators=(",", ":"))).encode())
+                fh.write(b"]" + tail.encode("utf-8"))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -311,7 +311,7 @@ def test_write_failures_are_counted_and_retried(tmp_path: Path, monkeypatch: pyt
     feed(cal, host_rows(10))
     assert len(read_json(tmp_path / "cal.json")["rows"]) == 10
 
-    def full(path: Path, doc: object) -> None:
+    def full(path: Path, doc: object, rows: object = None) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(cal_mod, "atomic_write_json", full)
@@ -329,7 +329,7 @@ def test_calibration_survives_a_failed_save(tmp_path: Path, monkeypatch: pytest.
     cal = make(tmp_path)
     feed(cal, host_rows(WARMUP))
 
-    def read_only(path: Path, doc: object) -> None:
+    def read_only(path: Path, doc: object, rows: object = None) -> None:
         raise OSError(errno.EROFS, "Read-only file system")
 
     monkeypatch.setattr(cal_mod, "atomic_write_json", read_only)

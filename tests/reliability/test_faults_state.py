@@ -82,10 +82,10 @@ def disk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
             raise d.error()
         return _File(real_open(path, mode, *a, **kw), d)
 
-    def fake_save(path: Any, doc: Any) -> None:
+    def fake_save(path: Any, doc: Any, rows: Any = None) -> None:
         if d.on:
             raise d.error()
-        real_save(path, doc)
+        real_save(path, doc, rows)
 
     monkeypatch.setattr(hist_mod, "open", fake_open, raising=False)
     monkeypatch.setattr(cal_mod, "atomic_write_json", fake_save)
