@@ -20,8 +20,9 @@ SMD machines (synthetic hosts: on all of them) runs through
 new host would see them: the first ``warm-up`` rows calibrate, everything
 after is scored; labels are 0 on the train part and ``test_label`` after.
 Alert figures under the shipped rule (:func:`agent.alerts.alert_figures`).
-The shipped default bundle (``models/default``) is run the same way as the
-"before".  Without SMD data the fleet of a synthetic host is the other
+The shipped default bundle (``models/default``; when it was trained on the
+held-out machine it is not a held-out figure) and any ``--compare`` bundle
+run the same way.  Without SMD data the fleet of a synthetic host is the other
 synthetic hosts.
 
 Bundles are cached under ``--cache`` keyed by the data and the options, so a
@@ -264,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=CACHE, help="trained bundles, keyed by data and options")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--no-shipped", action="store_true", help="skip the shipped default bundle's backtest")
+    ap.add_argument("--compare", action="append", default=[], metavar="LABEL=DIR",
+                    help="also backtest this bundle on every host (repeatable), e.g. before=/tmp/old-bundle")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: two tiny synthetic hosts, no SMD, 1 epoch, short warm-up")
     args = ap.parse_args(argv)
@@ -273,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         opt = FitOptions(epochs=1, stride=4, verbose=0, patience=1)
         smd: list[Host] = []
         syn = synth_hosts([int(s) for s in args.seeds.split(",") if s][:2], 900, 900, 3)  # 4 one-epoch fits
-        warmup, shipped = 120, False
+        warmup, compare = 120, {}
     else:
         opt = FitOptions(epochs=args.epochs, stride=args.stride, verbose=0)
         present = (args.data / "test").is_dir()
@@ -281,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no SMD data under {args.data}: synthetic hosts only", file=sys.stderr)
         smd = smd_hosts(args.data, [s for s in args.machines.split(",") if s]) if present else []
         syn = synth_hosts([int(s) for s in args.seeds.split(",") if s], 7 * 1440, 7 * 1440, 10)
-        warmup, shipped = args.warmup, not args.no_shipped and (SHIPPED / BUNDLE_FILE).is_file()
+        warmup = args.warmup
+        compare = {} if args.no_shipped or not (SHIPPED / BUNDLE_FILE).is_file() else {"shipped": SHIPPED}
+        compare.update({k: Path(v) for k, _, v in (c.partition("=") for c in args.compare)})
     hosts = [*smd, *syn]
     per = {h.name: per_host(h, opt, args.cache) for h in hosts}
     lv: dict[str, dict[str, Any]] = {}
@@ -292,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         path, secs = fleet_bundle(fleet, opt, args.cache)
         fleets[h.name] = {"machines": [o.name for o in fleet], "bundle": str(path), "train_seconds": secs}
         lv[h.name] = {"fleet": live(h, path, warmup)}
-        if shipped:
-            lv[h.name]["shipped"] = live(h, SHIPPED, warmup)
+        for label, other in compare.items():
+            lv[h.name][label] = live(h, other, warmup)
     summary: dict[str, Any] = {
         "all": per_host_summary(per),
         "smd": per_host_summary({h.name: per[h.name] for h in smd}) if smd else None,
@@ -303,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"kind": "bench.lomo", "settings": {"options": dataclasses.asdict(opt), "warmup": warmup,
                                               "quick": args.quick, "interval_seconds": INTERVAL,
                                               "noise_floors": "range", "data": str(args.data),
+                                              "compare": {k: str(v) for k, v in compare.items()},
                                               "smd": [h.name for h in smd], "synth": [h.name for h in syn]},
            "per_host": per, "per_host_summary": summary, "fleets": fleets, "live": lv, "targets": checks,
            "bench": {"seconds": seconds, "cpus": os.cpu_count(), "python": platform.python_version(),
