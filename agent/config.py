@@ -72,6 +72,16 @@ class ModelConfig:
     watch: bool = True
     watch_interval_seconds: float = field(default=30.0, metadata=_range(1, 86400))
     num_threads: int = field(default=1, metadata=_range(1, 64))
+    # pull the bundle from a fleet server (docs/fleet.md): the host's bundle directory, {hostname} replaced;
+    # a new bundle is checked against ../fleet.json and swapped in at `bundle` (which becomes a symlink)
+    url: str = ""
+    url_poll_seconds: float = field(default=300.0, metadata=_range(5, 86400))
+    url_manifest: str = ""  # the fleet.json URL (relative to `url` or absolute); "" = ../fleet.json
+    url_ca_file: str = ""  # CA bundle for https (default: the system's)
+    url_cert_file: str = ""  # client certificate (and key) for mutual TLS
+    url_key_file: str = ""
+    url_username: str = ""  # basic auth; the password is read from url_password_file
+    url_password_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,13 @@ class ScoringConfig:
 
 
 @dataclass(frozen=True)
+class ExporterConfig:
+    # host_anomaly_feature_score and _feature_contribution_ratio: one series per feature each (2 x 38);
+    # false keeps score, anomalous, top-k contributors and health (series budget: README, docs/fleet.md)
+    per_feature_metrics: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     web: WebConfig = WebConfig()
     model: ModelConfig = ModelConfig()
@@ -154,6 +171,7 @@ class Config:
     history: HistoryConfig = HistoryConfig()
     seasonal: SeasonalConfig = SeasonalConfig()
     scoring: ScoringConfig = ScoringConfig()
+    exporter: ExporterConfig = ExporterConfig()
     state_directory: str = "/var/lib/host-anomaly-exporter"
     log_level: str = field(default="info", metadata={"choices": ("debug", "info", "warning", "error")})
 
@@ -253,6 +271,16 @@ def _check_semantics(cfg: Config, problems: list[str]) -> None:
         problems.append(f"model.bundle: bundle directory not found: {cfg.model.bundle}")
     else:
         problems += scoring_problems(cfg.scoring, bundle_features(cfg.model.bundle))
+    m = cfg.model
+    if m.url and not m.url.startswith(("http://", "https://")):
+        problems.append(f"model.url: must start with http:// or https://, got {m.url!r}")
+    for key in ("url_ca_file", "url_cert_file", "url_key_file", "url_password_file"):
+        if getattr(m, key) and not Path(getattr(m, key)).is_file():
+            problems.append(f"model.{key}: file not found: {getattr(m, key)}")
+    if m.url_key_file and not m.url_cert_file:
+        problems.append("model.url_key_file: needs model.url_cert_file")
+    if m.url_password_file and not m.url_username:
+        problems.append("model.url_password_file: needs model.url_username")
     if cfg.seasonal.timezone:
         try:
             ZoneInfo(cfg.seasonal.timezone)

@@ -100,7 +100,7 @@ class Agent:
         self._reload_lock = threading.Lock()  # SIGHUP and the file watcher never load at the same time
         self._publish_lock = threading.Lock()  # snapshot read-modify-write (cycle, reload, skip listener)
         self._last_sample: float | None = None
-        self._reloads = {"accepted": 0, "rejected": 0}
+        self._reloads = {"accepted": 0, "rejected": 0, "unreachable": 0}
         self._scoring_errors = 0
         self._skipped = 0
         self._signature = bundle_signature(cfg.model.bundle)
@@ -109,7 +109,8 @@ class Agent:
         self.duration = Histogram(f"{NAMESPACE}_scoring_duration_seconds",
                                   "Wall time of one sampling cycle (collect, score, publish).",
                                   buckets=DURATION_BUCKETS, registry=registry)
-        self.collector = AnomalyCollector(lambda: self.snapshot, cfg.sampling.top_k)
+        self.collector = AnomalyCollector(lambda: self.snapshot, cfg.sampling.top_k,
+                                          cfg.exporter.per_feature_metrics)
         # served from the registry through a per-snapshot cache: families are built once per cycle
         registry.register(SnapshotCache(self.collector, lambda: self.snapshot))
 
@@ -263,6 +264,11 @@ class Agent:
         if event.job_id == "cycle":
             self._skipped += 1
             self._publish()
+
+    def count_reload(self, result: str) -> None:
+        """A pull from model.url that kept the running model ("rejected", "unreachable")."""
+        self._reloads[result] = self._reloads.get(result, 0) + 1
+        self._publish()
 
     def check_bundle_changed(self) -> None:
         if bundle_signature(self.cfg.model.bundle) != self._signature:

@@ -3,7 +3,8 @@
 One interval job (:mod:`agent.scheduler`) runs :meth:`agent.cycle.Agent.cycle`
 (sample -> window -> score -> snapshot): a slow cycle never overlaps the next
 and missed runs collapse into one skip; the job fires on a fixed grid from the
-start time, so the schedule does not drift.  SIGHUP and the optional file watcher reload the bundle.
+start time, so the schedule does not drift.  SIGHUP and the optional file watcher reload the bundle;
+``model.url`` adds a job pulling it from a fleet server (:mod:`agent.remote`).
 ``/metrics`` serves exactly one registry: process metrics, build info, the
 cycle duration and the snapshot families (cached once per snapshot).
 """
@@ -28,6 +29,7 @@ from agent.cycle import Agent
 from agent.history import HistoryWriter
 from agent.http import local_url, make_app, parse_listen_address, serve
 from agent.model import LoadedModel
+from agent.remote import RemoteBundle, pull_once
 from agent.scheduler import Scheduler
 from agent.sources import Source
 from agent.status import calibration_state, collected_rows, iso
@@ -159,6 +161,11 @@ def run(cfg: Config, source: Source, model: LoadedModel, exit_at_end: bool = Fal
     if cfg.model.watch:
         watch = cfg.model.watch_interval_seconds
         scheduler.add_job("watch", agent.check_bundle_changed, watch, first_delay=watch)
+    if cfg.model.url:  # a fleet server (docs/fleet.md): the first poll at once, then on its interval
+        remote = RemoteBundle(cfg.model)
+        log.info("pulling the bundle from %s every %g s", remote.url, cfg.model.url_poll_seconds)
+        scheduler.add_job("pull", lambda: pull_once(remote, lambda: agent.model.bundle.sha256, agent.reload,
+                                                    agent.count_reload), cfg.model.url_poll_seconds, first_delay=1)
     scheduler.start()
     sd_notify("READY=1")
     try:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from agent.scoring import top_k
+from agent.scoring import WindowScore, top_k
 from agent.snapshot import Snapshot
 
 NAMESPACE = "host_anomaly"
@@ -30,9 +30,10 @@ def _g(name: str, doc: str, labels: Iterable[str] = ()) -> GaugeMetricFamily:
 class AnomalyCollector(Collector):
     """Exports the anomaly score, per-feature scores, contributors and agent health."""
 
-    def __init__(self, snapshot: Callable[[], Snapshot], top_k: int = 5) -> None:
+    def __init__(self, snapshot: Callable[[], Snapshot], top_k: int = 5, per_feature: bool = True) -> None:
         self._snapshot = snapshot
         self._k = top_k
+        self._per_feature = per_feature  # exporter.per_feature_metrics: 2 series per feature
 
     def describe(self) -> list[Metric]:
         # Explicit (empty) describe: registering must not run collect() (auto_describe pitfall).
@@ -61,6 +62,17 @@ class AnomalyCollector(Collector):
                            f"{SCHEDULE_NOTE}.", res.score)
         yield self._single("anomalous", f"1 when the latest window score is above 1 (the threshold), {SCHEDULE_NOTE}.",
                            1.0 if res.anomalous else 0.0)
+        if self._per_feature:
+            yield from self._feature_families(names, res)
+        top = _g("top_contributor", f"Share of the window error for the top {self._k} features only "
+                 f"(rank 1 = largest), {SCHEDULE_NOTE}.", ("rank", "feature"))
+        for rank, (name, share) in enumerate(top_k(res.contributions, names, self._k), start=1):
+            if share > 0:
+                top.add_metric([str(rank), name], share)
+        yield top
+
+    @staticmethod
+    def _feature_families(names: tuple[str, ...], res: WindowScore) -> Iterable[Metric]:
         fs = _g("feature_score", f"Per-feature error normalised by that feature's threshold, {SCHEDULE_NOTE}.",
                 ("feature",))
         cr = _g("feature_contribution_ratio", f"Share (0-1) of the window error from each feature, {SCHEDULE_NOTE}.",
@@ -70,12 +82,6 @@ class AnomalyCollector(Collector):
             cr.add_metric([name], float(res.contributions[i]))
         yield fs
         yield cr
-        top = _g("top_contributor", f"Share of the window error for the top {self._k} features only "
-                 f"(rank 1 = largest), {SCHEDULE_NOTE}.", ("rank", "feature"))
-        for rank, (name, share) in enumerate(top_k(res.contributions, names, self._k), start=1):
-            if share > 0:
-                top.add_metric([str(rank), name], share)
-        yield top
 
     @staticmethod
     def _single(name: str, doc: str, value: float) -> GaugeMetricFamily:
@@ -106,9 +112,9 @@ class AnomalyCollector(Collector):
         for kind, n in sorted(snap.state_errors.items()):
             state.add_metric([kind], float(n))
         yield state
-        reloads = CounterMetricFamily(f"{NAMESPACE}_model_reloads", "Model bundle reloads by result.",
-                                      labels=["result"])
-        for result in ("accepted", "rejected"):
+        reloads = CounterMetricFamily(f"{NAMESPACE}_model_reloads", "Model bundle reloads by result "
+                                      "(rejected and unreachable keep the running model).", labels=["result"])
+        for result in ("accepted", "rejected", "unreachable"):
             reloads.add_metric([result], float(snap.reloads.get(result, 0)))
         yield reloads
 

@@ -56,6 +56,8 @@ LAZY_THIRD_PARTY = {
     "sklearn": "the [train] extra: baselines, tuning and average precision",
     "matplotlib": "the [train] extra: report figures only",
     "optuna": "the [train] extra: `anomaly-train tune` only",
+    "ray": "the [fleet] extra: `anomaly-train fleet fit` on Ray only (training.fleet.run)",
+    "tqdm": "the fleet progress bar (training.fleet.run)",
     "threadpoolctl": "ships with scikit-learn: thread limits while the report runs baselines",
 }
 

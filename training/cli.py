@@ -12,10 +12,10 @@ import argparse
 import logging
 import sys
 
-from training import evaluate, fit, importers, report, rethreshold, synth_seasonal, tune
+from training import evaluate, fit, fleet, importers, report, rethreshold, synth_seasonal, tune
 
 # the order of `anomaly-train --help`; synth_seasonal registers "synth" (training.synth) with --seasonal
-COMMANDS = (fit, evaluate, report, synth_seasonal, importers, tune, rethreshold)
+COMMANDS = (fit, evaluate, report, synth_seasonal, importers, tune, rethreshold, fleet)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -79,3 +79,20 @@ def test_snapshot_cache_builds_families_once_per_snapshot() -> None:
     holder[0] = Snapshot(model=INFO, result=result([0.2, 0.1, 0.7]))
     assert b'host_anomaly_top_contributor{feature="mem_u",rank="1"} 0.7' in generate_latest(reg)
     assert len(calls) == 2
+
+
+def test_per_feature_families_can_be_dropped() -> None:
+    """exporter.per_feature_metrics: false keeps score, anomalous, top-k and health, drops 2 series per feature."""
+    snap = Snapshot(model=INFO, result=result([0.6, 0.3, 0.1]), scored_at=1000.0, fill_ratio=1.0)
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(AnomalyCollector(lambda: snap, top_k=2, per_feature=False))
+    g = reg.get_sample_value
+    assert g("host_anomaly_score") == 1.5 and g("host_anomaly_anomalous") == 1.0
+    assert g("host_anomaly_top_contributor", {"rank": "1", "feature": "cpu_r"}) == 0.6
+    assert g("host_anomaly_feature_score", {"feature": "load_1"}) is None
+    assert g("host_anomaly_feature_contribution_ratio", {"feature": "mem_u"}) is None
+    assert g("host_anomaly_model_reloads_total", {"result": "unreachable"}) == 0.0
+    full, _ = registry_for(snap)
+    lines = [x for x in generate_latest(full).decode().splitlines() if x and not x.startswith("#")]
+    lean = [x for x in generate_latest(reg).decode().splitlines() if x and not x.startswith("#")]
+    assert len(lines) - len(lean) == 2 * len(NAMES)

@@ -1,0 +1,117 @@
+"""agent.remote: pulling a host's bundle from a fleet server (ETag polling, sha256 checks, atomic swap)."""
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.bundle import load_bundle
+from agent.config import ConfigError, ModelConfig, parse_config
+from agent.remote import RemoteBundle, auth_header, bundle_url, pull_once
+from training.fleet.serve import make_server
+
+OTHER = "0" * 64  # the sha256 of "the running model" when the served one must count as new
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, default_bundle: Path) -> Path:
+    """A fleet directory with host h1 (the default bundle) and fleet.json listing its sha256."""
+    out = tmp_path / "fleet"
+    shutil.copytree(default_bundle, out / "h1")
+    sha = load_bundle(out / "h1").sha256
+    (out / "fleet.json").write_text(json.dumps({"format": 1, "hosts": {"h1": {"status": "ok", "sha256": sha}}}))
+    return out
+
+
+@pytest.fixture
+def served(fleet: Path) -> Iterator[str]:
+    server = make_server(fleet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def remote(url: str, target: Path) -> RemoteBundle:
+    return RemoteBundle(ModelConfig(bundle=str(target), url=url + "/{hostname}/"), hostname="h1")
+
+
+def test_new_bundle_is_verified_and_swapped_in_atomically(served: str, default_bundle: Path, fleet: Path) -> None:
+    r = remote(served, default_bundle)
+    reloads: list[str] = []
+    assert pull_once(r, lambda: OTHER, lambda why: reloads.append(why) or True, reloads.append) == "updated"
+    assert reloads == ["pulled from model.url"]
+    assert default_bundle.is_symlink()  # the bundle path now points at a verified version
+    assert load_bundle(default_bundle).sha256 == load_bundle(fleet / "h1").sha256
+    assert r.etag
+    # nothing changed on the server: 304 on the conditional GET
+    assert r.poll(OTHER) == "not_modified"
+    # a second different bundle replaces the symlink; old versions are pruned to two
+    r.etag = None
+    assert r.poll(OTHER) == "updated"
+    r.etag = None
+    assert r.poll(OTHER) == "updated"
+    versions = [p for p in (default_bundle.parent / ".bundle.versions").iterdir()]
+    assert len(versions) == 2
+
+
+def test_same_model_is_not_downloaded_again(served: str, default_bundle: Path) -> None:
+    r = remote(served, default_bundle)
+    assert r.poll(load_bundle(default_bundle).sha256) == "not_modified"
+    assert not default_bundle.is_symlink()
+
+
+def test_sha_not_listed_in_fleet_json_is_rejected(served: str, default_bundle: Path, fleet: Path) -> None:
+    (fleet / "fleet.json").write_text(json.dumps({"hosts": {"h1": {"status": "ok", "sha256": "ab" * 32}}}))
+    counted: list[str] = []
+    assert pull_once(remote(served, default_bundle), lambda: OTHER, lambda _: True, counted.append) == "rejected"
+    assert counted == ["rejected"]
+    assert not default_bundle.is_symlink() and load_bundle(default_bundle)
+
+
+def test_host_missing_from_fleet_json_is_rejected(served: str, default_bundle: Path, fleet: Path) -> None:
+    (fleet / "fleet.json").write_text(json.dumps({"hosts": {}}))
+    assert remote(served, default_bundle).poll(OTHER) == "rejected"
+
+
+def test_damaged_model_file_is_rejected(served: str, default_bundle: Path, fleet: Path) -> None:
+    model = fleet / "h1" / "model.tflite"
+    model.write_bytes(model.read_bytes()[:-8] + b"corrupt!")
+    assert remote(served, default_bundle).poll(OTHER) == "rejected"
+    assert not default_bundle.is_symlink()
+    assert not list((default_bundle.parent / ".bundle.versions").glob(".staging-*"))
+
+
+def test_unknown_host_and_server_down_are_unreachable(served: str, default_bundle: Path, tmp_path: Path) -> None:
+    r = RemoteBundle(ModelConfig(bundle=str(default_bundle), url=served + "/{hostname}"), hostname="nope")
+    assert r.poll(OTHER) == "unreachable"  # 404
+    from support import free_port
+
+    down = remote(f"http://127.0.0.1:{free_port()}", default_bundle)
+    assert down.poll(OTHER) == "unreachable"
+    assert not default_bundle.is_symlink()
+
+
+def test_url_template_and_basic_auth(tmp_path: Path) -> None:
+    assert bundle_url("https://m.example/fleet/{hostname}", "web 1") == "https://m.example/fleet/web%201/"
+    pw = tmp_path / "pw"
+    pw.write_text("s3cret\n")
+    assert auth_header(ModelConfig(url_username="agent", url_password_file=str(pw))) == {
+        "Authorization": "Basic YWdlbnQ6czNjcmV0"}
+    assert auth_header(ModelConfig()) == {}
+
+
+def test_config_checks_url_and_files(default_bundle: Path) -> None:
+    ok = parse_config({"model": {"bundle": str(default_bundle), "url": "https://m.example/{hostname}/"}})
+    assert ok.model.url_poll_seconds == 300
+    with pytest.raises(ConfigError) as e:
+        parse_config({"model": {"bundle": str(default_bundle), "url": "ftp://x", "url_ca_file": "/nope",
+                                "url_password_file": "/nope"}})
+    text = str(e.value)
+    assert "model.url:" in text and "model.url_ca_file" in text and "needs model.url_username" in text
+    lean = parse_config({"exporter": {"per_feature_metrics": False}}, check_files=False)
+    assert not lean.exporter.per_feature_metrics
