@@ -56,8 +56,9 @@ def test_feature_list_that_does_not_match_the_model(tmp_path: Path) -> None:
     b = make_bundle(tmp_path / "b", HALF)
     doc = bundle_doc(b)
     doc["features"] = doc["features"][:37]
-    for key in ("min", "max"):
-        doc["scaler"][key] = doc["scaler"][key][:37]
+    for key, value in doc["scaler"].items():
+        if isinstance(value, list):
+            doc["scaler"][key] = value[:37]
     doc["feature_thresholds"]["values"] = doc["feature_thresholds"]["values"][:37]
     write_doc(b, doc)
     with pytest.raises(BundleError, match=r"input shape \(1, 30, 38\) does not match .*\(batch, 30, 37\)"):
@@ -104,12 +105,15 @@ BAD_FIELDS: dict[str, tuple[Callable[[Doc], None], str]] = {
     "feature-threshold-zero": (lambda d: d["feature_thresholds"]["values"].__setitem__(5, 0), "must be > 0 (index 5)"),
     "feature-threshold-string": (lambda d: d["feature_thresholds"]["values"].__setitem__(5, "1"),
                                  "must hold numbers only"),
-    "scaler-nan": (lambda d: d["scaler"]["min"].__setitem__(0, float("nan")), "'scaler.min' holds NaN or Inf"),
-    "scaler-inverted": (lambda d: d["scaler"].update(min=d["scaler"]["max"], max=d["scaler"]["min"]),
-                        "scaler.max is below scaler.min"),
+    "scaler-nan": (lambda d: d["scaler"]["center"].__setitem__(0, float("nan")), "'scaler.center' holds NaN or Inf"),
+    "scaler-zero-scale": (lambda d: d["scaler"]["scale"].__setitem__(0, 0.0), "'scaler.scale'"),
+    "scaler-minmax-inverted": (lambda d: d.update(scaler={"method": "minmax", "min": [1.0] * 38, "max": [0.0] * 38,
+                                                          "clip": 2.0}), "scaler.max is below scaler.min"),
     "scaler-clip-negative": (_set("scaler.clip", -1), "scaler.clip must be in 0..1000"),
     "scaler-clip-nan": (_set("scaler.clip", float("nan")), "scaler.clip must be in 0..1000"),
-    "scaler-method": (_set("scaler.method", "zscore"), "scaler.method 'zscore' is not supported"),
+    "scaler-method": (_set("scaler.method", "robust"), "scaler.method 'robust' is not supported"),
+    "error-cap-negative": (_set("score.error_cap", -1), "score.error_cap must be a finite number > 0"),
+    "anchor-nan": (_set("threshold.anchor", float("nan")), "threshold.anchor must be a finite number > 0"),
     "features-empty": (_set("features", []), "'features' must be a non-empty list of names"),
     "features-not-strings": (lambda d: d["features"].__setitem__(0, 1), "'features' must be a non-empty list"),
     "window-huge": (_set("window", 10**12), "window must be in 2..10000"),
