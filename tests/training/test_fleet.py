@@ -167,3 +167,26 @@ def test_fleet_fit_on_ray_local_cluster(tmp_path: Path) -> None:
     doc = read_manifest(out)
     assert {h: r["status"] for h, r in doc["hosts"].items()} == {"bad": "failed", "m0": "ok", "m1": "ok"}
     assert load_bundle(out / "m1").sha256 == doc["hosts"]["m1"]["sha256"]
+
+
+def test_rayjob_manifest_runs_a_valid_fleet_command() -> None:
+    import shlex
+
+    import yaml
+
+    from training.cli import build_parser
+
+    root = Path(__file__).resolve().parents[2]
+    docs = list(yaml.safe_load_all((root / "packaging/kubernetes/rayjob-fleet.yaml").read_text()))
+    job = docs[0]
+    assert (job["apiVersion"], job["kind"]) == ("ray.io/v1", "RayJob")
+    argv = shlex.split(job["spec"]["entrypoint"])
+    assert argv[0] == "anomaly-train"
+    args = build_parser().parse_args(argv[1:])
+    assert args.ray_address == "auto" and args.executor == "ray"
+    spec = job["spec"]["rayClusterSpec"]
+    images = {spec["headGroupSpec"]["template"]["spec"]["containers"][0]["image"]}
+    images |= {g["template"]["spec"]["containers"][0]["image"] for g in spec["workerGroupSpecs"]}
+    assert len(images) == 1 and "training" in images.pop()
+    assert "training.Dockerfile" in (root / "packaging/kubernetes/rayjob-fleet.yaml").read_text()
+    assert "[train,fleet]" in (root / "packaging/kubernetes/training.Dockerfile").read_text()
