@@ -73,10 +73,10 @@ class ModelConfig:
     watch_interval_seconds: float = field(default=30.0, metadata=_range(1, 86400))
     num_threads: int = field(default=1, metadata=_range(1, 64))
     # pull the bundle from a fleet server (docs/fleet.md): the host's bundle directory, {hostname} replaced;
-    # a new bundle is checked against ../fleet.json and swapped in at `bundle` (which becomes a symlink)
+    # a new bundle is checked against its fleet.json record and swapped in at `bundle` (then a symlink)
     url: str = ""
     url_poll_seconds: float = field(default=300.0, metadata=_range(5, 86400))
-    url_manifest: str = ""  # the fleet.json URL (relative to `url` or absolute); "" = ../fleet.json
+    url_manifest: str = ""  # relative to `url` or absolute, {hostname} replaced; "" = ../fleet.d/{hostname}.json
     url_ca_file: str = ""  # CA bundle for https (default: the system's)
     url_cert_file: str = ""  # client certificate (and key) for mutual TLS
     url_key_file: str = ""

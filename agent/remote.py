@@ -1,8 +1,9 @@
 """Pull this host's bundle from a fleet server (``model.url``): ETag polling, sha256 check, atomic swap.
 
 The URL names the host's bundle directory (``{hostname}`` is replaced), e.g.
-``https://models.example/fleet/{hostname}/``; the fleet manifest is
-``../fleet.json`` next to it unless ``model.url_manifest`` says otherwise.
+``https://models.example/fleet/{hostname}/``; the manifest is this host's
+record of fleet.json, ``../fleet.d/{hostname}.json``, unless ``model.url_manifest``
+says otherwise (``../fleet.json`` works too: same schema).
 One poll is a conditional GET of ``bundle.json`` (304 = nothing to do).  When
 it changed and names another model, ``model.tflite`` and the manifest are
 downloaded, the model's sha256 must equal both ``bundle.json``'s and the
@@ -33,6 +34,8 @@ from agent.config import ModelConfig
 log = logging.getLogger(__name__)
 
 MAX_BYTES = 256 * 1024 * 1024  # a bundle larger than this is refused (a wrong URL serving a huge file)
+# this host's fleet.json record alone (anomaly-train fleet fit writes both): ~1 KB instead of ~1 KB per host
+MANIFEST = "../fleet.d/{hostname}.json"
 KEEP_VERSIONS = 2  # the current bundle and the one before (for a quick manual roll-back)
 
 
@@ -72,7 +75,8 @@ class RemoteBundle:
         self.cfg = cfg
         self.host = hostname or socket.gethostname()
         self.url = bundle_url(cfg.url, self.host)
-        self.manifest_url = urllib.parse.urljoin(self.url, cfg.url_manifest or "../fleet.json")
+        manifest = (cfg.url_manifest or MANIFEST).replace("{hostname}", urllib.parse.quote(self.host, safe=""))
+        self.manifest_url = urllib.parse.urljoin(self.url, manifest)
         self._urlopen, self.timeout = urlopen, timeout
         self._ctx = ssl_context(cfg) if self.url.startswith("https:") else None
         self.etag: str | None = None

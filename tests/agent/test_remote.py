@@ -23,8 +23,15 @@ def fleet(tmp_path: Path, default_bundle: Path) -> Path:
     out = tmp_path / "fleet"
     shutil.copytree(default_bundle, out / "h1")
     sha = load_bundle(out / "h1").sha256
-    (out / "fleet.json").write_text(json.dumps({"format": 1, "hosts": {"h1": {"status": "ok", "sha256": sha}}}))
+    write_manifest(out, {"format": 1, "hosts": {"h1": {"status": "ok", "sha256": sha}}})
     return out
+
+
+def write_manifest(out: Path, doc: dict) -> None:
+    """fleet.json and the host's slice fleet.d/h1.json (what agents read by default), as fleet fit writes them."""
+    (out / "fleet.json").write_text(json.dumps(doc))
+    (out / "fleet.d").mkdir(exist_ok=True)
+    (out / "fleet.d" / "h1.json").write_text(json.dumps(doc))
 
 
 @pytest.fixture
@@ -59,6 +66,13 @@ def test_new_bundle_is_verified_and_swapped_in_atomically(served: str, default_b
     assert len(versions) == 2
 
 
+def test_whole_fleet_json_as_the_manifest(served: str, default_bundle: Path, fleet: Path) -> None:
+    (fleet / "fleet.d" / "h1.json").unlink()
+    assert remote(served, default_bundle).poll(OTHER) == "unreachable"  # 404 on the default slice
+    cfg = ModelConfig(bundle=str(default_bundle), url=served + "/{hostname}/", url_manifest="../fleet.json")
+    assert RemoteBundle(cfg, hostname="h1").poll(OTHER) == "updated"
+
+
 def test_same_model_is_not_downloaded_again(served: str, default_bundle: Path) -> None:
     r = remote(served, default_bundle)
     assert r.poll(load_bundle(default_bundle).sha256) == "not_modified"
@@ -66,7 +80,7 @@ def test_same_model_is_not_downloaded_again(served: str, default_bundle: Path) -
 
 
 def test_sha_not_listed_in_fleet_json_is_rejected(served: str, default_bundle: Path, fleet: Path) -> None:
-    (fleet / "fleet.json").write_text(json.dumps({"hosts": {"h1": {"status": "ok", "sha256": "ab" * 32}}}))
+    write_manifest(fleet, {"hosts": {"h1": {"status": "ok", "sha256": "ab" * 32}}})
     counted: list[str] = []
     assert pull_once(remote(served, default_bundle), lambda: OTHER, lambda _: True, counted.append) == "rejected"
     assert counted == ["rejected"]
@@ -74,7 +88,7 @@ def test_sha_not_listed_in_fleet_json_is_rejected(served: str, default_bundle: P
 
 
 def test_host_missing_from_fleet_json_is_rejected(served: str, default_bundle: Path, fleet: Path) -> None:
-    (fleet / "fleet.json").write_text(json.dumps({"hosts": {}}))
+    write_manifest(fleet, {"hosts": {}})
     assert remote(served, default_bundle).poll(OTHER) == "rejected"
 
 

@@ -55,6 +55,7 @@ def test_fleet_fit_local_records_each_host_and_resumes(tmp_path: Path, capsys: p
     assert m0["threshold"]["value"] == b.meta["threshold"]["value"]
     assert {"val_loss", "train_loss", "epochs"} <= set(m0["validation"])
     assert b.meta["training"]["fleet"]["input_digest"] == m0["input_digest"]
+    assert json.loads((out / "fleet.d" / "m0.json").read_text())["hosts"]["m0"] == m0  # what agents read
     assert "too few" in doc["hosts"]["bad"]["error"] and not (out / "bad").exists()
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging left behind
 

@@ -1,5 +1,6 @@
 """``OUT/fleet.json``: one record per host (status, bundle sha256, digests, rows, seconds, thresholds,
-validation figures, error), rewritten atomically after every finished host so a stopped run resumes."""
+validation figures, error), rewritten atomically after every finished host so a stopped run resumes;
+``OUT/fleet.d/<host>.json`` holds each record alone for that host's agent."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST = "fleet.json"
+SLICES = "fleet.d"  # fleet.d/<host>.json: that host's fleet.json record alone, what its agent downloads
 FORMAT = 1
 
 
@@ -28,6 +30,18 @@ def write_manifest(out: Path, doc: dict[str, Any]) -> Path:
     doc = {**doc, "format": FORMAT, "updated": datetime.now(UTC).isoformat(timespec="seconds")}
     tmp = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def write_host_record(out: Path, record: dict[str, Any]) -> Path:
+    """``OUT/fleet.d/<host>.json``: the host's record in fleet.json's schema, so an agent checks its sha256
+    without downloading every host's record (fleet.json grows ~1 KB per host)."""
+    path = Path(out) / SLICES / f"{record['host']}.json"
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"format": FORMAT, "hosts": {record["host"]: record}}, sort_keys=True) + "\n",
+                   encoding="utf-8")
     tmp.replace(path)
     return path
 

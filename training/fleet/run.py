@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from training.fleet.manifest import read_manifest, write_manifest
+from training.fleet.manifest import read_manifest, write_host_record, write_manifest
 from training.fleet.plan import HostJob, is_current
 from training.fleet.task import train_host
 
@@ -91,6 +91,7 @@ def fit_fleet(jobs: list[HostJob], out: Path, executor: Callable[[list[HostJob],
         for rec in executor(todo, str(out)):
             rec.pop("skipped", None)
             hosts[rec["host"]] = rec
+            write_host_record(out, rec)
             write_manifest(out, doc)
             bar.update(rec)
     finally:

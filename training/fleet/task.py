@@ -82,5 +82,14 @@ def train_host(job: HostJob, out: str) -> dict[str, Any]:
                        "traceback": traceback.format_exc(limit=4)})
         if not (final / BUNDLE_FILE).is_file():
             shutil.rmtree(final, ignore_errors=True)
+    finally:
+        _release_keras()
     record["seconds"] = round(time.monotonic() - t0, 2)
     return record
+
+
+def _release_keras() -> None:
+    """Drop Keras' global graph state: a worker (or the local loop) trains host after host in one process."""
+    import keras
+
+    keras.backend.clear_session()
