@@ -38,6 +38,7 @@ import json
 import logging
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -253,6 +254,17 @@ def targets(per: dict[str, dict[str, Any]], lv: dict[str, dict[str, Any]], smd: 
     return out
 
 
+def git_state() -> dict[str, Any]:
+    """HEAD and the modified tracked files under agent/ and training/ (empty when not a git checkout)."""
+    def git(*a: str) -> str:
+        try:
+            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, timeout=20).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "agent", "training").splitlines()
+    return {"git_head": git("rev-parse", "HEAD").strip() or None, "modified": [line[3:] for line in dirty]}
+
+
 # -- the run -----------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -272,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     t0 = time.monotonic()
+    code_state = git_state()  # the agent's adaptation decides the live figures: record which code ran
     if args.quick:
         opt = FitOptions(epochs=1, stride=4, verbose=0, patience=1)
         smd: list[Host] = []
@@ -312,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                                               "smd": [h.name for h in smd], "synth": [h.name for h in syn]},
            "per_host": per, "per_host_summary": summary, "fleets": fleets, "live": lv, "targets": checks,
            "bench": {"seconds": seconds, "cpus": os.cpu_count(), "python": platform.python_version(),
-                     "load_avg": os.getloadavg()}}
+                     "load_avg": os.getloadavg(), **code_state}}
     write_json(doc, args.out)
     print(format_per_host(per, summary["all"]))
     for part in ("smd", "synth"):
