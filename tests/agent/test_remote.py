@@ -5,13 +5,20 @@ import json
 import shutil
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
+from support import free_port
 
 from agent.bundle import load_bundle
-from agent.config import ConfigError, ModelConfig, parse_config
+from agent.config import Config, ConfigError, ModelConfig, parse_config
+from agent.cycle import Agent
+from agent.daemon import make_registry
+from agent.model import load_model
 from agent.remote import RemoteBundle, auth_header, bundle_url, pull_once
+from agent.sources import Row
 from training.fleet.serve import make_server
 
 OTHER = "0" * 64  # the sha256 of "the running model" when the served one must count as new
@@ -50,7 +57,12 @@ def remote(url: str, target: Path) -> RemoteBundle:
 def test_new_bundle_is_verified_and_swapped_in_atomically(served: str, default_bundle: Path, fleet: Path) -> None:
     r = remote(served, default_bundle)
     reloads: list[str] = []
-    assert pull_once(r, lambda: OTHER, lambda why: reloads.append(why) or True, reloads.append) == "updated"
+
+    def reload(why: str) -> bool:
+        reloads.append(why)
+        return True
+
+    assert pull_once(r, lambda: OTHER, reload, reloads.append) == "updated"
     assert reloads == ["pulled from model.url"]
     assert default_bundle.is_symlink()  # the bundle path now points at a verified version
     assert load_bundle(default_bundle).sha256 == load_bundle(fleet / "h1").sha256
@@ -103,8 +115,6 @@ def test_damaged_model_file_is_rejected(served: str, default_bundle: Path, fleet
 def test_unknown_host_and_server_down_are_unreachable(served: str, default_bundle: Path, tmp_path: Path) -> None:
     r = RemoteBundle(ModelConfig(bundle=str(default_bundle), url=served + "/{hostname}"), hostname="nope")
     assert r.poll(OTHER) == "unreachable"  # 404
-    from support import free_port
-
     down = remote(f"http://127.0.0.1:{free_port()}", default_bundle)
     assert down.poll(OTHER) == "unreachable"
     assert not default_bundle.is_symlink()
@@ -129,3 +139,36 @@ def test_config_checks_url_and_files(default_bundle: Path) -> None:
     assert "model.url:" in text and "model.url_ca_file" in text and "needs model.url_username" in text
     lean = parse_config({"exporter": {"per_feature_metrics": False}}, check_files=False)
     assert not lean.exporter.per_feature_metrics
+
+
+class _Rows:
+    """A source of rows in the SMD [0, 1] scale."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def next(self) -> Row:
+        return Row(np.full(self.n, 0.3))
+
+    def error_counts(self) -> dict[str, int]:
+        return {}
+
+
+def test_agent_counts_unreachable_and_reloads_a_pulled_bundle(served: str, default_bundle: Path) -> None:
+    cfg = replace(Config(), model=ModelConfig(bundle=str(default_bundle), url=served + "/{hostname}/"))
+    model = load_model(str(default_bundle))
+    registry = make_registry()
+    agent = Agent(cfg, _Rows(len(model.bundle.features)), model, registry)
+    down = remote(f"http://127.0.0.1:{free_port()}", default_bundle)
+    assert pull_once(down, lambda: agent.model.bundle.sha256, agent.reload, agent.count_reload) == "unreachable"
+    value = registry.get_sample_value
+    assert value("host_anomaly_model_reloads_total", {"result": "unreachable"}) == 1.0
+    assert value("host_anomaly_model_reloads_total", {"result": "accepted"}) == 0.0
+    # the served bundle, taken for a new one: verified, swapped in, reloaded by the agent
+    up = remote(served, default_bundle)
+    assert pull_once(up, lambda: OTHER, agent.reload, agent.count_reload) == "updated"
+    assert value("host_anomaly_model_reloads_total", {"result": "accepted"}) == 1.0
+    assert default_bundle.is_symlink() and agent.model.bundle.sha256 == model.bundle.sha256
+    # the same model on the server: nothing to do
+    up.etag = None
+    assert pull_once(up, lambda: agent.model.bundle.sha256, agent.reload, agent.count_reload) == "not_modified"
