@@ -83,7 +83,9 @@ def noise_floor(name: str, centre: float, cpus: int) -> float:
     """The smallest scale (one sigma) a feature may have on a live host, in its own units."""
     c = abs(centre)
     if name in LOADS:
-        return 0.25 * max(cpus, 1)
+        # A quarter of a core, or of the level on a host loaded past its cores (a shared CI host learned at
+        # load 7 on 2 cores swings by whole cores when other jobs come and go: issue 17, docs/first-hour.md).
+        return max(0.25 * max(cpus, 1), 0.25 * c)
     if name in COUNT_GAUGES:
         return max(3.0, 0.05 * c)
     if name == "disk_q":
