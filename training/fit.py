@@ -68,15 +68,15 @@ def fit_bundle(
         raise ValueError(f"training data has shape {rows.shape}, expected (T, {n}) for the feature names")
     if fleet and (arch == "ensemble" or opt.scaling != "zscore"):
         raise ValueError("a model of several machines (fleet) is a single z-score model, not an ensemble or min-max")
-    train = fleet if fleet else rows
+    data: np.ndarray | list[np.ndarray] = fleet if fleet else rows
     set_seed(opt.seed)
     if arch == "ensemble":
-        return fit_ensemble(train, out=Path(out), options=opt, feature_names=tuple(feature_names),
+        return fit_ensemble(rows, out=Path(out), options=opt, feature_names=tuple(feature_names),
                             provenance=provenance)
     with tempfile.TemporaryDirectory(prefix="anomaly-fit-") as tmp:
         path = Path(tmp) / "model.tflite"
         units = bool(provenance.get("host_specific"))  # raw host rows: floors in feature units
-        tr, split = train_network(arch, train, opt, path, units=units)
+        tr, split = train_network(arch, data, opt, path, units=units)
         conv, hist = tr.converted, tr.history
         # a forecast has one row: nothing to average; an autoencoder scores the whole window by default
         tail = (opt.tail or tr.span) if tr.kind == "autoencoder" else 1
@@ -156,6 +156,7 @@ def _command(args: argparse.Namespace, opt: FitOptions) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    train: np.ndarray | list[np.ndarray]
     if args.history:
         train, names, source = history_train(args.history, args.window or default_window(args.arch))
     else:
@@ -199,7 +200,8 @@ def register(subparsers: Any) -> None:
                               "convert it to TFLite (builtin ops), check parity, set thresholds on validation "
                               "windows and write a verified bundle.")
     p.add_argument("--data", type=Path, help="SMD root (train/, test/, ...)")
-    p.add_argument("--machine", help="machine name, e.g. machine-1-6; several, comma-separated, train one fleet model (each machine z-scored by its own statistics)")
+    p.add_argument("--machine", help="machine name, e.g. machine-1-6; several, comma-separated, train one fleet "
+                                     "model (each machine z-scored by its own statistics)")
     p.add_argument("--history", type=Path, help="train a host-specific bundle from an agent's recorded history "
                    "directory (<state_directory>/history) instead of --data/--machine")
     p.add_argument("--out", type=Path, required=True, help="bundle directory to write")

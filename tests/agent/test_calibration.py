@@ -407,6 +407,6 @@ def test_anomalous_rows_are_left_out_of_the_scaler_only_when_few() -> None:
     for i in range(10):
         ring.append(np.array([float(i)]), anomalous=i == 9)
     assert ring.scaler_mask().tolist() == [True] * 9 + [False]
-    for i in range(5):
+    for _ in range(5):
         ring.append(np.array([0.0]), anomalous=True)  # half the ring anomalous: a new normal, not an incident
     assert ring.scaler_mask().all()

@@ -56,9 +56,9 @@ def test_feature_list_that_does_not_match_the_model(tmp_path: Path) -> None:
     b = make_bundle(tmp_path / "b", HALF)
     doc = bundle_doc(b)
     doc["features"] = doc["features"][:37]
-    for key, value in doc["scaler"].items():
-        if isinstance(value, list):
-            doc["scaler"][key] = value[:37]
+    for key, vals in doc["scaler"].items():
+        if isinstance(vals, list):
+            doc["scaler"][key] = vals[:37]
     doc["feature_thresholds"]["values"] = doc["feature_thresholds"]["values"][:37]
     write_doc(b, doc)
     with pytest.raises(BundleError, match=r"input shape \(1, 30, 38\) does not match .*\(batch, 30, 37\)"):

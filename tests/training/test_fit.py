@@ -4,16 +4,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
-
-from agent.calibration_fit import z_thresholds
 import pytest
 
 from agent.bundle import load_bundle
+from agent.calibration_fit import z_thresholds
 from agent.model import load_model
 from agent.scoring import feature_errors
 from agent.smd import format_rows
 from agent.window import make_windows
-from training import thresholds
 from training.fit import FitOptions, fit_bundle
 from training.models import ARCHITECTURES
 from training.thresholds import compute_thresholds

@@ -4,16 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from agent.calibration_fit import z_thresholds
 import pytest
 
 from agent.bundle import load_bundle
+from agent.calibration_fit import z_thresholds
 from agent.model import load_model
 from agent.predictors import TFLitePredictor
 from agent.scoring import feature_errors
 from agent.window import make_windows
-from training import thresholds
 from training.convert import convert, inference_clone, parity
 from training.fit import FitOptions, fit_bundle
 from training.models import ARCHITECTURES, FORECASTERS, arch_spec, build_model, pairs, span
