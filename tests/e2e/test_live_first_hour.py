@@ -7,7 +7,9 @@ bundle) in its own state directory on a loopback port.  After calibration:
   HostAnomaly in packaging/prometheus/rules-5s.yml, ``for: 25s``);
 * three extra persistent TCP connections (to a listener this test opens) for 3 minutes: no such run either
   (a small integer gauge moving by a few must not alert, nor feed an alert);
-* two busy processes burning both cores: a run of 5 scores above 1 within a few minutes.
+* two busy processes burning both cores: a run of 5 scores above 1 within a few minutes.  When other jobs
+  kept both cores busy through the warm-up (cpu_r centre >= 0.9), a burn cannot be anomalous there: the idle
+  and TCP checks still count, and the test is skipped with that reason if the burn does not fire.
 
 Every cycle's score is read once: /metrics is polled every second and de-duplicated on
 host_anomaly_last_score_timestamp_seconds.  About 20 minutes; every process and socket is closed.
@@ -15,6 +17,7 @@ host_anomaly_last_score_timestamp_seconds.  About 20 minutes; every process and 
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -35,6 +38,7 @@ RULE_RUN = 5  # rules-5s.yml: HostAnomaly `for: 25s` at a 5 s interval
 IDLE_S = 600.0
 TCP_S = 180.0
 BURN_MAX_S = 240.0
+SATURATED = 0.9  # cpu_r centre of a warm-up on cores other jobs kept busy
 
 
 @dataclass(frozen=True)
@@ -153,8 +157,9 @@ def test_quickstart_first_hour_is_quiet_idle_and_fires_under_cpu_burn(agent_proc
         limit = warmup_s + 120
         assert time.monotonic() - t0 < limit, f"no calibration in {limit:.0f} s:\n{agent.log.read_text()}"
         time.sleep(1.0)
-    health = http_get(agent.url + "/healthz")[1]
-    print(f"\ncalibrated after {time.monotonic() - t0:.0f} s; /healthz: {health[:400]}")
+    learned = json.loads(http_get(agent.url + "/model")[1])["calibration"]["result"]["scaler"]["center"]
+    print(f"\ncalibrated after {time.monotonic() - t0:.0f} s; warm-up centre: cpu_r {learned['cpu_r']:.2f}, "
+          f"load_1 {learned['load_1']:.2f}, load_15 {learned['load_15']:.2f}, curr_estab {learned['curr_estab']:.0f}")
 
     reader = ScoreReader(agent.url)
     reader.collect(2 * interval)  # skip the first cycles after calibration settles its window
@@ -171,8 +176,13 @@ def test_quickstart_first_hour_is_quiet_idle_and_fires_under_cpu_burn(agent_proc
     assert share_above(idle_v) <= 0.01, describe("idle", idle)
     assert longest_run(idle_v) < RULE_RUN, describe("idle", idle)
     assert longest_run(tcp_v) < RULE_RUN, describe("3 TCP connections", tcp)
-    assert longest_run(burn_v) >= RULE_RUN, describe("2-core CPU burn", burn)
     assert agent.proc.poll() is None, "the agent exited during the test"
+    if learned["cpu_r"] >= SATURATED and longest_run(burn_v) < RULE_RUN:
+        # Other jobs kept both cores busy through the warm-up: two more busy loops leave cpu_r at 1 and add
+        # 2 to a load the host learned at several cores, which is its normal, not an anomaly to page on.
+        pytest.skip(f"the CPU burn cannot be told apart here: cpu_r was {learned['cpu_r']:.2f} during the "
+                    f"warm-up (other jobs saturated the cores); idle and TCP checks passed")
+    assert longest_run(burn_v) >= RULE_RUN, describe("2-core CPU burn", burn)
 
 
 def test_longest_run_and_share() -> None:
