@@ -15,10 +15,12 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,9 @@ import yaml
 from support import DEMO_DATA, ROOT, free_port, http_get, wait_for
 
 from agent import smd
+from agent.backtest import backtest
+from agent.config import Config
+from agent.features import SMD38_NAMES
 from agent.model import load_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -44,18 +49,34 @@ if not (Path(PROMETHEUS).exists() and Path(ALERTMANAGER).exists()):
                 allow_module_level=True)
 
 
-def pick_segment(bundle: Path) -> tuple[int, int]:
-    """Replay rows covering the end of a labelled anomaly scored > 1 and normal rows after it.
+WARMUP = 600  # the agent calibrates on the first 600 replayed rows, as a new host would
+MACHINE = "replay-1"
+INCIDENT = (WARMUP + 60, WARMUP + 160)  # 100 rows of a host-wide change, labelled
 
-    Chosen from the model's own offline scores (the scorer the daemon uses), so the test follows the model.
-    """
-    m = smd.load_machine(DEMO_DATA, "machine-1-6", ("test",))
-    score = load_model(bundle).scorer.score_series(m.test).score
+
+def make_data(root: Path, bundle: Path) -> tuple[Path, int]:
+    """Normal rows of machine-1-6, then a labelled host-wide change (CPU, load, disk and network up by a
+    quarter of their range for 100 rows), then normal rows again; checked through the agent's own cycle
+    (``agent.backtest``, what ``replay --calibrate`` publishes) to rise above 1 and fall back."""
+    normal = smd.load_machine(DEMO_DATA, "machine-1-6", ("test",)).test[:WARMUP + 400]
+    x = normal.copy()
+    a, b = INCIDENT
+    for name in ("cpu_r", "load_1", "load_5", "load_15", "disk_u", "disk_w", "disk_wb", "eth1_fi", "eth1_pi"):
+        j = SMD38_NAMES.index(name)
+        x[a:b, j] = np.clip(x[a:b, j] + 0.25, 0.0, 1.0)
+    labels = np.zeros(len(x), int)
+    labels[a:b] = 1
+    for split, text in (("test", smd.format_rows(x)), ("test_label", "\n".join(map(str, labels)) + "\n")):
+        (root / split).mkdir(parents=True, exist_ok=True)
+        (root / split / f"{MACHINE}.txt").write_text(text)
+    cfg = Config()
+    cfg = replace(cfg, calibration=replace(cfg.calibration, warmup_samples=WARMUP, noise_floors="range"),
+                  seasonal=replace(cfg.seasonal, enabled=False), history=replace(cfg.history, enabled=False))
+    with tempfile.TemporaryDirectory() as state:
+        score = backtest(cfg, load_model(bundle), x, 60.0 * np.arange(len(x)), Path(state)).score
     high = np.nan_to_num(score) > 1.0
-    for end in range(150, len(score) - 200):
-        if m.labels[end - 1] and high[end - 100 : end].mean() > 0.9 and not high[end + 5 : end + 200].any():
-            return end - 130, end + 200
-    pytest.fail("no labelled anomaly with a clear end in machine-1-6 for this model")
+    assert high[a + 30 : b].all() and not high[b + 60 :].any() and not high[WARMUP:a].any(), np.round(score, 2)
+    return root, len(x)
 
 
 class Webhook:
@@ -137,7 +158,7 @@ def dashboard_exprs() -> list[str]:
 
 def test_alert_fires_with_contributors_and_resolves(tmp_path: Path, procs: list, default_bundle: Path) -> None:
     t0 = time.monotonic()
-    first, last = pick_segment(default_bundle)
+    data, last = make_data(tmp_path / "data", default_bundle)
     hook = Webhook()
     ports = {k: free_port() for k in ("prom", "am", "agent", "tls")}
     prom = f"http://127.0.0.1:{ports['prom']}"
@@ -179,10 +200,11 @@ def test_alert_fires_with_contributors_and_resolves(tmp_path: Path, procs: list,
                   f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{ports['prom']}",
                   "--rules.alert.resend-delay=1s"],
           tmp_path / "prom.log")
-    agent_args = ["-m", "agent", "replay", "--data", str(DEMO_DATA), "--machine", "machine-1-6",
+    agent_args = ["-m", "agent", "replay", "--data", str(data), "--machine", MACHINE,
                   "--bundle", str(default_bundle)]
     import sys
-    start(procs, [sys.executable, *agent_args, "--speed", str(SPEED), "--start", str(first), "--end", str(last),
+    start(procs, [sys.executable, *agent_args, "--speed", str(SPEED), "--end", str(last),
+                  "--calibrate", str(WARMUP),
                   "--web.listen-address", f"127.0.0.1:{ports['agent']}"], tmp_path / "agent.log")
     start(procs, [sys.executable, *agent_args, "--speed", "5", "--loop",
                   "--config.file", str(tmp_path / "agent-tls.yml"),
@@ -192,7 +214,7 @@ def test_alert_fires_with_contributors_and_resolves(tmp_path: Path, procs: list,
 
     firing = wait_for(lambda: [a for e in hook.events for a in e["alerts"]
                                if a["labels"]["alertname"] == "HostAnomaly" and a["status"] == "firing"],
-                      60, "HostAnomaly firing at the webhook")[0]
+                      60 + WARMUP / SPEED, "HostAnomaly firing at the webhook")[0]
     description = firing["annotations"]["description"]
     top = re.search(r"Top contributing metrics:\s*(.+)\.", description)
     assert top and "none published" not in top.group(1), description
@@ -216,7 +238,7 @@ def test_alert_fires_with_contributors_and_resolves(tmp_path: Path, procs: list,
     assert query(prom, 'host_anomaly_model_info{job="tls-good"}')
 
     wait_for(lambda: "resolved" in hook.statuses("HostAnomaly"), 90, "HostAnomaly resolved at the webhook")
-    assert time.monotonic() - t0 < 240
+    assert time.monotonic() - t0 < 240 + WARMUP / SPEED
 
 
 def _up(prom: str) -> bool:
