@@ -6,6 +6,7 @@ from models/default/ (its one copy, written by ``anomaly-train fit``) so that a 
 ``pip install .`` has a model.  Builds from a source copy without models/ (the .deb and
 the container, which ship the bundle in /usr/share) leave it out.
 """
+
 from pathlib import Path
 
 from setuptools import find_packages, setup

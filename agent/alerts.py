@@ -7,6 +7,7 @@ published none) breaks a run, as an absent series resets a Prometheus ``for``.
 
 Pure functions on arrays; the backtest, ``evaluate`` and the scoreboard share them.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -56,8 +57,9 @@ class AlertFigures:
         return asdict(self)
 
 
-def alert_figures(scores: np.ndarray, labels: np.ndarray, rows_per_day: float = 1440.0, run: int = RULE_RUN,
-                  level: float = RULE_LEVEL) -> AlertFigures:
+def alert_figures(
+    scores: np.ndarray, labels: np.ndarray, rows_per_day: float = 1440.0, run: int = RULE_RUN, level: float = RULE_LEVEL
+) -> AlertFigures:
     """Alert-level figures of ``scores`` against 0/1 ``labels`` (same length).
 
     An incident counts as alerted when an alert fires inside it or within
@@ -84,13 +86,18 @@ def alert_figures(scores: np.ndarray, labels: np.ndarray, rows_per_day: float = 
     normal_days = float(((~lab) & np.isfinite(s)).sum()) / rows_per_day
     long_mask = (spans[:, 1] - spans[:, 0]) >= run if len(spans) else np.zeros(0, bool)
     long_alerted = sum(
-        1 for (a, b), is_long in zip(spans, long_mask) if is_long and ((fires >= a) & (fires < b + run)).any())
+        1 for (a, b), is_long in zip(spans, long_mask) if is_long and ((fires >= a) & (fires < b + run)).any()
+    )
     n_long = int(long_mask.sum())
     return AlertFigures(
-        alerts=int(len(fires)), false_alerts=false, normal_days=normal_days,
+        alerts=int(len(fires)),
+        false_alerts=false,
+        normal_days=normal_days,
         false_alerts_per_day=false / normal_days if normal_days > 0 else float("nan"),
-        incidents=int(len(spans)), incidents_alerted=alerted,
+        incidents=int(len(spans)),
+        incidents_alerted=alerted,
         incident_recall=alerted / len(spans) if len(spans) else float("nan"),
-        long_incidents=n_long, long_incident_recall=long_alerted / n_long if n_long else float("nan"),
+        long_incidents=n_long,
+        long_incident_recall=long_alerted / n_long if n_long else float("nan"),
         median_delay_samples=float(np.median(delays)) if delays else float("nan"),
     )

@@ -11,6 +11,7 @@ fast as the model allows.  After each cycle the score the agent *publishes*
 (what a scrape would read, ``Snapshot.result``) is recorded; nothing here
 scores by itself.  Reference: ``docs/backtest.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,14 @@ class BacktestResult:
         return int(np.isfinite(self.score).sum())
 
 
-def backtest(cfg: Config, model: LoadedModel, rows: np.ndarray, timestamps: np.ndarray, state_dir: Path,
-             record_history: bool = False) -> BacktestResult:
+def backtest(
+    cfg: Config,
+    model: LoadedModel,
+    rows: np.ndarray,
+    timestamps: np.ndarray,
+    state_dir: Path,
+    record_history: bool = False,
+) -> BacktestResult:
     """Run one agent cycle per row of ``rows`` (T, F raw, NaN = unread) at ``timestamps`` (T,).
 
     Calibration state (and history, with ``record_history``) lives in
@@ -78,8 +85,16 @@ def backtest(cfg: Config, model: LoadedModel, rows: np.ndarray, timestamps: np.n
     clock = SimClock(float(timestamps[0]) if len(timestamps) else 0.0)
     if calibrator is not None:  # its daily recalibration counts simulated days, not the wall clock's
         calibrator.clock = clock
-    agent = Agent(cfg, RowsSource(rows), model, CollectorRegistry(auto_describe=False), clock=clock,
-                  monotonic=clock, calibrator=calibrator, history=history)
+    agent = Agent(
+        cfg,
+        RowsSource(rows),
+        model,
+        CollectorRegistry(auto_describe=False),
+        clock=clock,
+        monotonic=clock,
+        calibrator=calibrator,
+        history=history,
+    )
     n_features = len(model.bundle.features)
     score = np.full(len(rows), np.nan)
     feature_scores = np.full((len(rows), n_features), np.nan)
@@ -110,7 +125,8 @@ def csv_lines(result: BacktestResult, features: tuple[str, ...], with_timestamps
     """The output CSV text: header, then one line per input row (empty cells where no score was published)."""
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow(
-        ["row", *(["timestamp"] if with_timestamps else []), "score", "anomalous", *features])
+        ["row", *(["timestamp"] if with_timestamps else []), "score", "anomalous", *features]
+    )
     yield header.getvalue()
     empty = "," * (2 + len(features))
     scored = ",".join(["%.6g", "%d", *["%.6g"] * len(features)])  # %-formatting: ~3x faster than f-strings
@@ -126,14 +142,18 @@ def summary(output: Path, result: BacktestResult, labels: np.ndarray | None, int
     """The one summary line: rows, scored rows, alerts under the shipped rule (+ figures against labels)."""
     n = len(result.score)
     rate = n / result.seconds if result.seconds > 0 else float("inf")
-    line = (f"{output}: {n} rows, {result.scored} scored, {len(alert_fires(result.score))} alerts "
-            f"(score > {RULE_LEVEL:g} for {RULE_RUN} samples); {result.seconds:.1f} s, {rate:.0f} rows/s")
+    line = (
+        f"{output}: {n} rows, {result.scored} scored, {len(alert_fires(result.score))} alerts "
+        f"(score > {RULE_LEVEL:g} for {RULE_RUN} samples); {result.seconds:.1f} s, {rate:.0f} rows/s"
+    )
     if labels is not None:
         f = alert_figures(result.score, labels, rows_per_day=86400.0 / interval)
         delay = "n/a" if np.isnan(f.median_delay_samples) else f"{f.median_delay_samples:g} samples"
-        line += (f"; labels: {f.false_alerts} false alerts in {f.normal_days:.2f} normal days "
-                 f"({f.false_alerts_per_day:.2f}/day), {f.incidents_alerted}/{f.incidents} incidents alerted, "
-                 f"median delay {delay}")
+        line += (
+            f"; labels: {f.false_alerts} false alerts in {f.normal_days:.2f} normal days "
+            f"({f.false_alerts_per_day:.2f}/day), {f.incidents_alerted}/{f.incidents} incidents alerted, "
+            f"median delay {delay}"
+        )
     return line
 
 
@@ -147,14 +167,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     bt.add_argument("--config.file", dest="config_file", help="YAML config (default: built-in defaults)")
     bt.add_argument("--labels", type=Path, help="SMD test_label file (0/1 per row): alert figures in the summary")
     bt.add_argument("--state-dir", type=Path, help="state directory (calibration; default: a temporary one)")
-    bt.add_argument("--record-history", action="store_true",
-                    help="also record the rows under STATE_DIR/history, as the live agent does (for whatever "
-                         "reads the history back during the run; a temporary state directory is deleted at the end)")
-    bt.add_argument("--noise-floors", choices=["units", "range"],
-                    help="z-score noise floors (default: range for --input, whose SMD rows are scaled to [0, 1]; "
-                         "calibration.noise_floors for --history)")
-    bt.add_argument("--log.level", dest="log_level", default="warning",
-                    choices=["debug", "info", "warning", "error"])
+    bt.add_argument(
+        "--record-history",
+        action="store_true",
+        help="also record the rows under STATE_DIR/history, as the live agent does (for whatever "
+        "reads the history back during the run; a temporary state directory is deleted at the end)",
+    )
+    bt.add_argument(
+        "--noise-floors",
+        choices=["units", "range"],
+        help="z-score noise floors (default: range for --input, whose SMD rows are scaled to [0, 1]; "
+        "calibration.noise_floors for --history)",
+    )
+    bt.add_argument("--log.level", dest="log_level", default="warning", choices=["debug", "info", "warning", "error"])
 
 
 def _load_rows(args: argparse.Namespace, cfg: Config, features: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -162,13 +187,18 @@ def _load_rows(args: argparse.Namespace, cfg: Config, features: tuple[str, ...])
         x = smd.load_rows(args.input)
         if x.shape[1] != len(features):
             raise smd.SMDFormatError(
-                f"{args.input}: {x.shape[1]} columns but the bundle expects {len(features)} features")
+                f"{args.input}: {x.shape[1]} columns but the bundle expects {len(features)} features"
+            )
         interval = cfg.sampling.interval_seconds
         return x, input_timestamps(len(x), interval, float(np.floor(time.time() / interval) * interval))
     rec = load_recorded(args.history, features)
     if rec.interval is not None and not np.isclose(rec.interval, cfg.sampling.interval_seconds):
-        log.warning("history was recorded every %g s but sampling.interval_seconds is %g s: gaps are judged "
-                    "by the configured interval", rec.interval, cfg.sampling.interval_seconds)
+        log.warning(
+            "history was recorded every %g s but sampling.interval_seconds is %g s: gaps are judged "
+            "by the configured interval",
+            rec.interval,
+            cfg.sampling.interval_seconds,
+        )
     return rec.values, rec.timestamps
 
 
@@ -188,8 +218,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         out = stack.enter_context(open(args.output, "w", newline=""))  # before the run: fail fast if unwritable
         state = args.state_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="backtest-")))
         # the seasonal profile learns from the recorded history, as on the live agent (docs/seasonality.md)
-        result = backtest(cfg, model, rows, timestamps, state,
-                          record_history=args.record_history or cfg.seasonal.enabled)
+        result = backtest(
+            cfg, model, rows, timestamps, state, record_history=args.record_history or cfg.seasonal.enabled
+        )
         out.writelines(csv_lines(result, features, with_timestamps=args.history is not None))
     print(summary(args.output, result, labels, cfg.sampling.interval_seconds))
     return 0

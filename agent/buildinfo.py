@@ -5,6 +5,7 @@ the package was built from: a ``REVISION`` file next to this module when the
 build wrote one, else the HEAD of the source checkout this module runs from
 (an editable install), else ``unknown``.  Read once, without running git.
 """
+
 from __future__ import annotations
 
 import platform
@@ -62,7 +63,12 @@ def revision(package_dir: Path = HERE) -> str:
 def register_build_info(registry: CollectorRegistry) -> dict[str, str]:
     """Add the build info gauge to ``registry``; returns its labels."""
     labels = {"version": version(), "revision": revision(), "pythonversion": platform.python_version()}
-    g = Gauge(METRIC, "A metric with a constant '1' value labeled by version, revision and pythonversion "
-              "from which host_anomaly_exporter was built.", list(labels), registry=registry)
+    g = Gauge(
+        METRIC,
+        "A metric with a constant '1' value labeled by version, revision and pythonversion "
+        "from which host_anomaly_exporter was built.",
+        list(labels),
+        registry=registry,
+    )
     g.labels(**labels).set(1)
     return labels

@@ -8,6 +8,7 @@ that is wrong.  Nothing in a bundle is executed: JSON and flatbuffers only,
 paths confined to the bundle directory.  The writer is :mod:`agent.bundle_write`,
 the interpreters :mod:`agent.predictors`, the whole check :func:`agent.model.load_model`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -244,6 +245,7 @@ def parse_norm(doc: Any, n: int, where: str) -> Norm:
         raise BundleError(f"bundle.json: {where}.norm.quantiles must be non-decreasing for every feature")
     return Norm("rank", quantiles=q)
 
+
 def parse_members(doc: dict[str, Any], root: Path, n_features: int, window: int) -> tuple[Member, ...]:
     """Validate ``doc["members"]``: every file confined to ``root``, present, bounded and hash-checked."""
     items = doc.get("members")
@@ -254,8 +256,15 @@ def parse_members(doc: dict[str, Any], root: Path, n_features: int, window: int)
         where = f"members[{i}]"
         if not isinstance(m, dict):
             raise BundleError(f"bundle.json: {where} must be an object")
-        for key, typ in (("file", str), ("sha256", str), ("architecture", str), ("kind", str), ("window", int),
-                         ("tail", int), ("weight", (int, float))):
+        for key, typ in (
+            ("file", str),
+            ("sha256", str),
+            ("architecture", str),
+            ("kind", str),
+            ("window", int),
+            ("tail", int),
+            ("weight", (int, float)),
+        ):
             if not isinstance(m.get(key), typ) or isinstance(m.get(key), bool):
                 kind = getattr(typ, "__name__", "a number")
                 raise BundleError(f"bundle.json: {where}.{key} is missing or not {kind}")
@@ -265,8 +274,9 @@ def parse_members(doc: dict[str, Any], root: Path, n_features: int, window: int)
             raise BundleError(f"bundle.json: {where}.kind must be 'autoencoder' or 'forecaster', got {m['kind']!r}")
         lowest = 2 if m["kind"] == "forecaster" else 1
         if not lowest <= m["window"] <= window:
-            raise BundleError(f"bundle.json: {where}.window must be in {lowest}..{window} (the bundle window), "
-                              f"got {m['window']}")
+            raise BundleError(
+                f"bundle.json: {where}.window must be in {lowest}..{window} (the bundle window), got {m['window']}"
+            )
         if not 1 <= m["tail"] <= m["window"]:
             raise BundleError(f"bundle.json: {where}.tail must be in 1..{m['window']}, got {m['tail']}")
         weight = float(m["weight"])
@@ -282,14 +292,28 @@ def parse_members(doc: dict[str, Any], root: Path, n_features: int, window: int)
             raise BundleError(f"bundle.json: {m['file']}: larger than the {MAX_MODEL_BYTES} byte limit")
         actual = sha256_file(path)
         if actual != m["sha256"].lower():
-            raise BundleError(f"bundle.json: {m['file']}: sha256 mismatch (bundle.json says {m['sha256'][:12]}…, "
-                                f"file is {actual[:12]}…)")
-        out.append(Member(m["file"], path, actual, m["architecture"], m["kind"], m["window"], m["tail"], weight,
-                          parse_norm(m.get("norm"), n_features, where)))
+            raise BundleError(
+                f"bundle.json: {m['file']}: sha256 mismatch (bundle.json says {m['sha256'][:12]}…, "
+                f"file is {actual[:12]}…)"
+            )
+        out.append(
+            Member(
+                m["file"],
+                path,
+                actual,
+                m["architecture"],
+                m["kind"],
+                m["window"],
+                m["tail"],
+                weight,
+                parse_norm(m.get("norm"), n_features, where),
+            )
+        )
     if max(m.window for m in out) != window:
         longest = max(m.window for m in out)
         raise BundleError(f"bundle.json: window {window} must equal the longest member window ({longest})")
     return tuple(out)
+
 
 def load_bundle(path: Path | str) -> Bundle:
     """Read and verify ``bundle.json`` in directory ``path``."""

@@ -3,6 +3,7 @@
 Every writer finishes by reading its bundle back through :func:`agent.bundle.load_bundle`.
 Files are replaced, never rewritten in place: an agent may be reading the bundle right now.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,8 +51,12 @@ def write_ensemble(out: Path, members: list[tuple[dict[str, Any], bytes]], meta:
     doc = dict(meta)
     doc["format_version"] = FORMAT_VERSION
     doc["members"] = entries
-    doc["model"] = {**doc.get("model", {}), "sha256": members_digest([(e["file"], e["sha256"]) for e in entries]),
-                    "size_bytes": sum(e["size_bytes"] for e in entries), "members": len(entries)}
+    doc["model"] = {
+        **doc.get("model", {}),
+        "sha256": members_digest([(e["file"], e["sha256"]) for e in entries]),
+        "size_bytes": sum(e["size_bytes"] for e in entries),
+        "members": len(entries),
+    }
     tmp = out / (BUNDLE_FILE + ".tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     tmp.replace(out / BUNDLE_FILE)

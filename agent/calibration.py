@@ -15,6 +15,7 @@ with the same bundle reuses the calibration, and a new bundle with the same
 features recalibrates at once from the kept rows.  Not thread-safe: drive it
 from the sampling job.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,8 +43,15 @@ from agent.recent import RecentRows
 from agent.scoring import SCALER_CLIP, ScoringSpec, ZScaler
 from agent.state import StateCorrupt, atomic_write_json, read_json
 
-__all__ = ["CalibrationError", "CalibrationResult", "Calibrator", "ErrorsFn", "fit_host_scaler", "needs_calibration",
-           "scorer_errors_fn"]
+__all__ = [
+    "CalibrationError",
+    "CalibrationResult",
+    "Calibrator",
+    "ErrorsFn",
+    "fit_host_scaler",
+    "needs_calibration",
+    "scorer_errors_fn",
+]
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +79,22 @@ def host_recipe(bundle: Bundle, noise_floors: str = "units") -> HostRecipe | Non
 class Calibrator:
     """Collects warm-up rows, calibrates once, persists both; see the module docstring."""
 
-    def __init__(self, features: tuple[str, ...], window: int, warmup_samples: int, pot_q: float,
-                 state_path: Path | str, bundle_sha: str, *, clip: float = SCALER_CLIP, save_every: int = SAVE_EVERY,
-                 clock: Callable[[], float] = time.time, recipe: HostRecipe | None = None,
-                 recent_samples: int = 10080, recalibrate_seconds: float = 86400.0) -> None:
+    def __init__(
+        self,
+        features: tuple[str, ...],
+        window: int,
+        warmup_samples: int,
+        pot_q: float,
+        state_path: Path | str,
+        bundle_sha: str,
+        *,
+        clip: float = SCALER_CLIP,
+        save_every: int = SAVE_EVERY,
+        clock: Callable[[], float] = time.time,
+        recipe: HostRecipe | None = None,
+        recent_samples: int = 10080,
+        recalibrate_seconds: float = 86400.0,
+    ) -> None:
         if not features or window < 1 or warmup_samples < 1 or not 0 < pot_q < 1 or save_every < 1:
             raise ValueError("Calibrator: need features, window >= 1, warmup_samples >= 1, 0 < pot_q < 1")
         self.features = tuple(features)
@@ -138,8 +158,16 @@ class Calibrator:
         """(n, F) warm-up rows collected so far (a copy)."""
         return self._rows[: self._n].copy()
 
-    def rebind(self, features: tuple[str, ...], window: int, bundle_sha: str, *, clip: float | None = None,
-               save: bool = True, recipe: HostRecipe | None | bool = False) -> bool:
+    def rebind(
+        self,
+        features: tuple[str, ...],
+        window: int,
+        bundle_sha: str,
+        *,
+        clip: float | None = None,
+        save: bool = True,
+        recipe: HostRecipe | None | bool = False,
+    ) -> bool:
         """Follow a (re)loaded bundle.  Returns True if the warm-up rows were kept.
 
         Same features: rows are kept; the calibration is dropped unless bundle
@@ -154,19 +182,24 @@ class Calibrator:
             self.recipe = recipe if isinstance(recipe, HostRecipe) else None
         kept = tuple(features) == self.features
         if not kept:
-            log.info("calibration: features changed (%d -> %d): starting a new warm-up", len(self.features),
-                     len(features))
+            log.info(
+                "calibration: features changed (%d -> %d): starting a new warm-up", len(self.features), len(features)
+            )
             self.features, self._n = tuple(features), 0
             self.recent = RecentRows(self.recent.capacity, len(self.features))
         if self.result is not None and (not kept or (self.result.bundle_sha, self.window) != (bundle_sha, window)):
-            log.info("calibration: bundle changed (%s -> %s): recalibrating from the kept rows",
-                     self.result.bundle_sha[:12], bundle_sha[:12])
+            log.info(
+                "calibration: bundle changed (%s -> %s): recalibrating from the kept rows",
+                self.result.bundle_sha[:12],
+                bundle_sha[:12],
+            )
             self.result = None
         self.window, self.bundle_sha = window, bundle_sha
         target = self.target_rows
         if target > self.warmup_samples:
-            log.warning("calibration: warm-up stretched to %d rows (window %d needs %d windows)", target, window,
-                        MIN_WINDOWS)
+            log.warning(
+                "calibration: warm-up stretched to %d rows (window %d needs %d windows)", target, window, MIN_WINDOWS
+            )
         rows = self._rows[max(self._n - target, 0) : self._n] if kept else np.empty((0, len(self.features)))
         self._rows = np.full((target, len(self.features)), np.nan)
         self._rows[: len(rows)] = rows
@@ -196,8 +229,17 @@ class Calibrator:
         if self._n < self.target_rows:
             raise CalibrationError(f"calibration needs {self.target_rows} rows, has {self._n}")
         rows = self._rows[: self._n]
-        self.result = r = calibrate_rows(rows, self.features, self.window, self.pot_q, self.clip,
-                                         errors_fn, self.bundle_sha, self.clock(), self.recipe)
+        self.result = r = calibrate_rows(
+            rows,
+            self.features,
+            self.window,
+            self.pot_q,
+            self.clip,
+            errors_fn,
+            self.bundle_sha,
+            self.clock(),
+            self.recipe,
+        )
         if self.recipe is not None:
             self.recent = RecentRows(self.recent.capacity, len(self.features))
             self.recent.extend(rows)  # the warm-up is the first stretch of recent history
@@ -229,8 +271,18 @@ class Calibrator:
     def recalibrate(self, errors_fn: ErrorsFn) -> CalibrationResult:
         """Refit scaler and threshold from the recent rows (anomalous ones left out of the scaler)."""
         rows, _ = self.recent.arrays()
-        r = calibrate_rows(rows, self.features, self.window, self.pot_q, self.clip, errors_fn, self.bundle_sha,
-                           self.clock(), self.recipe, self.recent.scaler_mask())
+        r = calibrate_rows(
+            rows,
+            self.features,
+            self.window,
+            self.pot_q,
+            self.clip,
+            errors_fn,
+            self.bundle_sha,
+            self.clock(),
+            self.recipe,
+            self.recent.scaler_mask(),
+        )
         r.details["source"] = "recent"
         r.details["excluded_rows"] = int(len(rows) - self.recent.scaler_mask().sum())
         r.details["next_recalibration"] = self._next_recalibration(r)
@@ -258,12 +310,26 @@ class Calibrator:
             how = d["threshold_kind"]
             if how == "provisional":
                 how += f" ({d['window_pot'].get('fallback')}; refined after {POT_ROWS} rows)"
-            log.info("%s on %d rows (%d windows): window threshold %.4g (%s, anchor %s)", what, r.rows, r.windows,
-                     r.threshold, how, d.get("anchor"))
+            log.info(
+                "%s on %d rows (%d windows): window threshold %.4g (%s, anchor %s)",
+                what,
+                r.rows,
+                r.windows,
+                r.threshold,
+                how,
+                d.get("anchor"),
+            )
         else:
-            log.info("%s on %d rows (%d windows): window threshold %.4g (%s), %d features floored, "
-                     "%d feature POT fallbacks", what, r.rows, r.windows, r.threshold,
-                     d["window_pot"].get("fallback") or "pot", d["features_floored"], d["feature_fallbacks"])
+            log.info(
+                "%s on %d rows (%d windows): window threshold %.4g (%s), %d features floored, %d feature POT fallbacks",
+                what,
+                r.rows,
+                r.windows,
+                r.threshold,
+                d["window_pot"].get("fallback") or "pot",
+                d["features_floored"],
+                d["feature_fallbacks"],
+            )
 
     def apply(self, spec: ScoringSpec) -> ScoringSpec:
         """``spec`` with this host's scaler and thresholds."""
@@ -283,9 +349,16 @@ class Calibrator:
         """The state file document (strict JSON: NaN cells are null); ``rows=False`` leaves the rows out
         (:meth:`save` streams them)."""
         return {
-            "kind": STATE_KIND, "version": STATE_VERSION, "created": self.created, "updated": self.clock(),
-            "features": list(self.features), "window": self.window, "warmup_samples": self.warmup_samples,
-            "pot_q": self.pot_q, "bundle_sha256": self.bundle_sha, "rows": list(self._row_lists()) if rows else [],
+            "kind": STATE_KIND,
+            "version": STATE_VERSION,
+            "created": self.created,
+            "updated": self.clock(),
+            "features": list(self.features),
+            "window": self.window,
+            "warmup_samples": self.warmup_samples,
+            "pot_q": self.pot_q,
+            "bundle_sha256": self.bundle_sha,
+            "rows": list(self._row_lists()) if rows else [],
             "calibration": None if self.result is None else self.result.to_doc(),
         }
 
@@ -297,7 +370,8 @@ class Calibrator:
         except OSError as exc:
             self.write_errors += 1
             (log.debug if self._write_failing else log.warning)(
-                "calibration: cannot save state to %s (will retry): %s", self.state_path, exc)
+                "calibration: cannot save state to %s (will retry): %s", self.state_path, exc
+            )
             self._write_failing = True
             return False
         if self._write_failing:
@@ -306,8 +380,16 @@ class Calibrator:
         return True
 
     @classmethod
-    def load(cls, features: tuple[str, ...], window: int, warmup_samples: int, pot_q: float,
-             state_path: Path | str, bundle_sha: str, **kwargs: Any) -> Calibrator:
+    def load(
+        cls,
+        features: tuple[str, ...],
+        window: int,
+        warmup_samples: int,
+        pot_q: float,
+        state_path: Path | str,
+        bundle_sha: str,
+        **kwargs: Any,
+    ) -> Calibrator:
         """A Calibrator resumed from ``state_path``; a corrupt file is moved aside and rebuilt, never fatal."""
         cal = cls(features, window, warmup_samples, pot_q, state_path, bundle_sha, **kwargs)
         try:
@@ -316,8 +398,12 @@ class Calibrator:
                 cal._restore(doc)
         except (StateCorrupt, ValueError, KeyError, TypeError, AttributeError) as exc:
             cal.corrupt_state += 1
-            log.error("calibration: %s is unusable (%s); moved to %s.corrupt, starting a new warm-up",
-                      cal.state_path, exc, cal.state_path.name)
+            log.error(
+                "calibration: %s is unusable (%s); moved to %s.corrupt, starting a new warm-up",
+                cal.state_path,
+                exc,
+                cal.state_path.name,
+            )
             cal._n, cal.result, cal.created = 0, None, cal.clock()
             try:
                 cal.state_path.replace(cal.state_path.with_name(cal.state_path.name + ".corrupt"))
@@ -343,9 +429,13 @@ class Calibrator:
         rows = np.where(np.isfinite(rows), rows, np.nan)[-self.target_rows :]
         result = None if doc["calibration"] is None else CalibrationResult.from_doc(doc["calibration"], len(features))
         created = float(doc["created"])
-        same = (result is not None and result.bundle_sha == self.bundle_sha and doc["window"] == self.window
-                and doc["pot_q"] == self.pot_q
-                and (result.rows == self.target_rows or result.details.get("source") == "recent"))
+        same = (
+            result is not None
+            and result.bundle_sha == self.bundle_sha
+            and doc["window"] == self.window
+            and doc["pot_q"] == self.pot_q
+            and (result.rows == self.target_rows or result.details.get("source") == "recent")
+        )
         self.created = created  # everything parsed: only now change self
         self._rows[: len(rows)], self._n = rows, len(rows)
         if same and result is not None:
@@ -354,10 +444,14 @@ class Calibrator:
                 self.recent = RecentRows.load(self.recent_path, self.recent.capacity, len(self.features))
                 if not len(self.recent):
                     self.recent.extend(self._rows[: self._n])
-            log.info("calibration: reusing the calibration of %s", time.strftime(
-                "%Y-%m-%d %H:%M:%S", time.gmtime(result.calibrated_at)))
+            log.info(
+                "calibration: reusing the calibration of %s",
+                time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(result.calibrated_at)),
+            )
         elif result is not None:
-            log.info("calibration: bundle or settings changed since the last calibration; recalibrating from "
-                     "%d kept rows", self._n)
+            log.info(
+                "calibration: bundle or settings changed since the last calibration; recalibrating from %d kept rows",
+                self._n,
+            )
         else:
             log.info("calibration: resuming the warm-up at %d/%d rows", self._n, self.target_rows)

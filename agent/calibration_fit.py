@@ -3,6 +3,7 @@
 Pure: rows and an ``errors_fn`` in, a :class:`CalibrationResult` out; the
 warm-up, its state file and the model are :mod:`agent.calibration`'s.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,7 @@ class HostRecipe:
     anchor: float | None = None  # the bundle's threshold.anchor: T never goes below it
 
 
-def fit_host_zscaler(rows: np.ndarray, features: tuple[str, ...], recipe: HostRecipe,
-                     clip: float = Z_CLIP) -> ZScaler:
+def fit_host_zscaler(rows: np.ndarray, features: tuple[str, ...], recipe: HostRecipe, clip: float = Z_CLIP) -> ZScaler:
     """Robust z-scoring from calibration rows: median, and the largest of the winsorised std,
     IQR / 1.349 and the feature's noise floor (so a quiet warm-up does not make every change huge)."""
     x = np.asarray(rows, np.float64)
@@ -75,8 +75,14 @@ def z_thresholds(errors: np.ndarray, pot_q: float, anchor: float | None) -> tupl
     else:
         threshold, kind = max(a, PROVISIONAL_MARGIN * float(window_err.max()), FEATURE_ERROR_FLOOR), "provisional"
     n_features = errors.shape[1]
-    details = {"window_pot": params, "threshold_kind": kind, "anchor": anchor, "pot_value": pot,
-               "anchored": bool(kind == "pot" and a > pot), "warmup_max_error": float(window_err.max())}
+    details = {
+        "window_pot": params,
+        "threshold_kind": kind,
+        "anchor": anchor,
+        "pot_value": pot,
+        "anchored": bool(kind == "pot" and a > pot),
+        "warmup_max_error": float(window_err.max()),
+    }
     return threshold, np.full(n_features, n_features * threshold), details
 
 
@@ -123,9 +129,13 @@ class CalibrationResult:
     def to_doc(self) -> dict[str, Any]:
         return {
             "scaler": self.scaler.to_doc(),
-            "threshold": self.threshold, "feature_thresholds": self.feature_thresholds.tolist(),
-            "bundle_sha256": self.bundle_sha, "calibrated_at": self.calibrated_at, "rows": self.rows,
-            "windows": self.windows, "details": self.details,
+            "threshold": self.threshold,
+            "feature_thresholds": self.feature_thresholds.tolist(),
+            "bundle_sha256": self.bundle_sha,
+            "calibrated_at": self.calibrated_at,
+            "rows": self.rows,
+            "windows": self.windows,
+            "details": self.details,
         }
 
     @classmethod
@@ -141,8 +151,16 @@ class CalibrationResult:
             raise ValueError(f"calibration arrays must have {n_features} entries")
         if not (math.isfinite(threshold) and threshold > 0 and np.isfinite(fth).all() and (fth > 0).all()):
             raise ValueError("calibration thresholds must be finite and > 0")
-        return cls(scaler, threshold, fth, str(doc["bundle_sha256"]),
-                   float(doc["calibrated_at"]), int(doc["rows"]), int(doc["windows"]), dict(doc["details"]))
+        return cls(
+            scaler,
+            threshold,
+            fth,
+            str(doc["bundle_sha256"]),
+            float(doc["calibrated_at"]),
+            int(doc["rows"]),
+            int(doc["windows"]),
+            dict(doc["details"]),
+        )
 
 
 def scorer_errors_fn(scorer: Scorer) -> ErrorsFn:
@@ -154,9 +172,18 @@ def scorer_errors_fn(scorer: Scorer) -> ErrorsFn:
     return errors
 
 
-def calibrate_rows(rows: np.ndarray, features: tuple[str, ...], window: int, pot_q: float, clip: float,
-                   errors_fn: ErrorsFn, bundle_sha: str, now: float,
-                   recipe: HostRecipe | None = None, scaler_mask: np.ndarray | None = None) -> CalibrationResult:
+def calibrate_rows(
+    rows: np.ndarray,
+    features: tuple[str, ...],
+    window: int,
+    pot_q: float,
+    clip: float,
+    errors_fn: ErrorsFn,
+    bundle_sha: str,
+    now: float,
+    recipe: HostRecipe | None = None,
+    scaler_mask: np.ndarray | None = None,
+) -> CalibrationResult:
     """Fit the scaler on ``rows`` (T, F), run ``errors_fn(scaler, (N, W, F)) -> (N, F)`` over their
     windows in batches and set the thresholds by POT (quantile ``pot_q``) on the errors.
 
@@ -164,8 +191,9 @@ def calibrate_rows(rows: np.ndarray, features: tuple[str, ...], window: int, pot
     :func:`z_thresholds`; otherwise the min-max scaler and per-feature POT of
     format-1 min-max bundles."""
     fit_rows = rows if scaler_mask is None else rows[scaler_mask]  # recalibration: incidents are not the norm
-    scaler: AnyScaler = (fit_host_scaler(fit_rows, clip) if recipe is None
-                         else fit_host_zscaler(fit_rows, features, recipe, clip))
+    scaler: AnyScaler = (
+        fit_host_scaler(fit_rows, clip) if recipe is None else fit_host_zscaler(fit_rows, features, recipe, clip)
+    )
     windows = make_windows(rows, window)
     parts = []
     for i in range(0, len(windows), BATCH):

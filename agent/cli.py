@@ -4,6 +4,7 @@ Exit codes: 0 clean stop, 2 bad configuration, bad bundle or bad input file
 (restarting will not help, so the systemd unit does not restart on 2),
 1 anything else.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="anomaly-agent",
-                                     description="Host anomaly-detection exporter for Prometheus.")
+    parser = argparse.ArgumentParser(
+        prog="anomaly-agent", description="Host anomaly-detection exporter for Prometheus."
+    )
     parser.add_argument("--version", action="version", version=f"anomaly-agent {version()} (revision {revision()})")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="sample this host and serve /metrics")
@@ -63,9 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--end", type=int, default=None, help="stop before this row (default: end of file)")
     rp.add_argument("--loop", action="store_true", help="start again at the end")
     rp.add_argument("--exit-at-end", action="store_true", help="stop when the file is exhausted")
-    rp.add_argument("--calibrate", type=int, default=0, metavar="N",
-                    help="calibrate on the first N replayed rows as a new host would (warm-up, POT, daily "
-                         "recalibration; state in a temporary directory), instead of the bundle's own scaling")
+    rp.add_argument(
+        "--calibrate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="calibrate on the first N replayed rows as a new host would (warm-up, POT, daily "
+        "recalibration; state in a temporary directory), instead of the bundle's own scaling",
+    )
     sc = sub.add_parser("score", help="score a whole SMD-format file offline into a CSV")
     sc.add_argument("--bundle", required=True, type=Path)
     sc.add_argument("--input", required=True, type=Path)
@@ -97,8 +104,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if cfg.web.config_file:
         load_web_config(cfg.web.config_file)
     model = load_model(cfg.model.bundle, cfg.model.num_threads)
-    print(f"{args.file}: OK (model {model.bundle.model_id}, {len(model.bundle.features)} features, "
-          f"window {model.bundle.window}, runtime {model.runtime})")
+    print(
+        f"{args.file}: OK (model {model.bundle.model_id}, {len(model.bundle.features)} features, "
+        f"window {model.bundle.window}, runtime {model.runtime})"
+    )
     return 0
 
 
@@ -109,8 +118,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     def live(m: LoadedModel) -> LiveSource:
         c = cfg.collector
-        return LiveSource(Sampler(procfs=Path(c.procfs), sysfs=Path(c.sysfs), nics=c.nics or None,
-                                  disks=c.disks or None, features=m.bundle.features))
+        return LiveSource(
+            Sampler(
+                procfs=Path(c.procfs),
+                sysfs=Path(c.sysfs),
+                nics=c.nics or None,
+                disks=c.disks or None,
+                features=m.bundle.features,
+            )
+        )
 
     return run(cfg, live(model), model, source_factory=live, live=True)
 
@@ -118,8 +134,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     # The scheduler's resolution is 1 µs and its longest interval a day: 10 µs .. 1 day per row.
     if not (math.isfinite(args.speed) and 1 / 86400 <= args.speed <= MAX_SPEED):
-        raise ConfigError([f"--speed: must be a number of rows per second in 1.2e-05..{MAX_SPEED:g}, "
-                           f"got {args.speed}"], "flags")
+        raise ConfigError(
+            [f"--speed: must be a number of rows per second in 1.2e-05..{MAX_SPEED:g}, got {args.speed}"], "flags"
+        )
     cfg = _config(args)
     # Replayed rows carry their own time: a scheduling hiccup is not a data gap, so never reset the window.
     cfg = replace(cfg, sampling=replace(cfg.sampling, interval_seconds=1.0 / args.speed, max_gap_intervals=1e9))
@@ -127,19 +144,29 @@ def cmd_replay(args: argparse.Namespace) -> int:
     model = load_model(cfg.model.bundle, cfg.model.num_threads)
 
     def replay(m: LoadedModel) -> ReplaySource:
-        return ReplaySource(args.data, args.machine, len(m.bundle.features), loop=args.loop, start=args.start,
-                            end=args.end)
+        return ReplaySource(
+            args.data, args.machine, len(m.bundle.features), loop=args.loop, start=args.start, end=args.end
+        )
 
     source = replay(model)
-    log.info("replaying %s/%s: %d rows at %.3g rows/s (labels: %s)", args.data, args.machine, len(source.rows),
-             args.speed, "yes" if source.labels is not None else "no")
+    log.info(
+        "replaying %s/%s: %d rows at %.3g rows/s (labels: %s)",
+        args.data,
+        args.machine,
+        len(source.rows),
+        args.speed,
+        "yes" if source.labels is not None else "no",
+    )
     if args.calibrate <= 0:
         return run(cfg, source, model, exit_at_end=args.exit_at_end, source_factory=None)
     with tempfile.TemporaryDirectory(prefix="replay-state-") as state:
         # SMD rows are min-max scaled to [0, 1]: noise floors are a share of that range, not host units
-        cfg = replace(cfg, state_directory=state, history=replace(cfg.history, enabled=False),
-                      calibration=replace(cfg.calibration, enabled=True, warmup_samples=args.calibrate,
-                                          noise_floors="range"))
+        cfg = replace(
+            cfg,
+            state_directory=state,
+            history=replace(cfg.history, enabled=False),
+            calibration=replace(cfg.calibration, enabled=True, warmup_samples=args.calibrate, noise_floors="range"),
+        )
         return run(cfg, source, model, exit_at_end=args.exit_at_end, source_factory=None, calibrate=True)
 
 
@@ -164,9 +191,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "check-config": cmd_check_config, "replay": cmd_replay, "score": cmd_score,
-            "backtest": cmd_backtest,
-            "status": cmd_status}
+COMMANDS = {
+    "run": cmd_run,
+    "check-config": cmd_check_config,
+    "replay": cmd_replay,
+    "score": cmd_score,
+    "backtest": cmd_backtest,
+    "status": cmd_status,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ raises one :class:`ConfigError` that lists every problem as
 missing referenced files).  Every key and its default is documented in
 ``config.example.yaml``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -308,8 +309,10 @@ def scoring_problems(sc: ScoringConfig, features: tuple[str, ...] | None) -> lis
     for key, names in (("ignore_features", sc.ignore_features), ("feature_weights", tuple(sc.feature_weights))):
         for name in names:
             if name not in features:
-                problems.append(f"scoring.{key}: {name!r} is not a feature of the bundle "
-                                f"({len(features)} features: {', '.join(features[:6])}, ...)")
+                problems.append(
+                    f"scoring.{key}: {name!r} is not a feature of the bundle "
+                    f"({len(features)} features: {', '.join(features[:6])}, ...)"
+                )
     if features and set(features) <= set(sc.ignore_features) | {k for k, w in sc.feature_weights.items() if w == 0}:
         problems.append("scoring: every feature is ignored or weighs 0: nothing would be scored")
     return problems

@@ -6,6 +6,7 @@ job and ``reload()`` swaps in a new bundle (keeping the running one when the
 new one is invalid).  Scrapes only read the snapshot.  The wiring around it
 (scheduler, HTTP server, signals) is :mod:`agent.daemon`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,6 +42,7 @@ class JobEvent(Protocol):
 
     @property
     def job_id(self) -> str: ...
+
 
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -106,11 +108,13 @@ class Agent:
         self._signature = bundle_signature(cfg.model.bundle)
         self.exhausted = False
         self.snapshot = Snapshot(model=model_info(model), calibration_ratio=self._calibration_ratio())
-        self.duration = Histogram(f"{NAMESPACE}_scoring_duration_seconds",
-                                  "Wall time of one sampling cycle (collect, score, publish).",
-                                  buckets=DURATION_BUCKETS, registry=registry)
-        self.collector = AnomalyCollector(lambda: self.snapshot, cfg.sampling.top_k,
-                                          cfg.exporter.per_feature_metrics)
+        self.duration = Histogram(
+            f"{NAMESPACE}_scoring_duration_seconds",
+            "Wall time of one sampling cycle (collect, score, publish).",
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.collector = AnomalyCollector(lambda: self.snapshot, cfg.sampling.top_k, cfg.exporter.per_feature_metrics)
         # served from the registry through a per-snapshot cache: families are built once per cycle
         registry.register(SnapshotCache(self.collector, lambda: self.snapshot))
 
@@ -134,8 +138,13 @@ class Agent:
         update or make a counter go backwards.
         """
         with self._publish_lock:
-            self.snapshot = replace(self.snapshot, reloads=dict(self._reloads), cycles_skipped=self._skipped,
-                                    scoring_errors=self._scoring_errors, **changes)
+            self.snapshot = replace(
+                self.snapshot,
+                reloads=dict(self._reloads),
+                cycles_skipped=self._skipped,
+                scoring_errors=self._scoring_errors,
+                **changes,
+            )
 
     def _cycle(self) -> None:
         row = self.source.next()
@@ -150,8 +159,11 @@ class Agent:
         gap = self.cfg.sampling.max_gap_intervals * self.cfg.sampling.interval_seconds
         changes: dict[str, Any] = {}
         if self._last_sample is not None and not 0 <= now - self._last_sample <= gap:
-            log.warning("%.0f s since the last sample (max %.0f s): window reset instead of scoring stale data",
-                        now - self._last_sample, gap)
+            log.warning(
+                "%.0f s since the last sample (max %.0f s): window reset instead of scoring stale data",
+                now - self._last_sample,
+                gap,
+            )
             self.window.clear()
             changes["result"] = None  # the last score describes rows no longer in the window: stop exporting it
         self._last_sample = now
@@ -166,9 +178,13 @@ class Agent:
             self._maybe_calibrate()
         elif cal is not None and cal.save_pending:  # the disk refused the calibration: retry until it is kept
             cal.save()
-        changes.update(fill_ratio=self.window.fill_ratio, replay_label=row.label,
-                       collector_errors=self.source.error_counts(), calibration_ratio=self._calibration_ratio(),
-                       state_errors=self._state_errors())
+        changes.update(
+            fill_ratio=self.window.fill_ratio,
+            replay_label=row.label,
+            collector_errors=self.source.error_counts(),
+            calibration_ratio=self._calibration_ratio(),
+            state_errors=self._state_errors(),
+        )
         if self.window.full and (cal is None or cal.calibrated):
             result = self.scorer.score_window(self.window.view())
             changes.update(result=result, scored_at=self.clock())
@@ -201,8 +217,12 @@ class Agent:
         result = cal.calibrate(scorer_errors_fn(self.model.scorer))
         self.scorer = self._scorer()
         release_free_memory()  # calibration's temporaries are a one-off: give their pages back
-        log.info("calibrated on %d rows (%d windows): threshold %.4g, scores are published from now on",
-                 result.rows, result.windows, result.threshold)
+        log.info(
+            "calibrated on %d rows (%d windows): threshold %.4g, scores are published from now on",
+            result.rows,
+            result.windows,
+            result.threshold,
+        )
 
     def _calibration_ratio(self) -> float:
         return 1.0 if self.calibrator is None else self.calibrator.progress
@@ -247,8 +267,13 @@ class Agent:
                 self.seasonal.rebind(nb.features)
             if self.calibrator is not None:
                 if needs_calibration(nb.meta):
-                    self.calibrator.rebind(nb.features, nb.window, nb.sha256, clip=nb.scaler.clip,
-                                           recipe=host_recipe(nb, self.cfg.calibration.noise_floors))
+                    self.calibrator.rebind(
+                        nb.features,
+                        nb.window,
+                        nb.sha256,
+                        clip=nb.scaler.clip,
+                        recipe=host_recipe(nb, self.cfg.calibration.noise_floors),
+                    )
                     self._maybe_calibrate()  # same features: recalibrates at once from the kept rows
                 else:
                     log.info("bundle %s is host-specific: calibration not needed", nb.model_id)
@@ -276,8 +301,7 @@ class Agent:
 
     # -- views for HTTP ---------------------------------------------------
     def health(self) -> tuple[bool, dict[str, Any]]:
-        return health_doc(self.snapshot, self.model, self.calibrator, self.cfg.sampling.interval_seconds,
-                          self.clock())
+        return health_doc(self.snapshot, self.model, self.calibrator, self.cfg.sampling.interval_seconds, self.clock())
 
     def model_doc(self) -> dict[str, Any]:
         return model_doc(self.model, self.calibrator, self.loaded_at, self._reloads)

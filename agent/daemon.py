@@ -8,6 +8,7 @@ start time, so the schedule does not drift.  SIGHUP and the optional file watche
 ``/metrics`` serves exactly one registry: process metrics, build info, the
 cycle duration and the snapshot families (cached once per snapshot).
 """
+
 from __future__ import annotations
 
 import logging
@@ -66,18 +67,30 @@ def host_state(cfg: Config, model: LoadedModel) -> tuple[Calibrator | None, Hist
     b = model.bundle
     cal = None
     if cfg.calibration.enabled and needs_calibration(b.meta):
-        cal = Calibrator.load(b.features, b.window, cfg.calibration.warmup_samples, cfg.calibration.pot_q,
-                              state / "calibration.json", b.sha256, clip=b.scaler.clip,
-                              # ~24 saves per warm-up: each rewrites every row so far (0.4 MB at 1440 rows)
-                              save_every=max(10, cfg.calibration.warmup_samples // 24),
-                              recipe=host_recipe(b, cfg.calibration.noise_floors),
-                              recent_samples=cfg.calibration.recent_samples,
-                              recalibrate_seconds=cfg.calibration.recalibrate_hours * 3600.0)
+        cal = Calibrator.load(
+            b.features,
+            b.window,
+            cfg.calibration.warmup_samples,
+            cfg.calibration.pot_q,
+            state / "calibration.json",
+            b.sha256,
+            clip=b.scaler.clip,
+            # ~24 saves per warm-up: each rewrites every row so far (0.4 MB at 1440 rows)
+            save_every=max(10, cfg.calibration.warmup_samples // 24),
+            recipe=host_recipe(b, cfg.calibration.noise_floors),
+            recent_samples=cfg.calibration.recent_samples,
+            recalibrate_seconds=cfg.calibration.recalibrate_hours * 3600.0,
+        )
     log.info("%s", calibration_line(cfg, model, cal))
     history = None
     if cfg.history.enabled:
-        history = HistoryWriter(state / "history", b.features, max_bytes=cfg.history.max_bytes,
-                                rows_per_file=cfg.history.rows_per_file, interval=cfg.sampling.interval_seconds)
+        history = HistoryWriter(
+            state / "history",
+            b.features,
+            max_bytes=cfg.history.max_bytes,
+            rows_per_file=cfg.history.rows_per_file,
+            interval=cfg.sampling.interval_seconds,
+        )
     log.info("%s", state_line(cfg, cal, history))
     return cal, history
 
@@ -90,8 +103,10 @@ def calibration_line(cfg: Config, model: LoadedModel, cal: Calibrator | None) ->
         return f"calibration: not needed (bundle {model.bundle.model_id} was trained on this host)"
     if cal.result is not None:
         r = cal.result
-        return (f"calibration: reusing the saved host calibration from {iso(r.calibrated_at)} ({r.rows} rows, "
-                f"{calibration_state(cal)})")
+        return (
+            f"calibration: reusing the saved host calibration from {iso(r.calibrated_at)} ({r.rows} rows, "
+            f"{calibration_state(cal)})"
+        )
     n, target = collected_rows(cal), cal.target_rows
     eta = age_text((target - n) * cfg.sampling.interval_seconds)
     if n:
@@ -101,11 +116,15 @@ def calibration_line(cfg: Config, model: LoadedModel, cal: Calibrator | None) ->
 
 def state_line(cfg: Config, cal: Calibrator | None, history: HistoryWriter | None) -> str:
     """The startup log line saying where state is kept."""
-    parts = [f"state directory {Path(cfg.state_directory).absolute()}",
-             f"calibration state {cal.state_path.absolute()}" if cal is not None else "no calibration state"]
+    parts = [
+        f"state directory {Path(cfg.state_directory).absolute()}",
+        f"calibration state {cal.state_path.absolute()}" if cal is not None else "no calibration state",
+    ]
     if history is not None:
-        parts.append(f"history in {history.directory.absolute()} (up to {cfg.history.max_bytes / 2**20:.0f} MiB, "
-                     f"{cfg.history.rows_per_file} rows per file)")
+        parts.append(
+            f"history in {history.directory.absolute()} (up to {cfg.history.max_bytes / 2**20:.0f} MiB, "
+            f"{cfg.history.rows_per_file} rows per file)"
+        )
     else:
         parts.append("history off (history.enabled: false)")
     return "; ".join(parts)
@@ -119,9 +138,15 @@ def make_registry() -> CollectorRegistry:
     return registry
 
 
-def run(cfg: Config, source: Source, model: LoadedModel, exit_at_end: bool = False,
-        source_factory: Callable[[LoadedModel], Source] | None = None, live: bool = False,
-        calibrate: bool = False) -> int:
+def run(
+    cfg: Config,
+    source: Source,
+    model: LoadedModel,
+    exit_at_end: bool = False,
+    source_factory: Callable[[LoadedModel], Source] | None = None,
+    live: bool = False,
+    calibrate: bool = False,
+) -> int:
     """Serve until SIGTERM/SIGINT; SIGHUP reloads the bundle.  Returns the exit code.
 
     ``live``: the rows come from this host, so calibrate and record history
@@ -137,24 +162,46 @@ def run(cfg: Config, source: Source, model: LoadedModel, exit_at_end: bool = Fal
     signal.signal(signal.SIGHUP, lambda *_: flags.__setitem__("hup", True))
     registry = make_registry()
     b = model.bundle
-    log.info("model %s (%s, window %d, %d features, sha256 %s) from %s on %s", b.model_id, b.architecture,
-             b.window, len(b.features), b.sha256[:12], b.path, model.runtime)
+    log.info(
+        "model %s (%s, window %d, %d features, sha256 %s) from %s on %s",
+        b.model_id,
+        b.architecture,
+        b.window,
+        len(b.features),
+        b.sha256[:12],
+        b.path,
+        model.runtime,
+    )
     if live or calibrate:  # calibrate: a replay that warms up on its first rows as a new host would
         calibrator, history = host_state(cfg, model)
     else:
         calibrator, history = None, None
         log.info("replay: no calibration and no state kept (the rows are already in the model's scale)")
-    agent = Agent(cfg, source, model, registry, on_exhausted=stop.set if exit_at_end else None,
-                  source_factory=source_factory, calibrator=calibrator, history=history)
+    agent = Agent(
+        cfg,
+        source,
+        model,
+        registry,
+        on_exhausted=stop.set if exit_at_end else None,
+        source_factory=source_factory,
+        calibrator=calibrator,
+        history=history,
+    )
     web = load_web_config(cfg.web.config_file) if cfg.web.config_file else None
     auth = BasicAuth(web.users) if web is not None and web.users else None
     app = make_app(registry, agent.health, agent.model_doc, auth)
     httpd, _ = serve(cfg.web.listen_address, app, web, cfg.web.request_timeout_seconds)
     tls = bool(web and web.tls)
     url = local_url(cfg.web.listen_address, tls)
-    log.info("serving on %s%s%s%s: status page %s, Prometheus metrics %smetrics", cfg.web.listen_address,
-             " (every interface)" if parse_listen_address(cfg.web.listen_address)[0] in ("", "0.0.0.0", "::") else "",
-             " with TLS" if tls else "", " and basic auth" if auth else "", url, url)
+    log.info(
+        "serving on %s%s%s%s: status page %s, Prometheus metrics %smetrics",
+        cfg.web.listen_address,
+        " (every interface)" if parse_listen_address(cfg.web.listen_address)[0] in ("", "0.0.0.0", "::") else "",
+        " with TLS" if tls else "",
+        " and basic auth" if auth else "",
+        url,
+        url,
+    )
 
     scheduler = Scheduler(on_skip=agent.on_skipped)
     scheduler.add_job("cycle", agent.cycle, cfg.sampling.interval_seconds)
@@ -164,8 +211,12 @@ def run(cfg: Config, source: Source, model: LoadedModel, exit_at_end: bool = Fal
     if cfg.model.url:  # a fleet server (docs/fleet.md): the first poll at once, then on its interval
         remote = RemoteBundle(cfg.model)
         log.info("pulling the bundle from %s every %g s", remote.url, cfg.model.url_poll_seconds)
-        scheduler.add_job("pull", lambda: pull_once(remote, lambda: agent.model.bundle.sha256, agent.reload,
-                                                    agent.count_reload), cfg.model.url_poll_seconds, first_delay=1)
+        scheduler.add_job(
+            "pull",
+            lambda: pull_once(remote, lambda: agent.model.bundle.sha256, agent.reload, agent.count_reload),
+            cfg.model.url_poll_seconds,
+            first_delay=1,
+        )
     scheduler.start()
     sd_notify("READY=1")
     try:

@@ -35,6 +35,7 @@ Homes: the ``members`` schema and its validation are in :mod:`agent.bundle`,
 the writer in :mod:`agent.bundle_write`, the predictor in :mod:`agent.predictors`;
 this module holds the normalisation and combination arithmetic they share.
 """
+
 from __future__ import annotations
 
 import math
@@ -99,8 +100,9 @@ def rank_normalise(errors: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
     return out
 
 
-def fit_norm(errors: np.ndarray, method: str, floor: float = FEATURE_ERROR_FLOOR, n_quantiles: int = 51,
-             scope: str = "feature") -> Norm:
+def fit_norm(
+    errors: np.ndarray, method: str, floor: float = FEATURE_ERROR_FLOOR, n_quantiles: int = 51, scope: str = "feature"
+) -> Norm:
     """Normalisation statistics of one member from its (N, F) validation errors.
 
     ``z`` with ``scope="member"``: every feature is divided by the std of the

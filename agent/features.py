@@ -4,6 +4,7 @@ The order is the one public SMD tooling uses (1-indexed in interpretation
 labels).  A bundle names the features it needs; this catalog only says how the
 agent produces each one on Linux.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

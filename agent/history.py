@@ -24,6 +24,7 @@ end in a torn line) and the next append opens a fresh one.  Not thread-safe:
 call it from the sampling job only.  Format reference: ``docs/history.md``;
 names, row text and sidecar: :mod:`agent.history_files`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,10 +52,20 @@ from agent.history_files import (
     write_json_atomic,
 )
 
-__all__ = ["FORMAT", "PREFIX", "SUFFIXES", "VERSION", "HistoryWriter", "format_cell", "format_row", "stem_key",
-           "write_json_atomic"]
+__all__ = [
+    "FORMAT",
+    "PREFIX",
+    "SUFFIXES",
+    "VERSION",
+    "HistoryWriter",
+    "format_cell",
+    "format_row",
+    "stem_key",
+    "write_json_atomic",
+]
 
 log = logging.getLogger(__name__)
+
 
 class HistoryWriter:
     """Append raw rows to rotated SMD-format files under ``directory`` (see the module docstring).
@@ -63,10 +74,18 @@ class HistoryWriter:
     ``interval`` (seconds between samples) and ``hostname`` go into the sidecar.
     """
 
-    def __init__(self, directory: Path, features: tuple[str, ...], units: tuple[str, ...] | None = None,
-                 max_bytes: int = 64 * 1024 * 1024, rows_per_file: int = 10080,
-                 clock: Callable[[], float] = time.time, *, interval: float = 60.0,
-                 hostname: str | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        features: tuple[str, ...],
+        units: tuple[str, ...] | None = None,
+        max_bytes: int = 64 * 1024 * 1024,
+        rows_per_file: int = 10080,
+        clock: Callable[[], float] = time.time,
+        *,
+        interval: float = 60.0,
+        hostname: str | None = None,
+    ) -> None:
         if max_bytes <= 0 or rows_per_file <= 0:
             raise ValueError(f"max_bytes ({max_bytes}) and rows_per_file ({rows_per_file}) must be > 0")
         self.directory = Path(directory)
@@ -86,8 +105,7 @@ class HistoryWriter:
     def set_features(self, features: tuple[str, ...], units: tuple[str, ...] | None = None) -> None:
         """Switch the schema (a new bundle); a different one closes the current file set."""
         features = tuple(features)
-        units = tuple(units) if units is not None else tuple(CATALOG[f].unit if f in CATALOG else ""
-                                                             for f in features)
+        units = tuple(units) if units is not None else tuple(CATALOG[f].unit if f in CATALOG else "" for f in features)
         if not features or len(units) != len(features):
             raise ValueError(f"need >= 1 feature and one unit per feature, got {len(features)} and {len(units)}")
         if (features, units) != (self.features, self.units):
@@ -104,8 +122,9 @@ class HistoryWriter:
         need = len(line) + len(ts_line)
         try:
             cur = self._cur
-            if cur is not None and (cur.rows >= self.rows_per_file
-                                    or (cur.rows and cur.size + need > self.max_bytes // 2)):
+            if cur is not None and (
+                cur.rows >= self.rows_per_file or (cur.rows and cur.size + need > self.max_bytes // 2)
+            ):
                 self._rotate()
             if self._cur is None:
                 self._open(ts)
@@ -149,8 +168,14 @@ class HistoryWriter:
 
     # -- internals --------------------------------------------------------------------------------
     def _sidecar(self, fs: FileSet, complete: bool) -> dict[str, Any]:
-        return sidecar(fs, hostname=self.hostname, features=self.features, units=self.units,
-                       interval=self.interval, complete=complete)
+        return sidecar(
+            fs,
+            hostname=self.hostname,
+            features=self.features,
+            units=self.units,
+            interval=self.interval,
+            complete=complete,
+        )
 
     def _scan(self) -> list[FileSet]:
         """File sets already on disk (earlier runs), oldest first; stale temp files are removed."""
@@ -210,15 +235,20 @@ class HistoryWriter:
                     old.path(s).unlink(missing_ok=True)
                 except OSError as exc:  # dropped from accounting anyway, or we would loop forever
                     log.warning("cannot delete old history file %s: %s", old.path(s), exc)
-            log.debug("deleted history file set %s (%d bytes) to stay within %d bytes",
-                      old.stem.name, old.size, self.max_bytes)
+            log.debug(
+                "deleted history file set %s (%d bytes) to stay within %d bytes",
+                old.stem.name,
+                old.size,
+                self.max_bytes,
+            )
 
     def _fail(self, exc: Exception) -> None:
         self.errors += 1
         self._failing += 1
         if self._failing == 1:
-            log.warning("history recording in %s failed, retrying with a new file on the next sample: %s",
-                        self.directory, exc)
+            log.warning(
+                "history recording in %s failed, retrying with a new file on the next sample: %s", self.directory, exc
+            )
         fs, self._cur = self._cur, None
         if fs is None:
             return

@@ -4,6 +4,7 @@ A file set ``history-<UTC stamp>[-N]`` is ``.txt`` (rows), ``.ts`` (one
 timestamp per row) and ``.json`` (the sidecar); see :mod:`agent.history`
 and ``docs/history.md``.  ``training.history`` reads what this defines.
 """
+
 from __future__ import annotations
 
 import json
@@ -94,13 +95,22 @@ class FileSet:
         return total
 
 
-def sidecar(fs: FileSet, *, hostname: str, features: tuple[str, ...], units: tuple[str, ...], interval: float,
-            complete: bool) -> dict[str, Any]:
+def sidecar(
+    fs: FileSet, *, hostname: str, features: tuple[str, ...], units: tuple[str, ...], interval: float, complete: bool
+) -> dict[str, Any]:
     """The ``.json`` document of file set ``fs``."""
     return {
-        "format": FORMAT, "version": VERSION, "hostname": hostname,
-        "features": list(features), "units": list(units), "interval_seconds": interval,
-        "data_file": fs.path(".txt").name, "timestamps_file": fs.path(".ts").name,
-        "missing_value": "empty cell", "first_timestamp": fs.first_ts, "last_timestamp": fs.last_ts,
-        "rows": fs.rows, "complete": complete,
+        "format": FORMAT,
+        "version": VERSION,
+        "hostname": hostname,
+        "features": list(features),
+        "units": list(units),
+        "interval_seconds": interval,
+        "data_file": fs.path(".txt").name,
+        "timestamps_file": fs.path(".ts").name,
+        "missing_value": "empty cell",
+        "first_timestamp": fs.first_ts,
+        "last_timestamp": fs.last_ts,
+        "rows": fs.rows,
+        "complete": complete,
     }

@@ -8,6 +8,7 @@ newline-terminated lines count (a crash may tear the last one).  Used by
 ``anomaly-agent backtest``; the agent never imports ``training``, whose
 ``training.history`` turns the same files into training segments.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -70,8 +71,9 @@ def parse_rows(text: str, n_cells: int, source: str) -> np.ndarray:
     for i, line in enumerate(lines):
         cells = line.split(",")
         if len(cells) != n_cells:
-            raise SMDFormatError(f"{source}:{i + 1}: expected {n_cells} cells (the sidecar's features), "
-                                 f"found {len(cells)}")
+            raise SMDFormatError(
+                f"{source}:{i + 1}: expected {n_cells} cells (the sidecar's features), found {len(cells)}"
+            )
         try:
             out[i] = [float(c) if c.strip() else np.nan for c in cells]
         except ValueError:
@@ -143,8 +145,10 @@ def load_recorded(directory: Path, features: tuple[str, ...], since: float | Non
         names, set_interval = _sidecar_features(resolve(base.with_name(stem + ".json")))
         missing = [f for f in features if f not in names]
         if missing:
-            skipped.append(f"{stem}: lacks {len(missing)} of the bundle's features ({', '.join(missing[:5])}"
-                           f"{', ...' if len(missing) > 5 else ''})")
+            skipped.append(
+                f"{stem}: lacks {len(missing)} of the bundle's features ({', '.join(missing[:5])}"
+                f"{', ...' if len(missing) > 5 else ''})"
+            )
             continue
         txt, ts = resolve(base.with_name(stem + ".txt")), resolve(base.with_name(stem + ".ts"))
         rows = parse_rows(_read(txt), len(names), str(txt))
@@ -159,8 +163,10 @@ def load_recorded(directory: Path, features: tuple[str, ...], since: float | Non
     for s in skipped:
         log.warning("history file set skipped: %s", s)
     if not used:
-        raise SMDFormatError(f"{directory}: no recorded rows with the bundle's features"
-                             + (f" ({'; '.join(skipped[:3])})" if skipped else ""))
+        raise SMDFormatError(
+            f"{directory}: no recorded rows with the bundle's features"
+            + (f" ({'; '.join(skipped[:3])})" if skipped else "")
+        )
     v, t = np.concatenate(values), np.concatenate(stamps)
     del values  # the per-set arrays: a second copy of every row
     if np.all(t[1:] >= t[:-1]):  # the usual case: no third copy for a reorder

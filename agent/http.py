@@ -9,6 +9,7 @@ served at once (more are closed at accept), which bounds threads and memory
 under a flood.  The TLS handshake happens in the connection's own thread,
 not in the accept loop.
 """
+
 from __future__ import annotations
 
 import base64
@@ -75,8 +76,14 @@ def make_app(
 
     def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         if auth is not None and not _authorised(auth, environ.get("HTTP_AUTHORIZATION", "")):
-            start("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="host-anomaly-exporter"'),
-                                       ("Content-Type", "text/plain"), ("Content-Length", "13")])
+            start(
+                "401 Unauthorized",
+                [
+                    ("WWW-Authenticate", 'Basic realm="host-anomaly-exporter"'),
+                    ("Content-Type", "text/plain"),
+                    ("Content-Length", "13"),
+                ],
+            )
             return [b"Unauthorized\n"]
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             start("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Length", "0")])
@@ -240,8 +247,9 @@ def serve(
         host, family = ("::", socket.AF_INET6) if socket.has_ipv6 else ("0.0.0.0", socket.AF_INET)
 
     handler = type("Handler", (_Handler,), {"timeout": request_timeout})
-    server_cls: type[_Server] = type("Server", (_Server,),
-                                     {"address_family": family, "max_connections": max_connections})
+    server_cls: type[_Server] = type(
+        "Server", (_Server,), {"address_family": family, "max_connections": max_connections}
+    )
     if family == socket.AF_INET6:
         server_cls.server_bind = _dual_stack_bind(server_cls.server_bind)  # type: ignore[method-assign,assignment]
     try:

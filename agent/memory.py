@@ -7,6 +7,7 @@ small live object sits above them.  Pinning the threshold at its 128 KiB default
 every large array in its own mapping, returned to the kernel when freed: a calibrated
 live agent holds ~3.5 MB less (docs/benchmarks.md, "Where the memory goes").
 """
+
 from __future__ import annotations
 
 import ctypes

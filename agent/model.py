@@ -3,6 +3,7 @@
 Built on :mod:`agent.bundle` (schema, hashes) and :mod:`agent.predictors`
 (interpreters); what the agent, replay, score and evaluation load.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -16,6 +16,7 @@ grid, refine around the best grid point by golden-section search and keep the
 result only if it beats the exponential fit (gamma = 0, sigma = mean excess).
 gamma is restricted to >= -1, where the GPD likelihood is bounded.
 """
+
 from __future__ import annotations
 
 import math
@@ -208,7 +209,9 @@ def error_thresholds(errors: np.ndarray, q: float, floor: float) -> tuple[float,
     per = [_floored_pot(errors[:, j], q, floor) for j in range(errors.shape[1])]
     values = np.array([v for v, _ in per])
     details = {
-        "window_pot": params, "floor": floor, "window_floored": bool(window == floor),
+        "window_pot": params,
+        "floor": floor,
+        "window_floored": bool(window == floor),
         "features_floored": int(sum(v == floor for v, _ in per)),
         "feature_fallbacks": int(sum(bool(p.get("fallback")) for _, p in per)),
     }

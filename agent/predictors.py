@@ -5,6 +5,7 @@ The only module that imports an interpreter.  ``ai_edge_litert`` is preferred
 installed.  Both expose the same ``Interpreter`` API.  Both predictors satisfy
 :class:`agent.scoring.Predictor`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,8 +64,11 @@ class TFLitePredictor:
             # Without the default XNNPACK delegate: it prints "INFO: Created TensorFlow Lite XNNPACK delegate
             # for CPU." on stderr for every interpreter (every command, every reload) and costs ~1.2 MB RSS;
             # the builtin kernels are slower per invoke (µs per window), nothing at one window per interval.
-            self._interp = cls(model_content=content, num_threads=num_threads,
-                               experimental_op_resolver_type=resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            self._interp = cls(
+                model_content=content,
+                num_threads=num_threads,
+                experimental_op_resolver_type=resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+            )
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -118,8 +122,9 @@ class EnsemblePredictor:
     the combined member error, so ``Scorer`` (autoencoder, tail 1) computes ``e``.
     """
 
-    def __init__(self, members: tuple[Member, ...], predictors: Sequence[Predictor], n_features: int,
-                 runtime: str = "") -> None:
+    def __init__(
+        self, members: tuple[Member, ...], predictors: Sequence[Predictor], n_features: int, runtime: str = ""
+    ) -> None:
         if len(members) != len(predictors) or not members:
             raise ValueError("one predictor per member is needed")
         self.members, self.predictors, self.n_features, self.runtime = members, predictors, n_features, runtime
@@ -134,8 +139,10 @@ class EnsemblePredictor:
             want_in = (m.input_length, n_features)
             want_out = (m.window, n_features) if m.kind == "autoencoder" else (n_features,)
             if p.input_shape[1:] != want_in or p.output_shape[1:] != want_out:
-                raise BundleError(f"{m.file}: tensors {p.input_shape} -> {p.output_shape} do not match the member "
-                                  f"(batch, {want_in[0]}, {n_features}) -> (batch, {', '.join(map(str, want_out))})")
+                raise BundleError(
+                    f"{m.file}: tensors {p.input_shape} -> {p.output_shape} do not match the member "
+                    f"(batch, {want_in[0]}, {n_features}) -> (batch, {', '.join(map(str, want_out))})"
+                )
             preds.append(p)
         return cls(members, preds, n_features, preds[0].runtime)
 
@@ -146,7 +153,7 @@ class EnsemblePredictor:
             raise ValueError(f"expected (N, >={self.window}, {self.n_features}) windows, got {x.shape}")
         out = []
         for m, p in zip(self.members, self.predictors):
-            xm = x[:, x.shape[1] - m.window:]
+            xm = x[:, x.shape[1] - m.window :]
             if m.kind == "forecaster":
                 out.append(feature_errors(xm[:, -1], p.predict(xm[:, :-1]), 1))
             else:

@@ -9,6 +9,7 @@ Values stay in the kernel's units except ``/proc/meminfo``, whose ``kB``
 fields become bytes.  Which source feeds which feature is in
 ``docs/collector.md``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -17,17 +18,48 @@ from pathlib import Path
 # /proc/diskstats columns after "major minor name" (Documentation/admin-guide/iostats.rst);
 # later kernels append discard (4.18+) and flush (5.5+) columns, which we ignore.
 DISK_FIELDS: tuple[str, ...] = (
-    "reads", "reads_merged", "sectors_read", "read_ms",
-    "writes", "writes_merged", "sectors_written", "write_ms",
-    "in_flight", "io_ticks", "weighted_ms",
+    "reads",
+    "reads_merged",
+    "sectors_read",
+    "read_ms",
+    "writes",
+    "writes_merged",
+    "sectors_written",
+    "write_ms",
+    "in_flight",
+    "io_ticks",
+    "weighted_ms",
 )
 NETDEV_FIELDS: tuple[str, ...] = (
-    "rx_bytes", "rx_packets", "rx_errs", "rx_drop", "rx_fifo", "rx_frame", "rx_compressed", "rx_multicast",
-    "tx_bytes", "tx_packets", "tx_errs", "tx_drop", "tx_fifo", "tx_colls", "tx_carrier", "tx_compressed",
+    "rx_bytes",
+    "rx_packets",
+    "rx_errs",
+    "rx_drop",
+    "rx_fifo",
+    "rx_frame",
+    "rx_compressed",
+    "rx_multicast",
+    "tx_bytes",
+    "tx_packets",
+    "tx_errs",
+    "tx_drop",
+    "tx_fifo",
+    "tx_colls",
+    "tx_carrier",
+    "tx_compressed",
 )
 # /proc/stat "cpu" columns; kernels before 2.6.33 stop early, missing ones read as 0.
 CPU_FIELDS: tuple[str, ...] = (
-    "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest", "guest_nice",
+    "user",
+    "nice",
+    "system",
+    "idle",
+    "iowait",
+    "irq",
+    "softirq",
+    "steal",
+    "guest",
+    "guest_nice",
 )
 
 
@@ -109,7 +141,7 @@ def parse_diskstats(text: str, path: str = "/proc/diskstats") -> dict[str, dict[
         fields = line.split()
         if len(fields) < 3 + len(DISK_FIELDS):
             raise ProcParseError(path, no, f"expected >= {3 + len(DISK_FIELDS)} fields, got {len(fields)}")
-        values = _ints(fields[3:3 + len(DISK_FIELDS)], path, no, line)
+        values = _ints(fields[3 : 3 + len(DISK_FIELDS)], path, no, line)
         out[fields[2]] = dict(zip(DISK_FIELDS, values))
     return out
 
@@ -160,7 +192,7 @@ def parse_stat_cpu(text: str, path: str = "/proc/stat") -> dict[str, int]:
     fields = line.split()
     if fields[0] != "cpu" or len(fields) < 5:
         raise ProcParseError(path, no, f"expected 'cpu user nice system idle ...', got {line.strip()[:80]!r}")
-    values = _ints(fields[1:len(CPU_FIELDS) + 1], path, no, line)
+    values = _ints(fields[1 : len(CPU_FIELDS) + 1], path, no, line)
     return dict(zip(CPU_FIELDS, values + [0] * (len(CPU_FIELDS) - len(values))))
 
 

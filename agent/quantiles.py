@@ -4,6 +4,7 @@
 which imports ``numpy.ma``: 1.2 MB that a long-lived agent would hold from its
 first calibration on, for one check that never applies to its plain arrays.
 """
+
 from __future__ import annotations
 
 import math

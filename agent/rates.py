@@ -4,6 +4,7 @@ A rate is the sum over devices of the counter's increase divided by the
 elapsed seconds; the features in :data:`DERIVED` have their own formula.  A
 counter that went backwards (reboot, wrap, NIC restart) gives no value.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -29,8 +30,10 @@ DERIVED: dict[str, tuple[tuple[str, ...], Callable[[Deltas, float], float]]] = {
     # busiest disk, capped: io_ticks may overshoot the wall clock by a tick
     "disk_u": (("io_ticks",), lambda d, dt: min(1.0, max(d["io_ticks"]) / (dt * 1000.0))),
     # no completed I/O -> 0 s, as iostat prints, so an idle disk is not a gap in the window
-    "disk_svc": (("io_ticks", "disk_r", "disk_w"),
-                 lambda d, dt: _ratio(sum(d["io_ticks"]) / 1000.0, sum(d["disk_r"]) + sum(d["disk_w"]), 0.0)),
+    "disk_svc": (
+        ("io_ticks", "disk_r", "disk_w"),
+        lambda d, dt: _ratio(sum(d["io_ticks"]) / 1000.0, sum(d["disk_r"]) + sum(d["disk_w"]), 0.0),
+    ),
     "disk_wa": (("write_ms", "disk_w"), lambda d, dt: _ratio(sum(d["write_ms"]) / 1000.0, sum(d["disk_w"]), 0.0)),
 }
 INTERVAL_FEATURES = frozenset({f.name for f in CATALOG.values() if f.kind == "rate"} | DERIVED.keys())
@@ -49,8 +52,9 @@ def deltas(prev: Counters, cur: Counters, key: str) -> list[float] | None:
     return out
 
 
-def feature_values(features: tuple[str, ...], reading: Reading, prev: Reading | None,
-                   dt: float) -> tuple[dict[str, float], list[str]]:
+def feature_values(
+    features: tuple[str, ...], reading: Reading, prev: Reading | None, dt: float
+) -> tuple[dict[str, float], list[str]]:
     """The values of one source's ``features`` and the features dropped because a counter went backwards.
 
     Gauges are taken as read; an interval feature is NaN without a previous

@@ -11,6 +11,7 @@ they are a minority; the threshold always sees every row.
 The ring is float32 (1.5 MB for 10080 x 38) and saved as a plain ``.npz``
 (no pickles) next to the calibration state, atomically.
 """
+
 from __future__ import annotations
 
 import logging

@@ -11,6 +11,7 @@ manifest's entry for this host, the bundle must load, and only then does the
 configured bundle path switch to it (a symlink replaced atomically).  Any
 failure leaves the running model and the bundle path untouched.  urllib only.
 """
+
 from __future__ import annotations
 
 import base64
@@ -70,8 +71,13 @@ def auth_header(cfg: ModelConfig) -> dict[str, str]:
 class RemoteBundle:
     """Polls ``model.url`` for this host and installs a verified new bundle at ``model.bundle``."""
 
-    def __init__(self, cfg: ModelConfig, hostname: str | None = None,
-                 urlopen: Callable[..., Any] = urllib.request.urlopen, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        hostname: str | None = None,
+        urlopen: Callable[..., Any] = urllib.request.urlopen,
+        timeout: float = 30.0,
+    ) -> None:
         self.cfg = cfg
         self.host = hostname or socket.gethostname()
         self.url = bundle_url(cfg.url, self.host)
@@ -131,8 +137,10 @@ class RemoteBundle:
         except (ValueError, KeyError, TypeError):
             raise Rejected(f"{self.manifest_url}: no entry for host {self.host!r}") from None
         if entry.get("status") != "ok" or str(entry.get("sha256", "")).lower() != sha:
-            raise Rejected(f"{self.manifest_url}: lists sha256 {str(entry.get('sha256'))[:12]} for {self.host}, "
-                           f"bundle.json says {sha[:12]}")
+            raise Rejected(
+                f"{self.manifest_url}: lists sha256 {str(entry.get('sha256'))[:12]} for {self.host}, "
+                f"bundle.json says {sha[:12]}"
+            )
         _, model, _ = self._get(self.url + MODEL_FILE)
         self.install(body, model, sha)
         self.etag = etag
@@ -169,14 +177,18 @@ class RemoteBundle:
 
     @staticmethod
     def _prune(versions: Path, keep: Path) -> None:
-        olds = sorted((p for p in versions.iterdir() if p != keep and not p.name.startswith(".")),
-                      key=lambda p: p.stat().st_mtime, reverse=True)
-        for p in olds[KEEP_VERSIONS - 1:]:
+        olds = sorted(
+            (p for p in versions.iterdir() if p != keep and not p.name.startswith(".")),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        for p in olds[KEEP_VERSIONS - 1 :]:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def pull_once(remote: RemoteBundle, current_sha: Callable[[], str], reload: Callable[[str], bool],
-              count: Callable[[str], None]) -> str:
+def pull_once(
+    remote: RemoteBundle, current_sha: Callable[[], str], reload: Callable[[str], bool], count: Callable[[str], None]
+) -> str:
     """The scheduled job: poll, then reload on "updated" or count a kept model ("rejected"/"unreachable")."""
     result = remote.poll(current_sha())
     if result == "updated":

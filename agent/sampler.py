@@ -11,6 +11,7 @@ procfs parsers.  Rates are counter deltas over the clock's elapsed seconds
 ``errors``, exported as ``host_anomaly_collector_errors_total{source}``).
 Definitions: ``docs/collector.md``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,10 +44,16 @@ class Sampler:
     intervals dropped because a counter went backwards.
     """
 
-    def __init__(self, procfs: Path = Path("/proc"), psutil_module: Any = psutil,
-                 clock: Callable[[], float] = time.monotonic, nics: tuple[str, ...] | None = None,
-                 disks: tuple[str, ...] | None = None, sysfs: Path = Path("/sys"),
-                 features: tuple[str, ...] = SMD38_NAMES) -> None:
+    def __init__(
+        self,
+        procfs: Path = Path("/proc"),
+        psutil_module: Any = psutil,
+        clock: Callable[[], float] = time.monotonic,
+        nics: tuple[str, ...] | None = None,
+        disks: tuple[str, ...] | None = None,
+        sysfs: Path = Path("/sys"),
+        features: tuple[str, ...] = SMD38_NAMES,
+    ) -> None:
         if not features:
             raise ValueError("features is empty: name at least one of " + ", ".join(SMD38_NAMES))
         unknown = [f for f in features if f not in CATALOG]
@@ -60,9 +67,13 @@ class Sampler:
             log.info("psutil reads %s, not %s: every source comes from %s", psutil_root, procfs, procfs)
             psutil_module = None
         self._read_errors: tuple[type[BaseException], ...] = (
-            OSError, ValueError, LookupError, RuntimeError,
+            OSError,
+            ValueError,
+            LookupError,
+            RuntimeError,
             AssertionError,  # psutil asserts on a garbled /proc/net/dev
-            *((psutil_module.Error,) if isinstance(getattr(psutil_module, "Error", None), type) else ()))
+            *((psutil_module.Error,) if isinstance(getattr(psutil_module, "Error", None), type) else ()),
+        )
         host = Host(Path(procfs), Path(sysfs), psutil_module, tuple(nics or ()), tuple(disks or ()))
         self._collectors: list[Collector] = build(self._features, host)
         self._prev: dict[str, tuple[float, Reading]] = {}

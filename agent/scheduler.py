@@ -10,6 +10,7 @@ Monotonic time, so a wall-clock step neither fires nor stalls a job.
 APScheduler cost 4.3 MB RSS, two threads and 0.1-0.2 s of start-up (its import
 scans every installed distribution's entry points) for two interval jobs.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,9 +33,15 @@ class Skipped:
 class IntervalJob:
     """``func`` every ``interval`` seconds in its own daemon thread, first after ``first_delay``."""
 
-    def __init__(self, job_id: str, func: Callable[[], object], interval: float,
-                 on_skip: Callable[[Skipped], None] | None = None, first_delay: float = 0.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        job_id: str,
+        func: Callable[[], object],
+        interval: float,
+        on_skip: Callable[[Skipped], None] | None = None,
+        first_delay: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not interval > 0:
             raise ValueError(f"job {job_id}: interval must be > 0, got {interval}")
         self.job_id, self.func, self.interval, self.on_skip = job_id, func, interval, on_skip

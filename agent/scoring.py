@@ -5,6 +5,7 @@ window score is the raw error divided by the bundle's threshold, so 1.0 is the
 threshold; a per-feature score is that feature's error divided by its own
 threshold; a contribution is the feature's share of the window error.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -95,8 +96,7 @@ class ZScaler:
         return np.clip((x - self.center) / self.scale, -self.clip, self.clip)
 
     def to_doc(self) -> dict[str, Any]:
-        return {"method": self.method, "center": self.center.tolist(), "scale": self.scale.tolist(),
-                "clip": self.clip}
+        return {"method": self.method, "center": self.center.tolist(), "scale": self.scale.tolist(), "clip": self.clip}
 
 
 AnyScaler = Scaler | ZScaler

@@ -5,6 +5,7 @@ Data files hold one comma-separated row of floats per minute; label files one
 0/1 per row; interpretation lines read ``a-b:d1,d2,...`` and cover the
 0-indexed rows a..b-1 with 1-indexed dimensions.
 """
+
 from __future__ import annotations
 
 import gzip

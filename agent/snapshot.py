@@ -1,4 +1,5 @@
 """The immutable state the exporter reads: one ``Snapshot`` replaced per sampling cycle."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """Where rows come from: the live host sampler or an SMD file being replayed."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,16 +27,19 @@ class Source(Protocol):
 class ReplaySource:
     """Feeds the rows of an SMD-format test file, with labels when ``test_label/`` has them."""
 
-    def __init__(self, data_dir: Path, machine: str, n_features: int, loop: bool = False, start: int = 0,
-                 end: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, machine: str, n_features: int, loop: bool = False, start: int = 0, end: int | None = None
+    ) -> None:
         path = Path(data_dir) / "test" / f"{machine}.txt"
         self.rows = smd.load_rows(path)
         if self.rows.shape[1] != n_features:
             raise smd.SMDFormatError(
-                f"{path}: {self.rows.shape[1]} columns but the bundle expects {n_features} features")
+                f"{path}: {self.rows.shape[1]} columns but the bundle expects {n_features} features"
+            )
         try:
             self.labels: np.ndarray | None = smd.load_labels(
-                Path(data_dir) / "test_label" / f"{machine}.txt", len(self.rows))
+                Path(data_dir) / "test_label" / f"{machine}.txt", len(self.rows)
+            )
         except FileNotFoundError:
             self.labels = None
         self.end = len(self.rows) if end is None else end

@@ -8,6 +8,7 @@ ENOSPC, ...) raises ``OSError`` for the caller to count and leaves the previous
 file untouched.  ``read_json`` separates "no state yet" (None) from "state I
 cannot trust" (:class:`StateCorrupt`), so callers can rebuild instead of dying.
 """
+
 from __future__ import annotations
 
 import errno

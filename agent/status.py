@@ -5,6 +5,7 @@ value is keyed by its feature name (``{"cpu_r": 0.47, ...}``), so neither
 document needs the feature list beside it to be read.  The landing page and
 ``anomaly-agent status`` render these two documents (:mod:`agent.status_page`).
 """
+
 from __future__ import annotations
 
 import math
@@ -52,8 +53,9 @@ def collected_rows(calibrator: Calibrator) -> int:
     return round(calibrator.progress * (calibrator.target_rows + 1))
 
 
-def health_doc(snap: Snapshot, model: LoadedModel, calibrator: Calibrator | None, interval: float,
-               now: float, top: int = TOP_K) -> tuple[bool, dict[str, Any]]:
+def health_doc(
+    snap: Snapshot, model: LoadedModel, calibrator: Calibrator | None, interval: float, now: float, top: int = TOP_K
+) -> tuple[bool, dict[str, Any]]:
     """(healthy, document): healthy only while scores are fresh (within 3 intervals, at least 2 s).
 
     Beside the status: the last score, its time and top contributors (feature,
@@ -75,8 +77,11 @@ def health_doc(snap: Snapshot, model: LoadedModel, calibrator: Calibrator | None
     contributors = []
     if res is not None and len(names) == len(res.contributions):
         index = {n: i for i, n in enumerate(names)}
-        contributors = [{"feature": name, "share": share, "feature_score": float(res.feature_scores[index[name]])}
-                        for name, share in top_k(res.contributions, names, top) if share > 0]
+        contributors = [
+            {"feature": name, "share": share, "feature_score": float(res.feature_scores[index[name]])}
+            for name, share in top_k(res.contributions, names, top)
+            if share > 0
+        ]
     doc: dict[str, Any] = {
         "status": status,
         "score": None if res is None else float(res.score),
@@ -97,28 +102,43 @@ def health_doc(snap: Snapshot, model: LoadedModel, calibrator: Calibrator | None
     return status == "ok", doc
 
 
-def model_doc(model: LoadedModel, calibrator: Calibrator | None, loaded_at: float,
-              reloads: dict[str, int]) -> dict[str, Any]:
+def model_doc(
+    model: LoadedModel, calibrator: Calibrator | None, loaded_at: float, reloads: dict[str, int]
+) -> dict[str, Any]:
     """The bundle in use, where it came from, its reloads and the host calibration, per feature by name."""
     b = model.bundle
     names = b.features
     calibration: dict[str, Any] = {"enabled": calibrator is not None, "state": calibration_state(calibrator)}
     if calibrator is not None:
-        calibration.update(progress=calibrator.progress, rows=collected_rows(calibrator),
-                           target_rows=calibrator.target_rows,
-                           result=calibration_result_doc(calibrator.result.to_doc(), names)
-                           if calibrator.result is not None else None)
-    return {"model_id": b.model_id, "architecture": b.architecture, "window": b.window, "features": list(names),
-            "path": str(b.path), "runtime": model.runtime, "sha256": b.sha256, "loaded_at": iso(loaded_at),
-            "reloads": dict(reloads), "calibration": calibration, **build(), "bundle": bundle_doc(b.meta, names)}
+        calibration.update(
+            progress=calibrator.progress,
+            rows=collected_rows(calibrator),
+            target_rows=calibrator.target_rows,
+            result=calibration_result_doc(calibrator.result.to_doc(), names) if calibrator.result is not None else None,
+        )
+    return {
+        "model_id": b.model_id,
+        "architecture": b.architecture,
+        "window": b.window,
+        "features": list(names),
+        "path": str(b.path),
+        "runtime": model.runtime,
+        "sha256": b.sha256,
+        "loaded_at": iso(loaded_at),
+        "reloads": dict(reloads),
+        "calibration": calibration,
+        **build(),
+        "bundle": bundle_doc(b.meta, names),
+    }
 
 
 def calibration_result_doc(doc: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     """A calibration result document with its time in ISO 8601 and every per-feature list keyed by feature."""
     out = by_feature(doc, names)
     if "calibrated_at" in out:
-        out["calibrated_at"] = iso(out["calibrated_at"]) if isinstance(out["calibrated_at"], (int, float)) \
-            else out["calibrated_at"]
+        out["calibrated_at"] = (
+            iso(out["calibrated_at"]) if isinstance(out["calibrated_at"], (int, float)) else out["calibrated_at"]
+        )
     return out
 
 
@@ -132,14 +152,17 @@ def bundle_doc(meta: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
         if key in out:
             out[key] = by_feature(out[key], names)
     if isinstance(out.get("members"), list):
-        out["members"] = [{**m, "norm": by_feature(m["norm"], names)} if isinstance(m, dict) and "norm" in m else m
-                          for m in out["members"]]
+        out["members"] = [
+            {**m, "norm": by_feature(m["norm"], names)} if isinstance(m, dict) and "norm" in m else m
+            for m in out["members"]
+        ]
     return out
 
 
 def _numbers(v: Any) -> bool:
-    return isinstance(v, list) and all(x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
-                                       for x in v)
+    return isinstance(v, list) and all(
+        x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)) for x in v
+    )
 
 
 def by_feature(doc: Any, names: tuple[str, ...]) -> Any:

@@ -5,6 +5,7 @@ with :func:`agent.status_page.render_text`, the same sections as the page.
 Exit 0 when the agent answered (whatever its state: the text says it), 1 when
 it cannot be reached or does not answer like an anomaly-agent.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,10 +31,15 @@ class Unreachable(Exception):
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="print what a running agent's landing page shows (from /healthz and /model)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--web.listen-address", dest="listen_address", default=DEFAULT_LISTEN,
-                       help=f"the agent's [host]:port; an unspecified host means this host (default {DEFAULT_LISTEN})")
-    where.add_argument("--url", help="the agent's base URL, e.g. https://user:password@host:9840/ "
-                                     "(credentials for basic auth)")
+    where.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        default=DEFAULT_LISTEN,
+        help=f"the agent's [host]:port; an unspecified host means this host (default {DEFAULT_LISTEN})",
+    )
+    where.add_argument(
+        "--url", help="the agent's base URL, e.g. https://user:password@host:9840/ (credentials for basic auth)"
+    )
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per request (default 5)")
     return p
 
@@ -51,8 +57,9 @@ def _fetch(base: str, path: str, timeout: float) -> dict[str, Any]:
             body = r.read()
     except urllib.error.HTTPError as e:
         if e.code == 401:
-            raise Unreachable(f"{url}: 401 Unauthorized (give the credentials: --url https://USER:PASSWORD@HOST:PORT/)"
-                              ) from None
+            raise Unreachable(
+                f"{url}: 401 Unauthorized (give the credentials: --url https://USER:PASSWORD@HOST:PORT/)"
+            ) from None
         if e.code != 503:  # /healthz answers 503, with its document, while not scoring
             raise Unreachable(f"{url}: HTTP {e.code} {e.reason}") from None
         body = e.read()

@@ -7,6 +7,7 @@ Plain HTML (headings, tables, links), no script and no
 style sheet: a text browser shows it as it is.  Every value is HTML-escaped,
 and a missing key (an older agent, a test stub) renders as ``-``.
 """
+
 from __future__ import annotations
 
 import html
@@ -14,9 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TITLE = "host-anomaly-exporter"
-LINKS = (("metrics", "Prometheus metrics (text or OpenMetrics)"),
-         ("healthz", "200 while scores are fresh, else 503 (JSON)"),
-         ("model", "the model bundle in use and the host calibration (JSON)"))
+LINKS = (
+    ("metrics", "Prometheus metrics (text or OpenMetrics)"),
+    ("healthz", "200 while scores are fresh, else 503 (JSON)"),
+    ("model", "the model bundle in use and the host calibration (JSON)"),
+)
 STATUS_TEXT = {
     "ok": "ok: scores are fresh",
     "calibrating": "calibrating: learning this host, no score until calibrated",
@@ -90,8 +93,11 @@ def sections(health: dict[str, Any], model: dict[str, Any]) -> list[Section]:
     """The page's content, from the ``/healthz`` and ``/model`` documents."""
     status = _get(health, "status")
     score = _get(health, "score")
-    verdict = "" if not isinstance(score, (int, float)) else (
-        " (above 1: anomalous)" if score > 1 else " (1 is the threshold)")
+    verdict = (
+        ""
+        if not isinstance(score, (int, float))
+        else (" (above 1: anomalous)" if score > 1 else " (1 is the threshold)")
+    )
     age = _get(health, "last_score_age_seconds")
     when = _get(health, "last_score_at")
     last = "none yet" if when is None else f"{when} ({age_text(age)} ago)"
@@ -103,26 +109,36 @@ def sections(health: dict[str, Any], model: dict[str, Any]) -> list[Section]:
     ]
     if _get(health, "replay_label") is not None:
         score_items.append(("Replay label", f"{health['replay_label']} (ground truth of the replayed row)"))
-    contributors = Table(("rank", "feature", "share of the error", "feature score"),
-                         [(str(i), _str(_get(c, "feature")), _pct(_get(c, "share"), ".1%"),
-                           _score(_get(c, "feature_score")))
-                          for i, c in enumerate(_get(health, "top_contributors") or [], start=1)],
-                         empty="none (no score yet)")
+    contributors = Table(
+        ("rank", "feature", "share of the error", "feature score"),
+        [
+            (str(i), _str(_get(c, "feature")), _pct(_get(c, "share"), ".1%"), _score(_get(c, "feature_score")))
+            for i, c in enumerate(_get(health, "top_contributors") or [], start=1)
+        ],
+        empty="none (no score yet)",
+    )
 
     cal = _get(model, "calibration") or {}
     state = _get(cal, "state") or _get(health, "calibration_state")
     cal_items = [("State", CALIBRATION_TEXT.get(state, _str(state)))]
     if _get(cal, "target_rows") is not None:
-        cal_items.append(("Progress", f"{_str(_get(cal, 'rows'))}/{_get(cal, 'target_rows')} rows "
-                                      f"({_pct(_get(cal, 'progress'))})"))
+        cal_items.append(
+            ("Progress", f"{_str(_get(cal, 'rows'))}/{_get(cal, 'target_rows')} rows ({_pct(_get(cal, 'progress'))})")
+        )
     result = _get(cal, "result")
     if isinstance(result, dict):
         fallbacks = _get(result, "details", "feature_fallbacks")
         cal_items += [
-            ("Calibrated at", f"{_str(result.get('calibrated_at'))} on {_str(result.get('rows'))} rows "
-                              f"({_str(result.get('windows'))} windows)"),
-            ("Window threshold", f"{_num(result.get('threshold'), '.4g')} (raw error)"
-                                 + ("" if fallbacks is None else f", {fallbacks} feature POT fallbacks")),
+            (
+                "Calibrated at",
+                f"{_str(result.get('calibrated_at'))} on {_str(result.get('rows'))} rows "
+                f"({_str(result.get('windows'))} windows)",
+            ),
+            (
+                "Window threshold",
+                f"{_num(result.get('threshold'), '.4g')} (raw error)"
+                + ("" if fallbacks is None else f", {fallbacks} feature POT fallbacks"),
+            ),
         ]
 
     sha = _str(_get(model, "sha256"))
@@ -140,22 +156,29 @@ def sections(health: dict[str, Any], model: dict[str, Any]) -> list[Section]:
         ("Reloads", f"{_str(reloads.get('accepted'))} accepted, {_str(reloads.get('rejected'))} rejected"),
     ]
     errors = _get(health, "collector_errors") or {}
-    error_table = Table(("source", "errors"), [(str(k), str(v)) for k, v in sorted(errors.items())],
-                        empty="no sources reported yet")
+    error_table = Table(
+        ("source", "errors"), [(str(k), str(v)) for k, v in sorted(errors.items())], empty="no sources reported yet"
+    )
     return [
         Section("Score", score_items, contributors, "Top contributors"),
         Section("Calibration", cal_items),
         Section("Model", model_items),
-        Section("Collector errors", [], error_table,
-                note="Reads that failed since the agent started, per source (0: every read worked)."),
+        Section(
+            "Collector errors",
+            [],
+            error_table,
+            note="Reads that failed since the agent started, per source (0: every read worked).",
+        ),
     ]
 
 
 def intro(health: dict[str, Any]) -> str:
     """The line under the title: version, revision, what the score is."""
     rev = _str(_get(health, "revision"))
-    return (f"version {_str(_get(health, 'version'))} (revision {rev[:12] if rev != 'unknown' else rev}). "
-            "Anomaly score of this host, computed once per sampling interval.")
+    return (
+        f"version {_str(_get(health, 'version'))} (revision {rev[:12] if rev != 'unknown' else rev}). "
+        "Anomaly score of this host, computed once per sampling interval."
+    )
 
 
 # -- HTML ---------------------------------------------------------------------
@@ -166,31 +189,34 @@ def _e(v: Any) -> str:
 def _html_table(t: Table) -> list[str]:
     if not t.rows:
         return [f"<p>{_e(t.empty)}</p>"]
-    out = ["<table border=\"1\" cellpadding=\"3\">", "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in t.header) + "</tr>"]
+    out = ['<table border="1" cellpadding="3">', "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in t.header) + "</tr>"]
     out += ["<tr>" + "".join(f"<td>{_e(c)}</td>" for c in r) + "</tr>" for r in t.rows]
     return [*out, "</table>"]
 
 
 def render_html(health: dict[str, Any], model: dict[str, Any]) -> str:
     """The landing page: headings, tables and links; every value escaped."""
-    out = ["<!doctype html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
-           f"<title>{_e(TITLE)}: {_e(_str(_get(health, 'status')))}</title></head><body>",
-           f"<h1>{_e(TITLE)}</h1>",
-           f"<p>{_e(intro(health))}</p>"]
+    out = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_e(TITLE)}: {_e(_str(_get(health, 'status')))}</title></head><body>",
+        f"<h1>{_e(TITLE)}</h1>",
+        f"<p>{_e(intro(health))}</p>",
+    ]
     for s in sections(health, model):
         out.append(f"<h2>{_e(s.title)}</h2>")
         if s.note:
             out.append(f"<p>{_e(s.note)}</p>")
         if s.items:  # a two-column table: one line per item in lynx and w3m (a <dl> takes two)
             out.append("<table>")
-            out += [f"<tr><th align=\"left\">{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in s.items]
+            out += [f'<tr><th align="left">{_e(k)}</th><td>{_e(v)}</td></tr>' for k, v in s.items]
             out.append("</table>")
         if s.table is not None:
             if s.table_title:
                 out.append(f"<h3>{_e(s.table_title)}</h3>")
             out += _html_table(s.table)
     out += ["<h2>Endpoints</h2>", "<ul>"]
-    out += [f"<li><a href=\"{_e(path)}\">/{_e(path)}</a>: {_e(text)}</li>" for path, text in LINKS]
+    out += [f'<li><a href="{_e(path)}">/{_e(path)}</a>: {_e(text)}</li>' for path, text in LINKS]
     out += ["</ul>", "</body></html>", ""]
     return "\n".join(out)
 

@@ -9,6 +9,7 @@ Same keys as Prometheus exporters use (``web-config.yml``)::
     basic_auth_users:
       prometheus: $2y$10$...    # bcrypt hash (htpasswd -nBC 10)
 """
+
 from __future__ import annotations
 
 import hashlib

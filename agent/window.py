@@ -1,4 +1,5 @@
 """Sliding windows: a ring buffer for the daemon and a pure batch function for offline use."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,6 +4,7 @@ Prints one table per benchmark, writes ``<out>/<name>.json`` (with date,
 machine and load) and rebuilds ``<out>/summary.md`` from every result file
 present, so ``--only`` refreshes some rows and keeps the others.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -12,6 +12,7 @@
 Prints one JSON object.  Never imports TensorFlow (the bundle is read by the
 agent's own loader).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,22 +56,33 @@ def steps(bundle: str) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     model = load_model(bundle)
-    out.append({"step": "load_model (bundle + interpreter + probe)", **_mem(),
-                "seconds": round(time.perf_counter() - t0, 4)})
+    out.append(
+        {"step": "load_model (bundle + interpreter + probe)", **_mem(), "seconds": round(time.perf_counter() - t0, 4)}
+    )
     from bench.common import DEMO_DATA, DEMO_MACHINE  # numpy is loaded by now
 
     t0 = time.perf_counter()
     src = ReplaySource(DEMO_DATA, DEMO_MACHINE, len(model.bundle.features), loop=True)
-    out.append({"step": f"ReplaySource ({src.rows.shape[0]} x {src.rows.shape[1]} rows parsed)", **_mem(),
-                "seconds": round(time.perf_counter() - t0, 4)})
+    out.append(
+        {
+            "step": f"ReplaySource ({src.rows.shape[0]} x {src.rows.shape[1]} rows parsed)",
+            **_mem(),
+            "seconds": round(time.perf_counter() - t0, 4),
+        }
+    )
     registry = CollectorRegistry(auto_describe=False)
     agent = Agent(load_config(None, check_files=False), src, model, registry)
     t0 = time.perf_counter()
     for _ in range(model.bundle.window + 200):
         agent.cycle()
     body = generate_latest(registry)
-    out.append({"step": f"{model.bundle.window + 200} cycles + 1 render ({len(body)} B)", **_mem(),
-                "seconds": round(time.perf_counter() - t0, 4)})
+    out.append(
+        {
+            "step": f"{model.bundle.window + 200} cycles + 1 render ({len(body)} B)",
+            **_mem(),
+            "seconds": round(time.perf_counter() - t0, 4),
+        }
+    )
     return {"steps": out, "modules": len(sys.modules), "runtime": model.runtime}
 
 
@@ -112,9 +124,19 @@ def scale(bundle: str, repeats: int) -> dict[str, Any]:
         score_us.append((t1 - t0) * 1e6)
         render_us.append((t2 - t1) * 1e6)
         size = len(body)
-    return {"rss_before_load": before, "rss_loaded": loaded, "rss_after": _mem(), "load_seconds": load_s,
-            "score_us": score_us, "render_us": render_us, "cycle_cpu_us": cpu_us, "render_bytes": size,
-            "model_bytes": b.model_path.stat().st_size, "features": len(b.features), "window": b.window}
+    return {
+        "rss_before_load": before,
+        "rss_loaded": loaded,
+        "rss_after": _mem(),
+        "load_seconds": load_s,
+        "score_us": score_us,
+        "render_us": render_us,
+        "cycle_cpu_us": cpu_us,
+        "render_bytes": size,
+        "model_bytes": b.model_path.stat().st_size,
+        "features": len(b.features),
+        "window": b.window,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ cache directory under /tmp (never committed) and reused while they load.
 Footprint and speed depend on the architecture and shapes, not on how well a
 model is trained, so one epoch is enough here.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,9 +42,30 @@ def trained(arch: str, epochs: int = 1, cache: Path = CACHE, timeout: float = 36
     t0 = time.monotonic()
     with open(logf, "wb") as fh:
         proc = subprocess.run(
-            [PY, "-m", "training", "--log.level", "warning", "fit", "--data", str(DEMO_DATA), "--machine", DEMO_MACHINE,
-             "--out", str(out), "--arch", arch, "--epochs", str(epochs)],
-            stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT, timeout=timeout, env=_quiet_env())
+            [
+                PY,
+                "-m",
+                "training",
+                "--log.level",
+                "warning",
+                "fit",
+                "--data",
+                str(DEMO_DATA),
+                "--machine",
+                DEMO_MACHINE,
+                "--out",
+                str(out),
+                "--arch",
+                arch,
+                "--epochs",
+                str(epochs),
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            timeout=timeout,
+            env=_quiet_env(),
+        )
     if proc.returncode != 0 or not _valid(out):
         raise RuntimeError(f"training {arch} failed (exit {proc.returncode}); see {logf}")
     log.info("trained %s in %.0f s", arch, time.monotonic() - t0)

@@ -3,6 +3,7 @@
 Every benchmark module exposes ``NAME``, ``TITLE`` and ``run(ctx: Context) -> Report``;
 :mod:`bench.__main__` adds the run facts (date, machine, load) and writes the JSON.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -74,8 +75,12 @@ def spread(values: Iterable[float], digits: int = 3) -> dict[str, float | int]:
     a = np.asarray(list(values), dtype=np.float64)
     if a.size == 0:
         return {"n": 0}
-    return {"n": int(a.size), "min": round(float(a.min()), digits), "median": round(float(np.median(a)), digits),
-            "max": round(float(a.max()), digits)}
+    return {
+        "n": int(a.size),
+        "min": round(float(a.min()), digits),
+        "median": round(float(np.median(a)), digits),
+        "max": round(float(a.max()), digits),
+    }
 
 
 def ratio(value: float | None, reference: float | None, digits: int = 3) -> float | None:
@@ -107,7 +112,7 @@ def sample_value(text: str, name: str) -> float | None:
     prefix = name + " "
     for line in text.splitlines():
         if line.startswith(prefix):
-            return float(line[len(prefix):].split()[0])
+            return float(line[len(prefix) :].split()[0])
     return None
 
 
@@ -121,8 +126,9 @@ class Server:
         self._fh = open(log, "wb")
         self.started = time.perf_counter()
         self.argv = list(argv)
-        self.proc = subprocess.Popen(self.argv, stdout=self._fh, stderr=subprocess.STDOUT, cwd=ROOT,
-                                     env={**os.environ, **(env or {})})
+        self.proc = subprocess.Popen(
+            self.argv, stdout=self._fh, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **(env or {})}
+        )
 
     @property
     def pid(self) -> int:
@@ -170,12 +176,30 @@ class Server:
         self.stop()
 
 
-def agent_replay(bundle: Path, port: int, log: Path, speed: float = 2000.0, loop: bool = True,
-                 extra: Sequence[str] = ()) -> Server:
+def agent_replay(
+    bundle: Path, port: int, log: Path, speed: float = 2000.0, loop: bool = True, extra: Sequence[str] = ()
+) -> Server:
     """``anomaly-agent replay`` of the shipped demo machine on a loopback port."""
-    argv = [PY, "-m", "agent", "replay", "--data", str(DEMO_DATA), "--machine", DEMO_MACHINE,
-            "--speed", str(speed), "--bundle", str(bundle), "--web.listen-address", f"127.0.0.1:{port}",
-            "--log.level", "warning", *(["--loop"] if loop else []), *extra]
+    argv = [
+        PY,
+        "-m",
+        "agent",
+        "replay",
+        "--data",
+        str(DEMO_DATA),
+        "--machine",
+        DEMO_MACHINE,
+        "--speed",
+        str(speed),
+        "--bundle",
+        str(bundle),
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        "--log.level",
+        "warning",
+        *(["--loop"] if loop else []),
+        *extra,
+    ]
     return Server(argv, port, log, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
@@ -210,10 +234,19 @@ def machine_info() -> dict[str, Any]:
     tflite_rt = None
     if (TFLITE_VENV / "bin" / "python").exists():
         try:
-            tflite_rt = subprocess.run(
-                [str(TFLITE_VENV / "bin" / "python"), "-c",
-                 "import importlib.metadata as m; print(m.version('tflite-runtime'), m.version('numpy'))"],
-                capture_output=True, text=True, timeout=30).stdout.strip() or None
+            tflite_rt = (
+                subprocess.run(
+                    [
+                        str(TFLITE_VENV / "bin" / "python"),
+                        "-c",
+                        "import importlib.metadata as m; print(m.version('tflite-runtime'), m.version('numpy'))",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                ).stdout.strip()
+                or None
+            )
         except (OSError, subprocess.TimeoutExpired):
             pass
     return {
@@ -251,8 +284,10 @@ def busy_note(load_before: Sequence[float], load_after: Sequence[float]) -> str 
     cores = os.cpu_count() or 1
     peak = max(load_before[0], load_after[0])
     if peak > cores / 2:
-        return (f"machine shared with other jobs while measuring (1-min load {load_before[0]:.1f} -> "
-                f"{load_after[0]:.1f} on {cores} cores): timings are noisy and pessimistic")
+        return (
+            f"machine shared with other jobs while measuring (1-min load {load_before[0]:.1f} -> "
+            f"{load_after[0]:.1f} on {cores} cores): timings are noisy and pessimistic"
+        )
     return None
 
 

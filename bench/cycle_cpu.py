@@ -11,6 +11,7 @@ schedule.  Cross-check: ``agent.daemon.Agent.cycle()`` on a live source, which
 is exactly what the scheduler runs.  Further splits: the scorer's steps and
 each collector source.
 """
+
 from __future__ import annotations
 
 import time
@@ -65,8 +66,13 @@ def measure_split(bundle: Any, n: int) -> dict[str, Any]:
         snap = state["snap"]
 
         def publish(snap: Snapshot = snap, res: Any = res) -> None:  # bound now: B023
-            state["snap"] = replace(snap, result=res, fill_ratio=window.fill_ratio, scored_at=time.time(),
-                                    collector_errors=sampler.error_counts())
+            state["snap"] = replace(
+                snap,
+                result=res,
+                fill_ratio=window.fill_ratio,
+                scored_at=time.time(),
+                collector_errors=sampler.error_counts(),
+            )
 
         _, c_pub, w_pub = _timed(publish)
         body, c_ren, w_ren = _timed(lambda: generate_latest(registry))
@@ -79,15 +85,20 @@ def measure_split(bundle: Any, n: int) -> dict[str, Any]:
     total = [sum(v) for v in zip(*(cpu[s] for s in stages))]
     nan = np.isnan(window.view())
     return {
-        "cpu_ms": {s: dist(cpu[s], 4) for s in stages}, "wall_ms": {s: dist(wall[s], 4) for s in stages},
-        "cycle_cpu_ms": dist(total, 4), "cycle_cpu_ms_without_render": dist(
-            [t - r for t, r in zip(total, cpu["render"])], 4),
-        "render_bytes": size, "runtime": model.runtime,
+        "cpu_ms": {s: dist(cpu[s], 4) for s in stages},
+        "wall_ms": {s: dist(wall[s], 4) for s in stages},
+        "cycle_cpu_ms": dist(total, 4),
+        "cycle_cpu_ms_without_render": dist([t - r for t, r in zip(total, cpu["render"])], 4),
+        "render_bytes": size,
+        "runtime": model.runtime,
         "window_has_nan": bool(nan.any()),
         "nan_features": [f for f, bad in zip(b.features, nan.any(axis=0)) if bad],
         "collector_errors": sampler.error_counts(),
         "sources": list(sampler.sources),
-        "_model": model, "_sampler": sampler, "_window": window, "_snapshot": state["snap"],
+        "_model": model,
+        "_sampler": sampler,
+        "_window": window,
+        "_snapshot": state["snap"],
     }
 
 
@@ -136,8 +147,10 @@ def render_breakdown(snapshot: Any, n: int) -> dict[str, Any]:
 
     from agent.exporter import AnomalyCollector
 
-    regs = {"AnomalyCollector": CollectorRegistry(auto_describe=False),
-            "ProcessCollector": CollectorRegistry(auto_describe=False)}
+    regs = {
+        "AnomalyCollector": CollectorRegistry(auto_describe=False),
+        "ProcessCollector": CollectorRegistry(auto_describe=False),
+    }
     regs["AnomalyCollector"].register(AnomalyCollector(lambda: snapshot, 5))
     ProcessCollector(registry=regs["ProcessCollector"])
     out: dict[str, list[float]] = {k: [] for k in regs}
@@ -164,8 +177,9 @@ def agent_cycle(bundle: Any, n: int) -> dict[str, Any]:
     model = load_model(bundle)
     cfg = load_config(None, check_files=False)
     cfg = replace(cfg, sampling=replace(cfg.sampling, max_gap_intervals=10000.0))
-    agent = Agent(cfg, LiveSource(Sampler(features=model.bundle.features)), model,
-                  CollectorRegistry(auto_describe=False))
+    agent = Agent(
+        cfg, LiveSource(Sampler(features=model.bundle.features)), model, CollectorRegistry(auto_describe=False)
+    )
     cpu, wall = [], []
     for i in range(model.bundle.window + n):
         _, c, w = _timed(agent.cycle)
@@ -185,41 +199,79 @@ def run(ctx: Context) -> Report:
     model, sampler, window = split.pop("_model"), split.pop("_sampler"), split.pop("_window")
     snapshot = split.pop("_snapshot")
     m = min(n, 300)
-    results: dict[str, Any] = {"split": split, "score_steps_us": score_breakdown(model, window, m),
-                               "collect_sources_us": source_breakdown(sampler, m),
-                               "render_collectors_us": render_breakdown(snapshot, m),
-                               "agent_cycle": agent_cycle(ctx.bundle, n)}
+    results: dict[str, Any] = {
+        "split": split,
+        "score_steps_us": score_breakdown(model, window, m),
+        "collect_sources_us": source_breakdown(sampler, m),
+        "render_collectors_us": render_breakdown(snapshot, m),
+        "agent_cycle": agent_cycle(ctx.bundle, n),
+    }
     c = split["cpu_ms"]
     wall = split["wall_ms"]
-    table = [{"stage": s, "cpu p50 ms": c[s]["p50"], "cpu p99 ms": c[s]["p99"], "wall p50 ms": wall[s]["p50"],
-              "wall p99 ms": split["wall_ms"][s]["p99"]} for s in c]
-    table.append({"stage": "collect+score+publish+render", "cpu p50 ms": split["cycle_cpu_ms"]["p50"],
-                  "cpu p99 ms": split["cycle_cpu_ms"]["p99"]})
+    table = [
+        {
+            "stage": s,
+            "cpu p50 ms": c[s]["p50"],
+            "cpu p99 ms": c[s]["p99"],
+            "wall p50 ms": wall[s]["p50"],
+            "wall p99 ms": split["wall_ms"][s]["p99"],
+        }
+        for s in c
+    ]
+    table.append(
+        {
+            "stage": "collect+score+publish+render",
+            "cpu p50 ms": split["cycle_cpu_ms"]["p50"],
+            "cpu p99 ms": split["cycle_cpu_ms"]["p99"],
+        }
+    )
     ac = results["agent_cycle"]
-    table.append({"stage": "Agent.cycle() (daemon job, no render)", "cpu p50 ms": ac["cpu_ms"]["p50"],
-                  "cpu p99 ms": ac["cpu_ms"]["p99"], "wall p50 ms": ac["wall_ms"]["p50"],
-                  "wall p99 ms": ac["wall_ms"]["p99"]})
+    table.append(
+        {
+            "stage": "Agent.cycle() (daemon job, no render)",
+            "cpu p50 ms": ac["cpu_ms"]["p50"],
+            "cpu p99 ms": ac["cpu_ms"]["p99"],
+            "wall p50 ms": ac["wall_ms"]["p50"],
+            "wall p99 ms": ac["wall_ms"]["p99"],
+        }
+    )
     for k, v in results["score_steps_us"].items():
         table.append({"stage": f"  score: {k}", "cpu p50 ms": v["p50"] / 1e3, "cpu p99 ms": v["p99"] / 1e3})
     for k, v in results["render_collectors_us"].items():
-        table.append({"stage": f"  render: {k} ({v['bytes']} B)", "cpu p50 ms": v["p50"] / 1e3,
-                      "cpu p99 ms": v["p99"] / 1e3})
+        table.append(
+            {"stage": f"  render: {k} ({v['bytes']} B)", "cpu p50 ms": v["p50"] / 1e3, "cpu p99 ms": v["p99"] / 1e3}
+        )
     for k, v in results["collect_sources_us"].items():
         table.append({"stage": f"  collect: {k}", "cpu p50 ms": v["p50"] / 1e3, "cpu p99 ms": v["p99"] / 1e3})
     total = split["cycle_cpu_ms"]
     summary = [
-        {"metric": "cycle CPU p50 (collect+score+publish incl. one render)", "value": total["p50"], "unit": "ms",
-         "target": f"< {TARGET_MS:g}", "met": total["p50"] < TARGET_MS},
+        {
+            "metric": "cycle CPU p50 (collect+score+publish incl. one render)",
+            "value": total["p50"],
+            "unit": "ms",
+            "target": f"< {TARGET_MS:g}",
+            "met": total["p50"] < TARGET_MS,
+        },
         {"metric": "cycle CPU p99 (same)", "value": total["p99"], "unit": "ms"},
         {"metric": "collect CPU p50", "value": c["collect"]["p50"], "unit": "ms"},
         {"metric": "score CPU p50", "value": c["score"]["p50"], "unit": "ms"},
-        {"metric": "publish + render CPU p50", "value": round(c["publish"]["p50"] + c["render"]["p50"], 4),
-         "unit": "ms"},
+        {
+            "metric": "publish + render CPU p50",
+            "value": round(c["publish"]["p50"] + c["render"]["p50"], 4),
+            "unit": "ms",
+        },
         {"metric": "Agent.cycle() CPU p50 (daemon job)", "value": ac["cpu_ms"]["p50"], "unit": "ms"},
     ]
     notes = [f"{n} cycles, {GAP * 1e3:g} ms apart, after the window filled; CPU = thread_time of this thread"]
     if split["window_has_nan"]:
-        notes.append(f"on this host {', '.join(split['nan_features'])} are NaN (source unreadable: "
-                     f"{split['collector_errors']}), so every score also runs the NaN-imputation path")
-    return Report(params={"cycles": n, "gap_s": GAP, "bundle": str(ctx.bundle)}, results=results, summary=summary,
-                  table=table, notes=notes)
+        notes.append(
+            f"on this host {', '.join(split['nan_features'])} are NaN (source unreadable: "
+            f"{split['collector_errors']}), so every score also runs the NaN-imputation path"
+        )
+    return Report(
+        params={"cycles": n, "gap_s": GAP, "bundle": str(ctx.bundle)},
+        results=results,
+        summary=summary,
+        table=table,
+        notes=notes,
+    )

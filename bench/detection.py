@@ -12,6 +12,7 @@ incidents alerted, median delay: docs/evaluation.md).  Bundles are kept in ``--b
 (``bench.seconds`` is then scoring time; ``train_seconds_total`` sums the
 training time recorded in the bundles).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,18 +40,24 @@ def verdict(doc: dict, default_arch: str) -> tuple[bool, str]:
     a, p = res[default_arch]["mean"], res["pca"]["mean"]
     f_a, f_p, ap_a, ap_p = a["best_f1"]["f1"], p["best_f1"]["f1"], a["auc_pr"], p["auc_pr"]
     ok = f_a > f_p and ap_a > ap_p
-    return ok, (f"{'PASS' if ok else 'FAIL'}: {default_arch} mean best F1 {f_a:.3f} vs PCA {f_p:.3f}, "
-                f"mean AUC-PR {ap_a:.3f} vs PCA {ap_p:.3f}")
+    return ok, (
+        f"{'PASS' if ok else 'FAIL'}: {default_arch} mean best F1 {f_a:.3f} vs PCA {f_p:.3f}, "
+        f"mean AUC-PR {ap_a:.3f} vs PCA {ap_p:.3f}"
+    )
 
 
 def alert_line(a: dict, name: str) -> str:
     """The default model's mean alert-level figures (the shipped rule on the test split)."""
+
     def f(key: str, fmt: str) -> str:
         v = a.get(key)
         return "n/a" if v is None else fmt.format(v)
-    return (f"{name} alerts (mean over machines): {f('false_alerts_per_day', '{:.2f}')} false/day, "
-            f"{f('incident_recall', '{:.0%}')} of incidents alerted ({f('long_incident_recall', '{:.0%}')} of "
-            f">= 5 samples), median delay {f('median_delay_samples', '{:g}')} samples")
+
+    return (
+        f"{name} alerts (mean over machines): {f('false_alerts_per_day', '{:.2f}')} false/day, "
+        f"{f('incident_recall', '{:.0%}')} of incidents alerted ({f('long_incident_recall', '{:.0%}')} of "
+        f">= 5 samples), median delay {f('median_delay_samples', '{:g}')} samples"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,15 +75,27 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     t0 = time.monotonic()
-    doc = evaluate(args.data, args.machines.split(","), args.models.split(","), bundles_dir=args.bundles_dir,
-                   epochs=args.epochs, fit_overrides=dict(args.fit_option or []))
+    doc = evaluate(
+        args.data,
+        args.machines.split(","),
+        args.models.split(","),
+        bundles_dir=args.bundles_dir,
+        epochs=args.epochs,
+        fit_overrides=dict(args.fit_option or []),
+    )
     ok, line = verdict(doc, DEFAULT_ARCH)
     infos = [r["info"] for res in doc["results"].values() for r in res["machines"].values()]
-    doc["bench"] = {"seconds": round(time.monotonic() - t0, 1), "cpus": os.cpu_count(),
-                    "python": platform.python_version(),
-                    "machine": platform.machine(), "default_arch": DEFAULT_ARCH, "target": line, "target_met": ok,
-                    "bundles_reused": sum(bool(i.get("reused")) for i in infos),
-                    "train_seconds_total": round(sum(i.get("train_seconds") or 0 for i in infos), 1)}
+    doc["bench"] = {
+        "seconds": round(time.monotonic() - t0, 1),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "default_arch": DEFAULT_ARCH,
+        "target": line,
+        "target_met": ok,
+        "bundles_reused": sum(bool(i.get("reused")) for i in infos),
+        "train_seconds_total": round(sum(i.get("train_seconds") or 0 for i in infos), 1),
+    }
     write_json(doc, args.out)
     print(format_tables(doc))
     print(line)

@@ -6,6 +6,7 @@ same .tflite files, pinned to CPU 0 with one interpreter thread.  tflite-runtime
 side venv (``/tmp/bench-tflite-venv``), created on first use.  Rounds alternate
 the runtimes so that drifting background load hits both alike.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,13 +36,16 @@ def ensure_tflite_venv(venv: Path = TFLITE_VENV) -> tuple[Path | None, str | Non
     base = shutil.which("python3.11") or shutil.which("python3")
     if base is None:
         return None, "no python3 to build the tflite-runtime venv"
-    ver = subprocess.run([base, "-c", "import sys; print(sys.version_info[:2] <= (3, 11))"], capture_output=True,
-                         text=True).stdout.strip()
+    ver = subprocess.run(
+        [base, "-c", "import sys; print(sys.version_info[:2] <= (3, 11))"], capture_output=True, text=True
+    ).stdout.strip()
     if ver != "True":
         return None, f"{base} is newer than 3.11: tflite-runtime 2.14 has no wheel for it"
     log.info("creating %s with tflite-runtime 2.14.0 and numpy<2", venv)
-    steps = [[base, "-m", "venv", str(venv)],
-             [str(py), "-m", "pip", "install", "--quiet", "tflite-runtime==2.14.0", "numpy<2"]]
+    steps = [
+        [base, "-m", "venv", str(venv)],
+        [str(py), "-m", "pip", "install", "--quiet", "tflite-runtime==2.14.0", "numpy<2"],
+    ]
     for cmd in steps:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
         if proc.returncode != 0:
@@ -50,8 +54,13 @@ def ensure_tflite_venv(venv: Path = TFLITE_VENV) -> tuple[Path | None, str | Non
 
 
 def run_worker(python: Path | str, runtime: str, model: Path, loads: int, repeats: int) -> dict[str, Any]:
-    proc = subprocess.run([str(python), str(WORKER), runtime, str(model), "--loads", str(loads),
-                           "--repeats", str(repeats)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    proc = subprocess.run(
+        [str(python), str(WORKER), runtime, str(model), "--loads", str(loads), "--repeats", str(repeats)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{runtime} worker failed on {model}: {proc.stderr.strip()[-500:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -71,9 +80,19 @@ def run(ctx: Context) -> Report:
     table, summary = [], []
     for arch in archs:
         model = trained(arch, 1, ctx.cache) / "model.tflite"
-        raw: dict[str, dict[str, list[Any]]] = {rt: {"invoke": [], "load": [], "p50s": [], "import": [], "sum": [],
-                                                    "rss_import": [], "rss_load": [], "rss_end": []}
-                                               for rt, _ in runtimes}
+        raw: dict[str, dict[str, list[Any]]] = {
+            rt: {
+                "invoke": [],
+                "load": [],
+                "p50s": [],
+                "import": [],
+                "sum": [],
+                "rss_import": [],
+                "rss_load": [],
+                "rss_end": [],
+            }
+            for rt, _ in runtimes
+        }
         meta: dict[str, Any] = {}
         for r in range(rounds):
             order = runtimes if r % 2 == 0 else runtimes[::-1]
@@ -90,36 +109,80 @@ def run(ctx: Context) -> Report:
                 meta[rt] = {"version": d["version"], "numpy": d["numpy"], "input_shape": d["input_shape"]}
         res: dict[str, Any] = {"model_bytes": model.stat().st_size}
         for rt, _ in runtimes:
-            res[rt] = {**meta[rt], "invoke_us": dist(raw[rt]["invoke"], 2), "round_p50_us": spread(raw[rt]["p50s"], 2),
-                       "load_ms": dist(raw[rt]["load"], 3), "import_ms": spread(raw[rt]["import"], 1),
-                       "import_rss_mb": spread(raw[rt]["rss_import"], 2), "load_rss_mb": spread(raw[rt]["rss_load"], 2),
-                       "process_rss_mb": spread(raw[rt]["rss_end"], 2)}
+            res[rt] = {
+                **meta[rt],
+                "invoke_us": dist(raw[rt]["invoke"], 2),
+                "round_p50_us": spread(raw[rt]["p50s"], 2),
+                "load_ms": dist(raw[rt]["load"], 3),
+                "import_ms": spread(raw[rt]["import"], 1),
+                "import_rss_mb": spread(raw[rt]["rss_import"], 2),
+                "load_rss_mb": spread(raw[rt]["rss_load"], 2),
+                "process_rss_mb": spread(raw[rt]["rss_end"], 2),
+            }
         if len(runtimes) == 2:
             a, b = res["ai_edge_litert"], res["tflite_runtime"]
-            res["ratio_litert_over_tflite"] = {"invoke_p50": ratio(a["invoke_us"]["p50"], b["invoke_us"]["p50"]),
-                                               "invoke_p99": ratio(a["invoke_us"]["p99"], b["invoke_us"]["p99"]),
-                                               "load_p50": ratio(a["load_ms"]["p50"], b["load_ms"]["p50"])}
+            res["ratio_litert_over_tflite"] = {
+                "invoke_p50": ratio(a["invoke_us"]["p50"], b["invoke_us"]["p50"]),
+                "invoke_p99": ratio(a["invoke_us"]["p99"], b["invoke_us"]["p99"]),
+                "load_p50": ratio(a["load_ms"]["p50"], b["load_ms"]["p50"]),
+            }
             sa, sb = raw["ai_edge_litert"]["sum"][0], raw["tflite_runtime"]["sum"][0]
             res["output_sum_rel_diff"] = abs(sa - sb) / max(abs(sb), 1e-12)
         results[arch] = res
         for rt, _ in runtimes:
             x = res[rt]
-            table.append({"arch": arch, "runtime": f"{rt} {x['version']}", "invoke p50 µs": x["invoke_us"]["p50"],
-                          "p99 µs": x["invoke_us"]["p99"], "load p50 ms": x["load_ms"]["p50"],
-                          "import ms": x["import_ms"]["median"], "import RSS MB": x["import_rss_mb"]["median"],
-                          "load RSS MB": x["load_rss_mb"]["median"], "process RSS MB": x["process_rss_mb"]["median"],
-                          "ratio p50": res.get("ratio_litert_over_tflite", {}).get("invoke_p50")
-                          if rt == "ai_edge_litert" else None})
+            table.append(
+                {
+                    "arch": arch,
+                    "runtime": f"{rt} {x['version']}",
+                    "invoke p50 µs": x["invoke_us"]["p50"],
+                    "p99 µs": x["invoke_us"]["p99"],
+                    "load p50 ms": x["load_ms"]["p50"],
+                    "import ms": x["import_ms"]["median"],
+                    "import RSS MB": x["import_rss_mb"]["median"],
+                    "load RSS MB": x["load_rss_mb"]["median"],
+                    "process RSS MB": x["process_rss_mb"]["median"],
+                    "ratio p50": res.get("ratio_litert_over_tflite", {}).get("invoke_p50")
+                    if rt == "ai_edge_litert"
+                    else None,
+                }
+            )
         a = res["ai_edge_litert"]
         ref = res.get("tflite_runtime")
-        summary.append({"metric": f"{arch}: invoke p50 (litert)", "value": a["invoke_us"]["p50"], "unit": "µs",
-                        "reference": ref["invoke_us"]["p50"] if ref else None,
-                        "ratio": res.get("ratio_litert_over_tflite", {}).get("invoke_p50")})
-        summary.append({"metric": f"{arch}: model load p50 (litert)", "value": a["load_ms"]["p50"], "unit": "ms",
-                        "reference": ref["load_ms"]["p50"] if ref else None,
-                        "ratio": res.get("ratio_litert_over_tflite", {}).get("load_p50")})
-    notes.append("reference = tflite-runtime 2.14 on the same file in the same run; ratio = litert / tflite-runtime; "
-                 "load = Interpreter(model_path) + allocate_tensors, first (cold) load excluded")
-    return Report(params={"rounds": rounds, "loads_per_round": loads, "repeats_per_round": repeats, "cpu": 0,
-                          "num_threads": 1, "archs": list(archs), "bundles": "1-epoch fits on the demo machine"},
-                  results=results, summary=summary, table=table, notes=notes)
+        summary.append(
+            {
+                "metric": f"{arch}: invoke p50 (litert)",
+                "value": a["invoke_us"]["p50"],
+                "unit": "µs",
+                "reference": ref["invoke_us"]["p50"] if ref else None,
+                "ratio": res.get("ratio_litert_over_tflite", {}).get("invoke_p50"),
+            }
+        )
+        summary.append(
+            {
+                "metric": f"{arch}: model load p50 (litert)",
+                "value": a["load_ms"]["p50"],
+                "unit": "ms",
+                "reference": ref["load_ms"]["p50"] if ref else None,
+                "ratio": res.get("ratio_litert_over_tflite", {}).get("load_p50"),
+            }
+        )
+    notes.append(
+        "reference = tflite-runtime 2.14 on the same file in the same run; ratio = litert / tflite-runtime; "
+        "load = Interpreter(model_path) + allocate_tensors, first (cold) load excluded"
+    )
+    return Report(
+        params={
+            "rounds": rounds,
+            "loads_per_round": loads,
+            "repeats_per_round": repeats,
+            "cpu": 0,
+            "num_threads": 1,
+            "archs": list(archs),
+            "bundles": "1-epoch fits on the demo machine",
+        },
+        results=results,
+        summary=summary,
+        table=table,
+        notes=notes,
+    )

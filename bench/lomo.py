@@ -29,6 +29,7 @@ Bundles are cached under ``--cache`` keyed by the data and the options, so a
 rerun only scores.  Writes ``bench/results/lomo.json``; protocol in
 ``docs/evaluation.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -143,8 +144,11 @@ def per_host_summary(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
         d = np.array([_get(r["default"], key) for r in rows.values()], np.float64)
         p = np.array([_get(r["pca"], key) for r in rows.values()], np.float64)
         out[label] = {
-            "default": _stats(d), "pca": _stats(p), "margin": _stats(d - p),
-            "worst_host": list(rows)[int(np.nanargmin(d - p))] if len(d) else None}
+            "default": _stats(d),
+            "pca": _stats(p),
+            "margin": _stats(d - p),
+            "worst_host": list(rows)[int(np.nanargmin(d - p))] if len(d) else None,
+        }
     return out
 
 
@@ -163,14 +167,22 @@ def fleet_bundle(fleet: Sequence[Host], opt: FitOptions, cache: Path) -> tuple[P
     path = cache_dir(cache, "fleet-" + "+".join(h.name for h in fleet), [h.key for h in fleet], opt)
     if (path / BUNDLE_FILE).is_file():
         return path, None
-    trains = [h.machine.train for h in fleet]
-    assert all(t is not None for t in trains)
+    trains = [h.machine.train for h in fleet if h.machine.train is not None]
+    assert len(trains) == len(fleet), "every fleet machine needs its train split"
     t0 = time.monotonic()
     log.info("training the fleet model of %s into %s", ", ".join(h.name for h in fleet), path)
-    fit_bundle(list(trains), arch=DEFAULT_ARCH, out=path, options=opt,  # type: ignore[arg-type]
-               feature_names=default_names(trains[0].shape[1]),  # type: ignore[union-attr]
-               provenance={"machine": f"fleet{len(fleet)}", "fleet_machines": [h.name for h in fleet],
-                           "command": "python -m bench.lomo"})
+    fit_bundle(
+        trains,
+        arch=DEFAULT_ARCH,
+        out=path,
+        options=opt,
+        feature_names=default_names(trains[0].shape[1]),
+        provenance={
+            "machine": f"fleet{len(fleet)}",
+            "fleet_machines": [h.name for h in fleet],
+            "command": "python -m bench.lomo",
+        },
+    )
     return path, round(time.monotonic() - t0, 1)
 
 
@@ -179,21 +191,35 @@ def live(h: Host, bundle: Path, warmup: int) -> dict[str, Any]:
     m = h.machine
     assert m.train is not None and m.test is not None and m.labels is not None
     cfg = load_config(None, check_files=False)
-    cfg = replace(cfg, model=replace(cfg.model, bundle=str(bundle)),
-                  calibration=replace(cfg.calibration, noise_floors="range", warmup_samples=warmup))
+    cfg = replace(
+        cfg,
+        model=replace(cfg.model, bundle=str(bundle)),
+        calibration=replace(cfg.calibration, noise_floors="range", warmup_samples=warmup),
+    )
     model = load_model(bundle, cfg.model.num_threads)
     rows = np.concatenate([m.train, m.test])
     labels = np.concatenate([np.zeros(len(m.train), np.int64), m.labels])
     with tempfile.TemporaryDirectory(prefix="lomo-backtest-") as state:
-        r = backtest(cfg, model, rows, input_timestamps(len(rows), INTERVAL, END), Path(state),
-                     record_history=cfg.seasonal.enabled)
+        r = backtest(
+            cfg,
+            model,
+            rows,
+            input_timestamps(len(rows), INTERVAL, END),
+            Path(state),
+            record_history=cfg.seasonal.enabled,
+        )
     per_day = 86400.0 / INTERVAL
     n = len(m.train)
-    return {"bundle": model.bundle.model_id, "rows": len(rows), "scored": r.scored, "warmup": warmup,
-            "seconds": round(r.seconds, 1),
-            "all": alert_figures(r.score, labels, per_day).to_dict(),  # every row after the warm-up
-            "train_part": alert_figures(r.score[:n], labels[:n], per_day).to_dict(),  # normal weeks
-            "test_part": alert_figures(r.score[n:], labels[n:], per_day).to_dict()}  # the labelled period
+    return {
+        "bundle": model.bundle.model_id,
+        "rows": len(rows),
+        "scored": r.scored,
+        "warmup": warmup,
+        "seconds": round(r.seconds, 1),
+        "all": alert_figures(r.score, labels, per_day).to_dict(),  # every row after the warm-up
+        "train_part": alert_figures(r.score[:n], labels[:n], per_day).to_dict(),  # normal weeks
+        "test_part": alert_figures(r.score[n:], labels[n:], per_day).to_dict(),
+    }  # the labelled period
 
 
 # -- tables ------------------------------------------------------------------------------------------
@@ -203,8 +229,10 @@ def _c(v: Any, fmt: str = "{:.3f}") -> str:
 
 def format_per_host(rows: dict[str, dict[str, Any]], summary: dict[str, Any]) -> str:
     head = ["host"] + [f"{lab} {w}" for lab, _ in FIGURES for w in ("def", "PCA", "marg")]
-    lines = ["== (a) per host: default fit vs PCA, same test rows", "".join(
-        [head[0].ljust(14)] + [h.rjust(12) for h in head[1:]])]
+    lines = [
+        "== (a) per host: default fit vs PCA, same test rows",
+        "".join([head[0].ljust(14)] + [h.rjust(12) for h in head[1:]]),
+    ]
     for name, r in rows.items():
         cells = []
         for _, key in FIGURES:
@@ -223,16 +251,25 @@ def format_per_host(rows: dict[str, dict[str, Any]], summary: dict[str, Any]) ->
 def format_live(rows: dict[str, dict[str, Any]]) -> str:
     head = ("host", "bundle", "FA/day", "FA/d train", "FA/d test", "inc", "alerted", ">=5 al.", "delay", "s")
     widths = (14, 22, 8, 11, 10, 5, 9, 9, 7, 7)
-    lines = ["== (b) live path: backtest after a warm-up, alerts = 5 scores > 1 in a row",
-             "".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths)))]
+    lines = [
+        "== (b) live path: backtest after a warm-up, alerts = 5 scores > 1 in a row",
+        "".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths))),
+    ]
     for name, runs in rows.items():
         for label, r in runs.items():
             a = r["all"]
-            cells = (name, label, _c(a["false_alerts_per_day"], "{:.2f}"),
-                     _c(r["train_part"]["false_alerts_per_day"], "{:.2f}"),
-                     _c(r["test_part"]["false_alerts_per_day"], "{:.2f}"), str(a["incidents"]),
-                     _c(a["incident_recall"], "{:.0%}"), _c(a["long_incident_recall"], "{:.0%}"),
-                     _c(a["median_delay_samples"], "{:g}"), _c(r["seconds"], "{:.0f}"))
+            cells = (
+                name,
+                label,
+                _c(a["false_alerts_per_day"], "{:.2f}"),
+                _c(r["train_part"]["false_alerts_per_day"], "{:.2f}"),
+                _c(r["test_part"]["false_alerts_per_day"], "{:.2f}"),
+                str(a["incidents"]),
+                _c(a["incident_recall"], "{:.0%}"),
+                _c(a["long_incident_recall"], "{:.0%}"),
+                _c(a["median_delay_samples"], "{:g}"),
+                _c(r["seconds"], "{:.0f}"),
+            )
             lines.append("".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))))
     return "\n".join(lines)
 
@@ -244,23 +281,29 @@ def targets(per: dict[str, dict[str, Any]], lv: dict[str, dict[str, Any]], smd: 
         r = per[name]
         f, ap, hr = ([_get(r[m], k) for m in ("default", "pca")] for _, k in FIGURES)
         ok = f[0] >= f[1] + 0.05 and ap[0] >= ap[1] + 0.05 and (hr[0] or 0) >= (hr[1] or 0)
-        out.append(f"{'PASS' if ok else 'FAIL'} {name}: best F1 {f[0]:.3f} vs PCA {f[1]:.3f}, AUC-PR {ap[0]:.3f} "
-                   f"vs {ap[1]:.3f} (need +0.05), HR@150 {_c(hr[0])} vs {_c(hr[1])}")
+        out.append(
+            f"{'PASS' if ok else 'FAIL'} {name}: best F1 {f[0]:.3f} vs PCA {f[1]:.3f}, AUC-PR {ap[0]:.3f} "
+            f"vs {ap[1]:.3f} (need +0.05), HR@150 {_c(hr[0])} vs {_c(hr[1])}"
+        )
     for name, runs in lv.items():
         a = runs["fleet"]["all"]
         ok = a["false_alerts_per_day"] <= 0.2 and (a["incident_recall"] or 0) >= 0.7
-        out.append(f"{'PASS' if ok else 'FAIL'} {name} live: {a['false_alerts_per_day']:.2f} false alerts/day "
-                   f"(<= 0.2), {_c(a['incident_recall'], '{:.0%}')} incidents alerted (>= 70 %)")
+        out.append(
+            f"{'PASS' if ok else 'FAIL'} {name} live: {a['false_alerts_per_day']:.2f} false alerts/day "
+            f"(<= 0.2), {_c(a['incident_recall'], '{:.0%}')} incidents alerted (>= 70 %)"
+        )
     return out
 
 
 def git_state() -> dict[str, Any]:
     """HEAD and the modified tracked files under agent/ and training/ (empty when not a git checkout)."""
+
     def git(*a: str) -> str:
         try:
             return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, timeout=20).stdout
         except (OSError, subprocess.SubprocessError):
             return ""
+
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", "agent", "training").splitlines()
     return {"git_head": git("rev-parse", "HEAD").strip() or None, "modified": [line[3:] for line in dirty]}
 
@@ -277,10 +320,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=CACHE, help="trained bundles, keyed by data and options")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--no-shipped", action="store_true", help="skip the shipped default bundle's backtest")
-    ap.add_argument("--compare", action="append", default=[], metavar="LABEL=DIR",
-                    help="also backtest this bundle on every host (repeatable), e.g. before=/tmp/old-bundle")
-    ap.add_argument("--quick", action="store_true",
-                    help="smoke run: two tiny synthetic hosts, no SMD, 1 epoch, short warm-up")
+    ap.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="also backtest this bundle on every host (repeatable), e.g. before=/tmp/old-bundle",
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="smoke run: two tiny synthetic hosts, no SMD, 1 epoch, short warm-up"
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     t0 = time.monotonic()
@@ -315,24 +364,45 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = {
         "all": per_host_summary(per),
         "smd": per_host_summary({h.name: per[h.name] for h in smd}) if smd else None,
-        "synth": per_host_summary({h.name: per[h.name] for h in syn})}
+        "synth": per_host_summary({h.name: per[h.name] for h in syn}),
+    }
     checks = targets(per, lv, [h.name for h in smd])
     seconds = round(time.monotonic() - t0, 1)
-    doc = {"kind": "bench.lomo", "settings": {"options": dataclasses.asdict(opt), "warmup": warmup,
-                                              "quick": args.quick, "interval_seconds": INTERVAL,
-                                              "noise_floors": "range", "data": str(args.data),
-                                              "compare": {k: str(v) for k, v in compare.items()},
-                                              "smd": [h.name for h in smd], "synth": [h.name for h in syn]},
-           "per_host": per, "per_host_summary": summary, "fleets": fleets, "live": lv, "targets": checks,
-           "bench": {"seconds": seconds, "cpus": os.cpu_count(), "python": platform.python_version(),
-                     "load_avg": os.getloadavg(), **code_state}}
+    doc = {
+        "kind": "bench.lomo",
+        "settings": {
+            "options": dataclasses.asdict(opt),
+            "warmup": warmup,
+            "quick": args.quick,
+            "interval_seconds": INTERVAL,
+            "noise_floors": "range",
+            "data": str(args.data),
+            "compare": {k: str(v) for k, v in compare.items()},
+            "smd": [h.name for h in smd],
+            "synth": [h.name for h in syn],
+        },
+        "per_host": per,
+        "per_host_summary": summary,
+        "fleets": fleets,
+        "live": lv,
+        "targets": checks,
+        "bench": {
+            "seconds": seconds,
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg": os.getloadavg(),
+            **code_state,
+        },
+    }
     write_json(doc, args.out)
     print(format_per_host(per, summary["all"]))
     for part in ("smd", "synth"):
         if summary[part]:
             s = summary[part]
-            print(f"{part}: min margin over PCA " + ", ".join(
-                f"{lab} {s[lab]['margin']['min']:+.3f} ({s[lab]['worst_host']})" for lab, _ in FIGURES))
+            print(
+                f"{part}: min margin over PCA "
+                + ", ".join(f"{lab} {s[lab]['margin']['min']:+.3f} ({s[lab]['worst_host']})" for lab, _ in FIGURES)
+            )
     print()
     print(format_live(lv))
     print()

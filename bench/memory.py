@@ -13,6 +13,7 @@ RSS over cycles after warm-up says whether memory keeps climbing.  Reference:
 ``prometheus-node-exporter`` (the Debian binary) after it has served scrapes.
 A worker run attributes the RSS to the start-up steps (imports, model, data).
 """
+
 from __future__ import annotations
 
 import json
@@ -84,12 +85,17 @@ def watch(server: Server, warmup: int, cycles: int, timeout: float) -> dict[str,
     r = np.array([s["VmRSS"] for s in after], float)
     slope = float(np.polyfit(c, r, 1)[0]) * 10_000 if len(after) > 2 and np.ptp(c) > 0 else 0.0
     return {
-        "warm": _pick(warm), "end": _pick(end), "cycles_warm": warm["cycles"], "cycles_end": end["cycles"],
+        "warm": _pick(warm),
+        "end": _pick(end),
+        "cycles_warm": warm["cycles"],
+        "cycles_end": end["cycles"],
         "growth_mb": round(end["VmRSS"] - warm["VmRSS"], 3),
         "pss_growth_mb": round(end.get("Pss", 0) - warm.get("Pss", 0), 3),
-        "slope_mb_per_10k_cycles": round(slope, 3), "max_rss_after_warmup_mb": round(float(r.max()), 2),
+        "slope_mb_per_10k_cycles": round(slope, 3),
+        "max_rss_after_warmup_mb": round(float(r.max()), 2),
         "cycles_per_second": round((end["cycles"] - warm["cycles"]) / max(end["t"] - warm["t"], 1e-9), 1),
-        "scrapes": scrapes, "reached": end["cycles"] >= warmup + cycles,
+        "scrapes": scrapes,
+        "reached": end["cycles"] >= warmup + cycles,
     }
 
 
@@ -108,8 +114,10 @@ def live_config(tmp: Path, bundle: Path, calibration: bool = True) -> Path:
     if state.exists():  # a fresh host each time: no saved calibration
         shutil.rmtree(state)
     state.mkdir()
-    cfg.write_text(f"model:\n  bundle: {bundle}\nsampling:\n  interval_seconds: 0.002\n  max_gap_intervals: 10000\n"
-                   f"calibration:\n  enabled: {'true' if calibration else 'false'}\nstate_directory: {state}\n")
+    cfg.write_text(
+        f"model:\n  bundle: {bundle}\nsampling:\n  interval_seconds: 0.002\n  max_gap_intervals: 10000\n"
+        f"calibration:\n  enabled: {'true' if calibration else 'false'}\nstate_directory: {state}\n"
+    )
     return cfg
 
 
@@ -120,8 +128,18 @@ def agent_run(kind: str, bundle: Path, tmp: Path, warmup: int, cycles: int, time
         server = agent_replay(bundle, port, log, speed=2000)
     else:
         cfg = live_config(tmp, bundle, calibration=kind == "run")
-        argv = [PY, "-m", "agent", "run", "--config.file", str(cfg),
-                "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "warning"]
+        argv = [
+            PY,
+            "-m",
+            "agent",
+            "run",
+            "--config.file",
+            str(cfg),
+            "--web.listen-address",
+            f"127.0.0.1:{port}",
+            "--log.level",
+            "warning",
+        ]
         server = Server(argv, port, log)
     with server:
         return watch(server, warmup, cycles, timeout)
@@ -137,13 +155,18 @@ def node_exporter_run(tmp: Path, scrapes: int) -> dict[str, Any]:
             status, body = server.get(timeout=10)
             size = len(body)
             time.sleep(0.05)
-        return {"before_scrapes": _pick(first), "end": _pick(proc_mem(server.pid)), "scrapes": scrapes,
-                "metrics_bytes": size}
+        return {
+            "before_scrapes": _pick(first),
+            "end": _pick(proc_mem(server.pid)),
+            "scrapes": scrapes,
+            "metrics_bytes": size,
+        }
 
 
 def steps_breakdown(bundle: Path) -> list[dict[str, Any]]:
-    proc = subprocess.run([PY, "-m", "bench.agent_worker", "steps", str(bundle)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
+    proc = subprocess.run(
+        [PY, "-m", "bench.agent_worker", "steps", str(bundle)], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"agent_worker steps failed: {proc.stderr[-500:]}")
     steps = json.loads(proc.stdout.strip().splitlines()[-1])["steps"]
@@ -182,31 +205,49 @@ def run(ctx: Context) -> Report:
                 results["agent"][key] = {"bundle": str(bundle), "runs": runs, **_aggregate(runs)}
         if NODE_EXPORTER.exists():
             ne = [node_exporter_run(tmp, 10 if quick else 30) for _ in range(repeats)]
-            results["node_exporter"] = {"runs": ne, "rss_mb": spread(r["end"]["VmRSS"] for r in ne),
-                                        "pss_mb": spread(r["end"].get("Pss", 0) for r in ne)}
+            results["node_exporter"] = {
+                "runs": ne,
+                "rss_mb": spread(r["end"]["VmRSS"] for r in ne),
+                "pss_mb": spread(r["end"].get("Pss", 0) for r in ne),
+            }
         else:
             notes.append(f"{NODE_EXPORTER} not installed: no reference")
     results["startup_steps"] = steps_breakdown(ctx.bundle)
-    return _report(results, notes, {"repeats": repeats, "warmup_cycles": warmup, "cycles": cycles,
-                                    "live_warmup_cycles": warmup + LIVE_CALIBRATION,
-                                    "replay_speed_rows_per_s": 2000, "live_interval_s": 0.002, "poll_s": POLL,
-                                    "configs": [f"{kind}:{label}" for label, kind, _ in configs]})
+    return _report(
+        results,
+        notes,
+        {
+            "repeats": repeats,
+            "warmup_cycles": warmup,
+            "cycles": cycles,
+            "live_warmup_cycles": warmup + LIVE_CALIBRATION,
+            "replay_speed_rows_per_s": 2000,
+            "live_interval_s": 0.002,
+            "poll_s": POLL,
+            "configs": [f"{kind}:{label}" for label, kind, _ in configs],
+        },
+    )
 
 
 def _aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"rss_warm_mb": spread(r["warm"]["VmRSS"] for r in runs),
-            "rss_end_mb": spread(r["end"]["VmRSS"] for r in runs),
-            "pss_end_mb": spread(r["end"].get("Pss", 0) for r in runs),
-            "anon_end_mb": spread(r["end"]["RssAnon"] for r in runs),
-            "file_end_mb": spread(r["end"]["RssFile"] for r in runs),
-            "growth_mb": spread(r["growth_mb"] for r in runs),
-            "slope_mb_per_10k": spread(r["slope_mb_per_10k_cycles"] for r in runs),
-            "threads": spread(r["end"].get("Threads", 0) for r in runs),
-            "cycles_per_second": spread(r["cycles_per_second"] for r in runs)}
+    return {
+        "rss_warm_mb": spread(r["warm"]["VmRSS"] for r in runs),
+        "rss_end_mb": spread(r["end"]["VmRSS"] for r in runs),
+        "pss_end_mb": spread(r["end"].get("Pss", 0) for r in runs),
+        "anon_end_mb": spread(r["end"]["RssAnon"] for r in runs),
+        "file_end_mb": spread(r["end"]["RssFile"] for r in runs),
+        "growth_mb": spread(r["growth_mb"] for r in runs),
+        "slope_mb_per_10k": spread(r["slope_mb_per_10k_cycles"] for r in runs),
+        "threads": spread(r["end"].get("Threads", 0) for r in runs),
+        "cycles_per_second": spread(r["cycles_per_second"] for r in runs),
+    }
 
 
-LABELS = {"replay": "replay", "run": "live run, calibrating + history",
-          "run-nocal": "live run, calibration off, history on"}
+LABELS = {
+    "replay": "replay",
+    "run": "live run, calibrating + history",
+    "run-nocal": "live run, calibration off, history on",
+}
 
 
 def _report(results: dict[str, Any], notes: list[str], params: dict[str, Any]) -> Report:
@@ -215,35 +256,77 @@ def _report(results: dict[str, Any], notes: list[str], params: dict[str, Any]) -
     ne_pss = ne["pss_mb"]["median"] if ne else None
     table, summary = [], []
     for key, a in results["agent"].items():
-        table.append({"process": f"agent {key}", "RSS warm MB": a["rss_warm_mb"]["median"],
-                      "RSS end MB": a["rss_end_mb"]["median"], "PSS end MB": a["pss_end_mb"]["median"],
-                      "anon MB": a["anon_end_mb"]["median"], "file MB": a["file_end_mb"]["median"],
-                      "growth MB (max)": a["growth_mb"]["max"], "MB/10k cycles": a["slope_mb_per_10k"]["median"],
-                      "threads": a["threads"]["median"], "cycles/s": a["cycles_per_second"]["median"],
-                      "runs": a["rss_end_mb"]["n"]})
+        table.append(
+            {
+                "process": f"agent {key}",
+                "RSS warm MB": a["rss_warm_mb"]["median"],
+                "RSS end MB": a["rss_end_mb"]["median"],
+                "PSS end MB": a["pss_end_mb"]["median"],
+                "anon MB": a["anon_end_mb"]["median"],
+                "file MB": a["file_end_mb"]["median"],
+                "growth MB (max)": a["growth_mb"]["max"],
+                "MB/10k cycles": a["slope_mb_per_10k"]["median"],
+                "threads": a["threads"]["median"],
+                "cycles/s": a["cycles_per_second"]["median"],
+                "runs": a["rss_end_mb"]["n"],
+            }
+        )
         kind, label = key.split(":", 1)
         what = f"{label} model, {LABELS.get(kind, kind)}"
         default = label == "default"
-        summary.append({"metric": f"agent RSS after warm-up ({what})", "value": a["rss_warm_mb"]["median"],
-                        "unit": "MB", "reference": ne_rss, "ratio": ratio(a["rss_warm_mb"]["median"], ne_rss),
-                        **({"target": f"<= {RSS_TARGET_MB:g}", "met": a["rss_warm_mb"]["max"] <= RSS_TARGET_MB}
-                           if default else {})})
+        summary.append(
+            {
+                "metric": f"agent RSS after warm-up ({what})",
+                "value": a["rss_warm_mb"]["median"],
+                "unit": "MB",
+                "reference": ne_rss,
+                "ratio": ratio(a["rss_warm_mb"]["median"], ne_rss),
+                **(
+                    {"target": f"<= {RSS_TARGET_MB:g}", "met": a["rss_warm_mb"]["max"] <= RSS_TARGET_MB}
+                    if default
+                    else {}
+                ),
+            }
+        )
         if default:
-            summary.append({"metric": f"agent PSS at end ({what})", "value": a["pss_end_mb"]["median"], "unit": "MB",
-                            "reference": ne_pss, "ratio": ratio(a["pss_end_mb"]["median"], ne_pss)})
+            summary.append(
+                {
+                    "metric": f"agent PSS at end ({what})",
+                    "value": a["pss_end_mb"]["median"],
+                    "unit": "MB",
+                    "reference": ne_pss,
+                    "ratio": ratio(a["pss_end_mb"]["median"], ne_pss),
+                }
+            )
     if results["agent"]:
         worst = max(results["agent"].items(), key=lambda kv: kv[1]["growth_mb"]["max"])
         n = sum(a["growth_mb"]["n"] for a in results["agent"].values())
-        summary.append({"metric": f"agent RSS growth warm-up -> +{params['cycles']} cycles, worst of {n} runs "
-                                  f"({worst[0]})", "value": worst[1]["growth_mb"]["max"], "unit": "MB",
-                        "target": f"<= {GROWTH_TARGET_MB:g}", "met": worst[1]["growth_mb"]["max"] <= GROWTH_TARGET_MB})
+        summary.append(
+            {
+                "metric": f"agent RSS growth warm-up -> +{params['cycles']} cycles, worst of {n} runs ({worst[0]})",
+                "value": worst[1]["growth_mb"]["max"],
+                "unit": "MB",
+                "target": f"<= {GROWTH_TARGET_MB:g}",
+                "met": worst[1]["growth_mb"]["max"] <= GROWTH_TARGET_MB,
+            }
+        )
     if ne:
-        table.append({"process": "prometheus-node-exporter", "RSS warm MB": ne["runs"][0]["before_scrapes"]["VmRSS"],
-                      "RSS end MB": ne_rss, "PSS end MB": ne_pss, "anon MB": ne["runs"][0]["end"]["RssAnon"],
-                      "file MB": ne["runs"][0]["end"]["RssFile"], "threads": ne["runs"][0]["end"].get("Threads"),
-                      "runs": ne["rss_mb"]["n"]})
+        table.append(
+            {
+                "process": "prometheus-node-exporter",
+                "RSS warm MB": ne["runs"][0]["before_scrapes"]["VmRSS"],
+                "RSS end MB": ne_rss,
+                "PSS end MB": ne_pss,
+                "anon MB": ne["runs"][0]["end"]["RssAnon"],
+                "file MB": ne["runs"][0]["end"]["RssFile"],
+                "threads": ne["runs"][0]["end"].get("Threads"),
+                "runs": ne["rss_mb"]["n"],
+            }
+        )
         summary.append({"metric": "node_exporter RSS after scrapes (reference)", "value": ne_rss, "unit": "MB"})
-    notes.append("RSS counts shared-library pages (RssFile) in full; PSS splits them between the processes mapping "
-                 "them. 'warm' = after the warm-up cycles; replay holds the whole demo test file in memory "
-                 "(see startup_steps: ReplaySource), the live 'run' path does not")
+    notes.append(
+        "RSS counts shared-library pages (RssFile) in full; PSS splits them between the processes mapping "
+        "them. 'warm' = after the warm-up cycles; replay holds the whole demo test file in memory "
+        "(see startup_steps: ReplaySource), the live 'run' path does not"
+    )
     return Report(params=params, results=results, summary=summary, table=table, notes=notes)

@@ -1,4 +1,5 @@
 """Process memory from /proc (standard library only, so workers can read it before importing anything)."""
+
 from __future__ import annotations
 
 STATUS_KEYS = ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem", "VmSize")

@@ -10,6 +10,7 @@ render of the agent's collector (so label cardinality, 2 series per feature,
 shows up too).  Reference: the 38-feature, 30-step model of the same
 architecture.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,14 @@ def ensure_models(out: Path, specs: list[tuple[str, int, int]]) -> list[str]:
     if not todo:
         return []
     log.info("building %d scaling bundles (TensorFlow subprocess): %s", len(todo), " ".join(todo))
-    proc = subprocess.run([PY, "-m", "bench.scaling_models", str(out), *todo], cwd=ROOT, capture_output=True,
-                          text=True, timeout=3 * 3600, env=_env())
+    proc = subprocess.run(
+        [PY, "-m", "bench.scaling_models", str(out), *todo],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=3 * 3600,
+        env=_env(),
+    )
     if proc.returncode != 0:
         return [f"building scaling bundles failed: {proc.stderr.strip()[-400:]}"]
     return []
@@ -50,8 +57,13 @@ def _env() -> dict[str, str]:
 
 
 def measure(bundle: Path, repeats: int) -> dict[str, Any]:
-    proc = subprocess.run([PY, "-m", "bench.agent_worker", "scale", str(bundle), "--repeats", str(repeats)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [PY, "-m", "bench.agent_worker", "scale", str(bundle), "--repeats", str(repeats)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"agent_worker scale {bundle.name} failed: {proc.stderr.strip()[-400:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -60,8 +72,9 @@ def measure(bundle: Path, repeats: int) -> dict[str, Any]:
 SUMMARY_SHAPES = ((512, 30), (38, 120), (512, 120))  # the summary keeps the extremes; the JSON has every shape
 
 
-def summarize(results: dict[str, Any], shapes: tuple[tuple[int, int], ...] | None = SUMMARY_SHAPES
-              ) -> list[dict[str, Any]]:
+def summarize(
+    results: dict[str, Any], shapes: tuple[tuple[int, int], ...] | None = SUMMARY_SHAPES
+) -> list[dict[str, Any]]:
     """Summary rows (RSS and cycle CPU vs the 38 x 30 model) for ``shapes`` (None: all but the reference)."""
     rows = []
     for r in results.values():
@@ -71,12 +84,24 @@ def summarize(results: dict[str, Any], shapes: tuple[tuple[int, int], ...] | Non
         if ref is None or not shape_ok:
             continue
         name = f"{r['arch']} {r['features']} features x {r['window']} steps"
-        rows.append({"metric": f"{name}: RSS after scoring", "value": r["rss_after_mb"], "unit": "MB",
-                     "reference": ref["rss_after_mb"], "ratio": ratio(r["rss_after_mb"], ref["rss_after_mb"])})
-        rows.append({"metric": f"{name}: cycle CPU p50 (score + render)",
-                     "value": round(r["cycle_cpu_us"]["p50"] / 1e3, 3), "unit": "ms",
-                     "reference": round(ref["cycle_cpu_us"]["p50"] / 1e3, 3),
-                     "ratio": ratio(r["cycle_cpu_us"]["p50"], ref["cycle_cpu_us"]["p50"])})
+        rows.append(
+            {
+                "metric": f"{name}: RSS after scoring",
+                "value": r["rss_after_mb"],
+                "unit": "MB",
+                "reference": ref["rss_after_mb"],
+                "ratio": ratio(r["rss_after_mb"], ref["rss_after_mb"]),
+            }
+        )
+        rows.append(
+            {
+                "metric": f"{name}: cycle CPU p50 (score + render)",
+                "value": round(r["cycle_cpu_us"]["p50"] / 1e3, 3),
+                "unit": "ms",
+                "reference": round(ref["cycle_cpu_us"]["p50"] / 1e3, 3),
+                "ratio": ratio(r["cycle_cpu_us"]["p50"], ref["cycle_cpu_us"]["p50"]),
+            }
+        )
     return rows
 
 
@@ -101,29 +126,54 @@ def run(ctx: Context) -> Report:
             notes.append(str(exc))
             continue
         results[f"{a}-f{f}-w{w}"] = {
-            "arch": a, "features": f, "window": w, "model_bytes": d["model_bytes"],
+            "arch": a,
+            "features": f,
+            "window": w,
+            "model_bytes": d["model_bytes"],
             "load_ms": round(d["load_seconds"] * 1e3, 2),
-            "rss_before_load_mb": d["rss_before_load"]["VmRSS"], "rss_loaded_mb": d["rss_loaded"]["VmRSS"],
-            "rss_after_mb": d["rss_after"]["VmRSS"], "pss_after_mb": d["rss_after"].get("Pss"),
+            "rss_before_load_mb": d["rss_before_load"]["VmRSS"],
+            "rss_loaded_mb": d["rss_loaded"]["VmRSS"],
+            "rss_after_mb": d["rss_after"]["VmRSS"],
+            "pss_after_mb": d["rss_after"].get("Pss"),
             "model_rss_mb": round(d["rss_after"]["VmRSS"] - d["rss_before_load"]["VmRSS"], 2),
-            "score_us": dist(d["score_us"], 1), "render_us": dist(d["render_us"], 1),
-            "cycle_cpu_us": dist(d["cycle_cpu_us"], 1), "render_bytes": d["render_bytes"]}
+            "score_us": dist(d["score_us"], 1),
+            "render_us": dist(d["render_us"], 1),
+            "cycle_cpu_us": dist(d["cycle_cpu_us"], 1),
+            "render_bytes": d["render_bytes"],
+        }
     table = []
     for r in results.values():
         ref = results.get(f"{r['arch']}-f38-w30")
-        r["ratio_vs_f38_w30"] = {"rss": ratio(r["rss_after_mb"], ref["rss_after_mb"]) if ref else None,
-                                 "cycle_cpu_p50": ratio(r["cycle_cpu_us"]["p50"], ref["cycle_cpu_us"]["p50"])
-                                 if ref else None}
+        r["ratio_vs_f38_w30"] = {
+            "rss": ratio(r["rss_after_mb"], ref["rss_after_mb"]) if ref else None,
+            "cycle_cpu_p50": ratio(r["cycle_cpu_us"]["p50"], ref["cycle_cpu_us"]["p50"]) if ref else None,
+        }
     summary = summarize(results, None if ctx.quick else SUMMARY_SHAPES)
     for key, r in results.items():
-        table.append({"model": key, "model KiB": round(r["model_bytes"] / 1024), "RSS MB": r["rss_after_mb"],
-                      "model+buffers MB": r["model_rss_mb"], "score p50 µs": r["score_us"]["p50"],
-                      "score p99 µs": r["score_us"]["p99"], "render p50 µs": r["render_us"]["p50"],
-                      "cycle CPU p50 µs": r["cycle_cpu_us"]["p50"], "x RSS": r["ratio_vs_f38_w30"]["rss"],
-                      "x cycle": r["ratio_vs_f38_w30"]["cycle_cpu_p50"]})
-    notes.append("reference = the same architecture at 38 features x 30 steps (the shipped shape); untrained "
-                 "weights; 'model+buffers' = RSS after the cycles minus RSS after importing the agent and the "
-                 "interpreter module; "
-                 "cycles back to back (warm caches)")
-    return Report(params={"features": list(feats), "windows": list(wins), "archs": list(archs), "repeats": repeats},
-                  results=results, summary=summary, table=table, notes=notes)
+        table.append(
+            {
+                "model": key,
+                "model KiB": round(r["model_bytes"] / 1024),
+                "RSS MB": r["rss_after_mb"],
+                "model+buffers MB": r["model_rss_mb"],
+                "score p50 µs": r["score_us"]["p50"],
+                "score p99 µs": r["score_us"]["p99"],
+                "render p50 µs": r["render_us"]["p50"],
+                "cycle CPU p50 µs": r["cycle_cpu_us"]["p50"],
+                "x RSS": r["ratio_vs_f38_w30"]["rss"],
+                "x cycle": r["ratio_vs_f38_w30"]["cycle_cpu_p50"],
+            }
+        )
+    notes.append(
+        "reference = the same architecture at 38 features x 30 steps (the shipped shape); untrained "
+        "weights; 'model+buffers' = RSS after the cycles minus RSS after importing the agent and the "
+        "interpreter module; "
+        "cycles back to back (warm caches)"
+    )
+    return Report(
+        params={"features": list(feats), "windows": list(wins), "archs": list(archs), "repeats": repeats},
+        results=results,
+        summary=summary,
+        table=table,
+        notes=notes,
+    )

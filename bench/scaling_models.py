@@ -6,6 +6,7 @@ bundle per spec to ``OUT/<arch>-f<features>-w<window>/`` with
 them), :func:`training.convert.convert` (the real builtin-ops conversion) and
 :func:`agent.bundle.write_bundle`, skipping bundles that already exist.
 """
+
 from __future__ import annotations
 
 import sys
@@ -34,8 +35,11 @@ def meta(arch: str, features: int, window: int, params: int, fixed_batch: bool) 
         "score": {"tail": 1},
         "threshold": {"value": 0.05, "method": "quantile", "params": {}},
         "feature_thresholds": {"values": [0.05] * features, "method": "quantile"},
-        "model": {"input_shape": [1 if fixed_batch else -1, window, features], "fixed_batch": fixed_batch,
-                  "params": params},
+        "model": {
+            "input_shape": [1 if fixed_batch else -1, window, features],
+            "fixed_batch": fixed_batch,
+            "params": params,
+        },
         "training": {"note": "untrained (random weights): for footprint/speed benchmarks only"},
     }
 

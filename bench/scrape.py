@@ -8,6 +8,7 @@ the server's per-connection thread.  Scrapers are threads of this process
 (socket waits release the GIL); counts and time are bounded.  Reference:
 the same load against ``prometheus-node-exporter`` in the same run.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -118,8 +119,10 @@ def server_cpu_per_request(pid: int, port: int, n: int, idle_s: float = 2.0) -> 
         one(port)
     c2, t2 = cpu_seconds(pid), time.perf_counter()
     background = (c1 - c0) / (t1 - t0)
-    return {"background_cpu_ratio": round(background, 4),
-            "cpu_ms_per_request": round(max(0.0, (c2 - c1) - background * (t2 - t1)) / n * 1e3, 3)}
+    return {
+        "background_cpu_ratio": round(background, 4),
+        "cpu_ms_per_request": round(max(0.0, (c2 - c1) - background * (t2 - t1)) / n * 1e3, 3),
+    }
 
 
 def measure(port: int, seq_n: int, conc_n: int, budget_s: float, pid: int | None = None) -> dict[str, Any]:
@@ -142,10 +145,13 @@ def _summ(m: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for k in ("sequential", "concurrent"):
         r = m[k]
-        out[k] = {"latency_ms": dist(r["latency_ms"], 3), "requests": r["requests"],
-                  "requests_per_s": round(r["requests"] / r["seconds"], 1) if r["seconds"] else None,
-                  **({"errors": r["errors"]} if r.get("errors") else {}),
-                  **({"listen_overflows": r["listen_overflows"]} if "listen_overflows" in r else {})}
+        out[k] = {
+            "latency_ms": dist(r["latency_ms"], 3),
+            "requests": r["requests"],
+            "requests_per_s": round(r["requests"] / r["seconds"], 1) if r["seconds"] else None,
+            **({"errors": r["errors"]} if r.get("errors") else {}),
+            **({"listen_overflows": r["listen_overflows"]} if "listen_overflows" in r else {}),
+        }
     out["bytes"] = m["sequential"]["bytes"]
     if "server" in m["sequential"]:
         out["server"] = m["sequential"]["server"]
@@ -177,38 +183,83 @@ def run(ctx: Context) -> Report:
     for who, r in results.items():
         for mode in ("sequential", "concurrent"):
             x = r[mode]
-            table.append({"target": who, "scrapers": 1 if mode == "sequential" else CONCURRENCY,
-                          "p50 ms": x["latency_ms"]["p50"], "p99 ms": x["latency_ms"]["p99"],
-                          "max ms": x["latency_ms"]["max"], "req/s": x["requests_per_s"], "requests": x["requests"],
-                          "bytes": r["bytes"], "listen overflows": x.get("listen_overflows", {}).get("ListenOverflows"),
-                          "server CPU ms/req": r.get("server", {}).get("cpu_ms_per_request") if mode == "sequential"
-                          else None})
+            table.append(
+                {
+                    "target": who,
+                    "scrapers": 1 if mode == "sequential" else CONCURRENCY,
+                    "p50 ms": x["latency_ms"]["p50"],
+                    "p99 ms": x["latency_ms"]["p99"],
+                    "max ms": x["latency_ms"]["max"],
+                    "req/s": x["requests_per_s"],
+                    "requests": x["requests"],
+                    "bytes": r["bytes"],
+                    "listen overflows": x.get("listen_overflows", {}).get("ListenOverflows"),
+                    "server CPU ms/req": r.get("server", {}).get("cpu_ms_per_request")
+                    if mode == "sequential"
+                    else None,
+                }
+            )
     a = results["agent"]
     for mode, label in (("sequential", "1 scraper"), ("concurrent", f"{CONCURRENCY} concurrent scrapers")):
         x, rx = a[mode], (ref or {}).get(mode)
-        summary.append({"metric": f"/metrics p50 latency, {label}", "value": x["latency_ms"]["p50"], "unit": "ms",
-                        "reference": rx["latency_ms"]["p50"] if rx else None,
-                        "ratio": ratio(x["latency_ms"]["p50"], rx["latency_ms"]["p50"]) if rx else None})
-        row = {"metric": f"/metrics p99 latency, {label}", "value": x["latency_ms"]["p99"], "unit": "ms",
-               "reference": rx["latency_ms"]["p99"] if rx else None,
-               "ratio": ratio(x["latency_ms"]["p99"], rx["latency_ms"]["p99"]) if rx else None}
+        summary.append(
+            {
+                "metric": f"/metrics p50 latency, {label}",
+                "value": x["latency_ms"]["p50"],
+                "unit": "ms",
+                "reference": rx["latency_ms"]["p50"] if rx else None,
+                "ratio": ratio(x["latency_ms"]["p50"], rx["latency_ms"]["p50"]) if rx else None,
+            }
+        )
+        row = {
+            "metric": f"/metrics p99 latency, {label}",
+            "value": x["latency_ms"]["p99"],
+            "unit": "ms",
+            "reference": rx["latency_ms"]["p99"] if rx else None,
+            "ratio": ratio(x["latency_ms"]["p99"], rx["latency_ms"]["p99"]) if rx else None,
+        }
         if mode == "concurrent":
             row.update(target=f"< {TARGET_P99_MS:g}", met=x["latency_ms"]["p99"] < TARGET_P99_MS)
         summary.append(row)
-        summary.append({"metric": f"/metrics throughput, {label}", "value": x["requests_per_s"], "unit": "req/s",
-                        "reference": rx["requests_per_s"] if rx else None,
-                        "ratio": ratio(x["requests_per_s"], rx["requests_per_s"]) if rx else None})
+        summary.append(
+            {
+                "metric": f"/metrics throughput, {label}",
+                "value": x["requests_per_s"],
+                "unit": "req/s",
+                "reference": rx["requests_per_s"] if rx else None,
+                "ratio": ratio(x["requests_per_s"], rx["requests_per_s"]) if rx else None,
+            }
+        )
     srv = a.get("server")
     if srv:
         rs = (ref or {}).get("server")
-        summary.append({"metric": "server CPU per /metrics request", "value": srv["cpu_ms_per_request"], "unit": "ms",
-                        "reference": rs["cpu_ms_per_request"] if rs else None,
-                        "ratio": ratio(srv["cpu_ms_per_request"], rs["cpu_ms_per_request"]) if rs else None})
-    notes.append("reference = prometheus-node-exporter (all default collectors, a much larger page) under the "
-                 "same load; the scrapers are threads on the same 2 cores as the server, so they compete for CPU")
-    return Report(params={"sequential_requests": seq_n, "concurrent_per_thread": conc_n, "threads": CONCURRENCY,
-                          "budget_s": budget, "replay_speed_rows_per_s": 100, "keep_alive": False},
-                  results=results, summary=summary, table=table, notes=notes)
+        summary.append(
+            {
+                "metric": "server CPU per /metrics request",
+                "value": srv["cpu_ms_per_request"],
+                "unit": "ms",
+                "reference": rs["cpu_ms_per_request"] if rs else None,
+                "ratio": ratio(srv["cpu_ms_per_request"], rs["cpu_ms_per_request"]) if rs else None,
+            }
+        )
+    notes.append(
+        "reference = prometheus-node-exporter (all default collectors, a much larger page) under the "
+        "same load; the scrapers are threads on the same 2 cores as the server, so they compete for CPU"
+    )
+    return Report(
+        params={
+            "sequential_requests": seq_n,
+            "concurrent_per_thread": conc_n,
+            "threads": CONCURRENCY,
+            "budget_s": budget,
+            "replay_speed_rows_per_s": 100,
+            "keep_alive": False,
+        },
+        results=results,
+        summary=summary,
+        table=table,
+        notes=notes,
+    )
 
 
 def _wait_scored(server: Server, timeout: float = 60.0) -> None:

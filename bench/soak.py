@@ -16,6 +16,7 @@ scraper paused so its connections are not counted.  The run passes when RSS
 grew by at most ``max_rss_growth_kb`` and descriptors and threads by at most
 ``slack``.  Standard library only (besides the agent it starts).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,11 +69,18 @@ class SoakResult:
     passed: bool = False
 
     def judge(self) -> None:
-        self.growth = {"rss_kb": self.end.rss_kb - self.start.rss_kb, "fds": self.end.fds - self.start.fds,
-                       "threads": self.end.threads - self.start.threads}
-        self.passed = (self.growth["rss_kb"] <= self.max_rss_growth_kb and abs(self.growth["fds"]) <= self.slack
-                       and abs(self.growth["threads"]) <= self.slack and self.scrape_errors == 0
-                       and self.scoring_errors == 0)
+        self.growth = {
+            "rss_kb": self.end.rss_kb - self.start.rss_kb,
+            "fds": self.end.fds - self.start.fds,
+            "threads": self.end.threads - self.start.threads,
+        }
+        self.passed = (
+            self.growth["rss_kb"] <= self.max_rss_growth_kb
+            and abs(self.growth["fds"]) <= self.slack
+            and abs(self.growth["threads"]) <= self.slack
+            and self.scrape_errors == 0
+            and self.scoring_errors == 0
+        )
 
 
 def _get(url: str, timeout: float = 10.0) -> bytes:
@@ -144,16 +152,29 @@ def _config(work: Path, interval: float) -> Path:
     """The bundle watcher polls every second, so the scheduler's second pool thread (the watch job
     overlapping a cycle) exists before the warm-up ends instead of appearing 30 s in."""
     cfg = work / "agent.yml"
-    cfg.write_text(f"state_directory: {work / 'state'}\nmodel:\n  bundle: {DEFAULT_BUNDLE}\n"
-                   "  watch_interval_seconds: 1\n"
-                   f"sampling:\n  interval_seconds: {interval}\n  max_gap_intervals: 10000\n"
-                   "calibration:\n  warmup_samples: 10\nhistory:\n  max_bytes: 65536\n  rows_per_file: 200\n")
+    cfg.write_text(
+        f"state_directory: {work / 'state'}\nmodel:\n  bundle: {DEFAULT_BUNDLE}\n"
+        "  watch_interval_seconds: 1\n"
+        f"sampling:\n  interval_seconds: {interval}\n  max_gap_intervals: 10000\n"
+        "calibration:\n  warmup_samples: 10\nhistory:\n  max_bytes: 65536\n  rows_per_file: 200\n"
+    )
     return cfg
 
 
-def soak(mode: str, cycles: int, warmup: int, *, speed: float = 5000.0, interval: float = 0.002,
-         scrape_period: float = 0.02, max_rss_growth_kb: int = 1024, slack: int = 2, port: int = 0,
-         timeout: float = 3600.0, log: Path | None = None) -> SoakResult:
+def soak(
+    mode: str,
+    cycles: int,
+    warmup: int,
+    *,
+    speed: float = 5000.0,
+    interval: float = 0.002,
+    scrape_period: float = 0.02,
+    max_rss_growth_kb: int = 1024,
+    slack: int = 2,
+    port: int = 0,
+    timeout: float = 3600.0,
+    log: Path | None = None,
+) -> SoakResult:
     """Run one agent for ``cycles`` cycles (``mode`` is ``replay`` or ``live``) and measure it."""
     if port == 0:
         import socket
@@ -166,13 +187,36 @@ def soak(mode: str, cycles: int, warmup: int, *, speed: float = 5000.0, interval
         work = Path(tmp)
         cfg = str(_config(work, interval))
         if mode == "replay":  # replay overrides the interval with 1/speed
-            args = ["replay", "--config.file", cfg, "--data", str(DEMO_DATA), "--machine", "machine-1-6",
-                    "--speed", str(speed), "--loop"]
+            args = [
+                "replay",
+                "--config.file",
+                cfg,
+                "--data",
+                str(DEMO_DATA),
+                "--machine",
+                "machine-1-6",
+                "--speed",
+                str(speed),
+                "--loop",
+            ]
         else:
             args = ["run", "--config.file", cfg]
         logf = open(log or work / "agent.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "agent", *args, "--web.listen-address", f"127.0.0.1:{port}",
-                                 "--log.level", "warning"], stdout=logf, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "agent",
+                *args,
+                "--web.listen-address",
+                f"127.0.0.1:{port}",
+                "--log.level",
+                "warning",
+            ],
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
         t0 = time.monotonic()
         scraper = Scraper(url, scrape_period)
         try:
@@ -193,10 +237,21 @@ def soak(mode: str, cycles: int, warmup: int, *, speed: float = 5000.0, interval
             proc.wait(30)
             logf.close()
     seconds = end.at_seconds - start.at_seconds
-    result = SoakResult(mode, end.cycles, start.cycles, start, end, round(seconds, 1),
-                        round((end.cycles - start.cycles) / max(seconds, 1e-9), 1), scraper.count, len(scraper.errors),
-                        _metric(body, "host_anomaly_scoring_errors_total") or 0.0,
-                        _metric(body, "host_anomaly_cycles_skipped_total") or 0.0, max_rss_growth_kb, slack)
+    result = SoakResult(
+        mode,
+        end.cycles,
+        start.cycles,
+        start,
+        end,
+        round(seconds, 1),
+        round((end.cycles - start.cycles) / max(seconds, 1e-9), 1),
+        scraper.count,
+        len(scraper.errors),
+        _metric(body, "host_anomaly_scoring_errors_total") or 0.0,
+        _metric(body, "host_anomaly_cycles_skipped_total") or 0.0,
+        max_rss_growth_kb,
+        slack,
+    )
     result.judge()
     if scraper.errors:
         print(f"{mode}: scrape errors, first: {scraper.errors[:3]}", file=sys.stderr)
@@ -223,9 +278,13 @@ def run_soak(replay_cycles: int, live_cycles: int, out: Path | None = None) -> d
     results = [soak("replay", replay_cycles, max(2000, replay_cycles // 10))]
     if live_cycles:
         results.append(soak("live", live_cycles, max(500, live_cycles // 10)))
-    doc = {"benchmark": "soak", "date": datetime.now(UTC).isoformat(timespec="seconds"),
-           "machine": {"cpus": os.cpu_count(), "loadavg": os.getloadavg()},
-           "passed": all(r.passed for r in results), "results": [asdict(r) for r in results]}
+    doc = {
+        "benchmark": "soak",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "loadavg": os.getloadavg()},
+        "passed": all(r.passed for r in results),
+        "results": [asdict(r) for r in results],
+    }
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(doc, indent=2) + "\n")
@@ -236,11 +295,13 @@ def format_table(doc: dict[str, Any]) -> str:
     rows = ["mode    cycles  cyc/s   RSS start→end (kB)     fds     threads  scrapes  errors  ok"]
     for r in doc["results"]:
         s, e = r["start"], r["end"]
-        rows.append(f"{r['mode']:<7} {r['cycles']:>6}  {r['cycles_per_second']:>5.0f}   "
-                    f"{s['rss_kb']:>7} → {e['rss_kb']:<7} ({r['growth']['rss_kb']:+5d})  "
-                    f"{s['fds']:>2} → {e['fds']:<2}  "
-                    f"{s['threads']:>2} → {e['threads']:<2}  {r['scrapes']:>7}  {r['scrape_errors']:>6}  "
-                    f"{'yes' if r['passed'] else 'NO'}")
+        rows.append(
+            f"{r['mode']:<7} {r['cycles']:>6}  {r['cycles_per_second']:>5.0f}   "
+            f"{s['rss_kb']:>7} → {e['rss_kb']:<7} ({r['growth']['rss_kb']:+5d})  "
+            f"{s['fds']:>2} → {e['fds']:<2}  "
+            f"{s['threads']:>2} → {e['threads']:<2}  {r['scrapes']:>7}  {r['scrape_errors']:>6}  "
+            f"{'yes' if r['passed'] else 'NO'}"
+        )
     return "\n".join(rows)
 
 

@@ -9,6 +9,7 @@ a day at the default 1440 x 60 s).  A split: the time
 to import the agent's modules, to load the model and to parse the demo file,
 each in a fresh interpreter.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -32,8 +33,22 @@ def one_start(bundle: Path, tmp: Path, mode: str = "replay", timeout: float = 12
     else:
         from bench.memory import live_config
 
-        server = Server([PY, "-m", "agent", "run", "--config.file", str(live_config(tmp, bundle, calibration=False)),
-                         "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "warning"], port, log)
+        server = Server(
+            [
+                PY,
+                "-m",
+                "agent",
+                "run",
+                "--config.file",
+                str(live_config(tmp, bundle, calibration=False)),
+                "--web.listen-address",
+                f"127.0.0.1:{port}",
+                "--log.level",
+                "warning",
+            ],
+            port,
+            log,
+        )
     with server as agent:
         first_http = agent.wait_http(timeout=timeout, poll=POLL)
         deadline = time.monotonic() + timeout
@@ -63,38 +78,70 @@ def run(ctx: Context) -> Report:
     parts = {
         "python -c pass": import_seconds("pass", repeats),
         "import agent.cli + agent.daemon + agent.sampler": import_seconds(
-            "import agent.cli, agent.daemon, agent.sampler, agent.sources", repeats),
+            "import agent.cli, agent.daemon, agent.sampler, agent.sources", repeats
+        ),
         "... + load_model": import_seconds(
             f"import agent.cli, agent.daemon; from agent.model import load_model; load_model({str(ctx.bundle)!r})",
-            repeats),
+            repeats,
+        ),
         "... + parse the demo replay file": import_seconds(
             "import agent.cli, agent.daemon; from agent.sources import ReplaySource; "
-            "from bench.common import DEMO_DATA, DEMO_MACHINE; ReplaySource(DEMO_DATA, DEMO_MACHINE, 38)", repeats),
+            "from bench.common import DEMO_DATA, DEMO_MACHINE; ReplaySource(DEMO_DATA, DEMO_MACHINE, 38)",
+            repeats,
+        ),
     }
     first_http = spread(r["first_metrics_s"] for r in runs)
     first_score = spread(r["first_score_s"] for r in runs)
     live_http = spread(r["first_metrics_s"] for r in live)
     live_score = spread(r["first_score_s"] for r in live)
-    results: dict[str, Any] = {"runs": runs, "first_metrics_s": first_http, "first_score_s": first_score,
-                               "live_runs": live, "live_first_metrics_s": live_http, "live_first_score_s": live_score,
-                               "parts_s": {k: spread(v) for k, v in parts.items()}}
-    table = [{"step": "replay: first /metrics 200", **{f"{k} s": v for k, v in first_http.items() if k != "n"}},
-             {"step": "replay: first score", **{f"{k} s": v for k, v in first_score.items() if k != "n"}},
-             {"step": "run (live, 2 ms, no calibration): first /metrics 200",
-              **{f"{k} s": v for k, v in live_http.items() if k != "n"}},
-             {"step": "run (live): first score", **{f"{k} s": v for k, v in live_score.items() if k != "n"}}]
-    table += [{"step": f"  {k}", **{f"{s} s": v for s, v in sp.items() if s != "n"}}
-              for k, sp in results["parts_s"].items()]
+    results: dict[str, Any] = {
+        "runs": runs,
+        "first_metrics_s": first_http,
+        "first_score_s": first_score,
+        "live_runs": live,
+        "live_first_metrics_s": live_http,
+        "live_first_score_s": live_score,
+        "parts_s": {k: spread(v) for k, v in parts.items()},
+    }
+    table = [
+        {"step": "replay: first /metrics 200", **{f"{k} s": v for k, v in first_http.items() if k != "n"}},
+        {"step": "replay: first score", **{f"{k} s": v for k, v in first_score.items() if k != "n"}},
+        {
+            "step": "run (live, 2 ms, no calibration): first /metrics 200",
+            **{f"{k} s": v for k, v in live_http.items() if k != "n"},
+        },
+        {"step": "run (live): first score", **{f"{k} s": v for k, v in live_score.items() if k != "n"}},
+    ]
+    table += [
+        {"step": f"  {k}", **{f"{s} s": v for s, v in sp.items() if s != "n"}} for k, sp in results["parts_s"].items()
+    ]
     bare = results["parts_s"]["python -c pass"]["median"]
     summary = [
-        {"metric": "start -> first /metrics 200 (median of runs)", "value": first_http["median"], "unit": "s",
-         "reference": bare, "ratio": ratio(first_http["median"], bare)},
+        {
+            "metric": "start -> first /metrics 200 (median of runs)",
+            "value": first_http["median"],
+            "unit": "s",
+            "reference": bare,
+            "ratio": ratio(first_http["median"], bare),
+        },
         {"metric": "start -> first score (median of runs)", "value": first_score["median"], "unit": "s"},
-        {"metric": "live run: start -> first /metrics 200", "value": live_http["median"], "unit": "s",
-         "reference": bare, "ratio": ratio(live_http["median"], bare)},
+        {
+            "metric": "live run: start -> first /metrics 200",
+            "value": live_http["median"],
+            "unit": "s",
+            "reference": bare,
+            "ratio": ratio(live_http["median"], bare),
+        },
         {"metric": "live run: start -> first score (2 ms interval)", "value": live_score["median"], "unit": "s"},
     ]
-    notes = [f"{repeats} fresh starts; reference = a bare `python -c pass` in the same run; parts are separate "
-             "interpreters, each including interpreter start-up"]
-    return Report(params={"repeats": repeats, "replay_speed_rows_per_s": 1000, "poll_s": POLL}, results=results,
-                  summary=summary, table=table, notes=notes)
+    notes = [
+        f"{repeats} fresh starts; reference = a bare `python -c pass` in the same run; parts are separate "
+        "interpreters, each including interpreter start-up"
+    ]
+    return Report(
+        params={"repeats": repeats, "replay_speed_rows_per_s": 1000, "poll_s": POLL},
+        results=results,
+        summary=summary,
+        table=table,
+        notes=notes,
+    )

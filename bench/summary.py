@@ -1,4 +1,5 @@
 """``summary.md``: one markdown table built from every ``<name>.json`` in the results directory."""
+
 from __future__ import annotations
 
 import json
@@ -39,21 +40,28 @@ def render(docs: list[dict[str, Any]]) -> str:
     if docs:
         m = docs[0]["machine"]
         dates = sorted(d["date"] for d in docs)
-        out += [f"Measured {dates[0][:10]}" + (f" .. {dates[-1][:10]}" if dates[-1][:10] != dates[0][:10] else "")
-                + f" on {m['cpu']} ({m['cores']} cores), Linux {m['kernel']}, Python {m['python']}, "
-                f"numpy {m['numpy']}, ai-edge-litert {m['ai_edge_litert']}.",
-                f"Default model: {docs[0].get('default_bundle', '?')}.", ""]
+        out += [
+            f"Measured {dates[0][:10]}"
+            + (f" .. {dates[-1][:10]}" if dates[-1][:10] != dates[0][:10] else "")
+            + f" on {m['cpu']} ({m['cores']} cores), Linux {m['kernel']}, Python {m['python']}, "
+            f"numpy {m['numpy']}, ai-edge-litert {m['ai_edge_litert']}.",
+            f"Default model: {docs[0].get('default_bundle', '?')}.",
+            "",
+        ]
     out += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
         met = r.get("met")
-        cells = [fmt(r.get(c)) if c != "met" else ("" if met is None else "yes" if met else "**no**")
-                 for c in COLUMNS]
+        cells = [fmt(r.get(c)) if c != "met" else ("" if met is None else "yes" if met else "**no**") for c in COLUMNS]
         out.append("| " + " | ".join(cells) + " |")
     notes = [(d["benchmark"], n) for d in docs for n in d.get("notes", [])]
     if notes:
         out += ["", "Notes:", ""] + [f"- {b}: {n}" for b, n in notes]
-    out += ["", "Details per benchmark: `bench/results/<name>.json`; method: `docs/benchmarks.md`. "
-            "`reference` is measured in the same run; `ratio` = value / reference.", ""]
+    out += [
+        "",
+        "Details per benchmark: `bench/results/<name>.json`; method: `docs/benchmarks.md`. "
+        "`reference` is measured in the same run; `ratio` = value / reference.",
+        "",
+    ]
     return "\n".join(out)
 
 

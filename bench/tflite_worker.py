@@ -13,6 +13,7 @@ the agent's predictor does) and a checksum of the output for a fixed input,
 so the two runtimes can be checked to compute the same thing, and VmRSS
 after numpy, after the interpreter import, after the first load and at the end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,19 +70,23 @@ def main() -> int:
         times[i] = (time.perf_counter_ns() - t0) / 1e3
     cpu_us = (time.thread_time() - cpu0) / args.repeats * 1e6
     rss["end"] = _rss_mb()
-    print(json.dumps({
-        "runtime": args.runtime,
-        "version": _version(args.runtime),
-        "numpy": np.__version__,
-        "import_ms": import_ms,
-        "load_ms": loads,
-        "invoke_us": times.tolist(),
-        "cpu_us_mean": cpu_us,
-        "rss_mb": rss,
-        "input_shape": shape,
-        "output_sum": float(np.asarray(y, np.float64).sum()),
-        "output_first": [float(v) for v in np.asarray(y).ravel()[:4]],
-    }))
+    print(
+        json.dumps(
+            {
+                "runtime": args.runtime,
+                "version": _version(args.runtime),
+                "numpy": np.__version__,
+                "import_ms": import_ms,
+                "load_ms": loads,
+                "invoke_us": times.tolist(),
+                "cpu_us_mean": cpu_us,
+                "rss_mb": rss,
+                "input_shape": shape,
+                "output_sum": float(np.asarray(y, np.float64).sum()),
+                "output_first": [float(v) for v in np.asarray(y).ravel()[:4]],
+            }
+        )
+    )
     return 0
 
 

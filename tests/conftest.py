@@ -1,4 +1,5 @@
 """Shared fixtures (helpers live in support.py, importable from every test directory)."""
+
 from __future__ import annotations
 
 import shutil
@@ -31,4 +32,3 @@ def default_bundle(tmp_path: Path) -> Path:
     dst = tmp_path / "bundle"
     shutil.copytree(DEFAULT_BUNDLE, dst)
     return dst
-

@@ -1,4 +1,5 @@
 """Offline scoring and bad bundles through the real CLI; hot reload keeps the old model when the new one is bad."""
+
 from __future__ import annotations
 
 import csv
@@ -52,12 +53,15 @@ def _hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("hash", "sha256 mismatch"),
-    ("features", "does not match bundle window/features"),
-    ("truncated", "cannot load TFLite model"),
-    ("truncated-unhashed", "sha256 mismatch"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("hash", "sha256 mismatch"),
+        ("features", "does not match bundle window/features"),
+        ("truncated", "cannot load TFLite model"),
+        ("truncated-unhashed", "sha256 mismatch"),
+    ],
+)
 def test_bad_bundle_is_refused_with_a_clear_error(default_bundle: Path, damage: str, message: str) -> None:
     b = default_bundle
     doc = json.loads((b / "bundle.json").read_text())
@@ -66,15 +70,19 @@ def test_bad_bundle_is_refused_with_a_clear_error(default_bundle: Path, damage: 
         rewrite(b, model={**doc["model"], "sha256": "0" * 64})
     elif damage == "features":
         n = len(doc["features"]) - 1
-        rewrite(b, features=doc["features"][:n],
-                scaler={k: v[:n] if isinstance(v, list) else v for k, v in doc["scaler"].items()},
-                feature_thresholds={**doc["feature_thresholds"], "values": doc["feature_thresholds"]["values"][:n]})
+        rewrite(
+            b,
+            features=doc["features"][:n],
+            scaler={k: v[:n] if isinstance(v, list) else v for k, v in doc["scaler"].items()},
+            feature_thresholds={**doc["feature_thresholds"], "values": doc["feature_thresholds"]["values"][:n]},
+        )
     else:
         model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
         if damage == "truncated":
             rewrite(b, model={**doc["model"], "sha256": _hash(model)})
-    proc = run_agent("score", "--bundle", str(b), "--input", str(DEMO_DATA / "test" / "machine-1-6.txt"),
-                     "--output", "/dev/null")
+    proc = run_agent(
+        "score", "--bundle", str(b), "--input", str(DEMO_DATA / "test" / "machine-1-6.txt"), "--output", "/dev/null"
+    )
     assert proc.returncode == 2
     assert "bad model bundle" in proc.stderr and message in proc.stderr, proc.stderr
 
@@ -84,8 +92,20 @@ def _metric(url: str, name: str, **labels: str) -> float | None:
 
 
 def test_sighup_rejects_bad_bundle_and_keeps_serving(agent_process: StartAgent, default_bundle: Path) -> None:
-    agent = agent_process(["replay", "--data", str(DEMO_DATA), "--machine", "machine-1-6", "--speed", "100",
-                           "--loop", "--bundle", str(default_bundle)])
+    agent = agent_process(
+        [
+            "replay",
+            "--data",
+            str(DEMO_DATA),
+            "--machine",
+            "machine-1-6",
+            "--speed",
+            "100",
+            "--loop",
+            "--bundle",
+            str(default_bundle),
+        ]
+    )
     agent.wait_ready("/healthz", timeout=60)
     old_sha = json.loads(http_get(agent.url + "/model")[1])["sha256"]
     good = (default_bundle / "model.tflite").read_bytes()

@@ -1,4 +1,5 @@
 """End to end: the agent replays SMD data with the shipped model; /metrics is scraped over HTTP."""
+
 from __future__ import annotations
 
 import json
@@ -30,11 +31,28 @@ def scrape(url: str) -> dict[str, object]:
     return families(body)
 
 
-def test_replay_serves_every_family_and_scores_anomalies_higher(agent_process: StartAgent,
-                                                                default_bundle: Path) -> None:
+def test_replay_serves_every_family_and_scores_anomalies_higher(
+    agent_process: StartAgent, default_bundle: Path
+) -> None:
     # Rows 4300..5400 of machine-1-6 hold the long labelled anomaly 4647..5044.
-    agent = agent_process(["replay", "--data", str(DEMO_DATA), "--machine", "machine-1-6", "--speed", "250",
-                           "--start", "4300", "--end", "5400", "--bundle", str(default_bundle), "--exit-at-end"])
+    agent = agent_process(
+        [
+            "replay",
+            "--data",
+            str(DEMO_DATA),
+            "--machine",
+            "machine-1-6",
+            "--speed",
+            "250",
+            "--start",
+            "4300",
+            "--end",
+            "5400",
+            "--bundle",
+            str(default_bundle),
+            "--exit-at-end",
+        ]
+    )
     agent.wait_ready("/healthz", timeout=60)
     families = scrape(agent.url)
     for name, typ in CONTRACT.items():
@@ -68,8 +86,19 @@ def test_replay_serves_every_family_and_scores_anomalies_higher(agent_process: S
 
 
 def test_healthz_and_model_endpoints(agent_process: StartAgent, default_bundle: Path) -> None:
-    agent = agent_process(["replay", "--data", str(DEMO_DATA), "--machine", "machine-1-6", "--speed", "200",
-                           "--bundle", str(default_bundle)])
+    agent = agent_process(
+        [
+            "replay",
+            "--data",
+            str(DEMO_DATA),
+            "--machine",
+            "machine-1-6",
+            "--speed",
+            "200",
+            "--bundle",
+            str(default_bundle),
+        ]
+    )
     agent.wait_ready("/", timeout=60)
     status, body = http_get(agent.url + "/model")
     doc = json.loads(body)

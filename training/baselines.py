@@ -28,6 +28,7 @@ models to beat is the temporal context.
 
 scikit-learn is imported when a model that needs it is fitted.
 """
+
 from __future__ import annotations
 
 import time
@@ -194,8 +195,12 @@ class OCSVMBaseline(Baseline):
         return -self.model_.decision_function(z), self._attribution(z)
 
 
-BASELINES: dict[str, type[Baseline]] = {"pca": PCABaseline, "iforest": IForestBaseline,
-                                         "mahalanobis": MahalanobisBaseline, "ocsvm": OCSVMBaseline}
+BASELINES: dict[str, type[Baseline]] = {
+    "pca": PCABaseline,
+    "iforest": IForestBaseline,
+    "mahalanobis": MahalanobisBaseline,
+    "ocsvm": OCSVMBaseline,
+}
 # what `anomaly-train report` draws by default: the cheap three (ocsvm on request, --baselines)
 REPORT_BASELINES = ("pca", "iforest", "mahalanobis")
 

@@ -8,6 +8,7 @@ by the bundle's threshold, so the detector's threshold is 1.0; the feature
 scores that HitRate ranks are the agent's top-contributor shares, and the
 per-threshold-normalised feature scores are kept as a second ranking.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,8 +29,14 @@ log = logging.getLogger(__name__)
 class BundleDetector:
     threshold = 1.0  # scores are the raw error over the bundle's threshold
 
-    def __init__(self, arch: str, path: Path, options: FitOptions | None = None,
-                 feature_names: tuple[str, ...] = (), provenance: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        arch: str,
+        path: Path,
+        options: FitOptions | None = None,
+        feature_names: tuple[str, ...] = (),
+        provenance: dict[str, Any] | None = None,
+    ) -> None:
         self.name, self.path, self.options = arch, Path(path), options or FitOptions()
         self.feature_names, self.provenance = tuple(feature_names), provenance or {}
         self.model: LoadedModel | None = None
@@ -50,8 +57,14 @@ class BundleDetector:
             self._info["reused"] = True
         else:
             log.info("%s: training into %s (%s)", self.name, self.path, self.options)
-            r = fit_bundle(train, arch=self.name, out=self.path, options=self.options,
-                           feature_names=self.feature_names, provenance=self.provenance)
+            r = fit_bundle(
+                train,
+                arch=self.name,
+                out=self.path,
+                options=self.options,
+                feature_names=self.feature_names,
+                provenance=self.provenance,
+            )
             self._info.update(reused=False, fit_seconds=round(r.seconds, 1), epochs=r.epochs, val_loss=r.val_loss)
         self.model = load_model(self.path)
         if self.feature_names and self.model.bundle.features != self.feature_names:
@@ -76,6 +89,12 @@ class BundleDetector:
         b = self.loaded.bundle
         raw = b.meta.get("training")
         trained: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        return {**self._info, "window": b.window, "tail": b.tail, "raw_threshold": b.threshold.value,
-                "model_id": b.model_id, "train_seconds": trained.get("seconds"), "train_epochs": trained.get("epochs")}
-
+        return {
+            **self._info,
+            "window": b.window,
+            "tail": b.tail,
+            "raw_threshold": b.threshold.value,
+            "model_id": b.model_id,
+            "train_seconds": trained.get("seconds"),
+            "train_epochs": trained.get("epochs"),
+        }

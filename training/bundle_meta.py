@@ -1,4 +1,5 @@
 """What every bundle written by training shares: provenance, scaler document, model id, and ``FitResult``."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,9 +38,13 @@ def provenance_doc(rows: np.ndarray, split: Split, provenance: dict[str, Any], o
     """The ``training`` fields every bundle shares (data, split sizes, options, versions)."""
     return {
         **provenance,
-        "rows": len(rows), "train_rows": len(split.train_raw), "val_rows": len(split.val_raw),
+        "rows": len(rows),
+        "train_rows": len(split.train_raw),
+        "val_rows": len(split.val_raw),
         "data_sha256": hashlib.sha256(np.ascontiguousarray(rows).tobytes()).hexdigest(),
-        "seed": opt.seed, "options": dataclasses.asdict(opt), **versions(),
+        "seed": opt.seed,
+        "options": dataclasses.asdict(opt),
+        **versions(),
     }
 
 

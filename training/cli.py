@@ -6,6 +6,7 @@ sets ``func(args) -> int``.  The command modules are imported here, statically
 TensorFlow at module level, so ``anomaly-train --help`` stays fast and
 TensorFlow loads only for commands that need it.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -10,6 +10,7 @@ Parity: held-back windows go through the Keras model and through
 :class:`agent.predictors.TFLitePredictor` (exactly what the agent runs); the
 largest absolute output difference must stay below a tolerance.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -84,9 +85,7 @@ def keras_predict(model: keras.Model, windows: np.ndarray, batch: int = 512) -> 
     return np.asarray(model.predict(np.asarray(windows, np.float32), batch_size=batch, verbose=0))
 
 
-def parity(
-    model: keras.Model, tflite_path: Path, windows: np.ndarray, tolerance: float = PARITY_TOLERANCE
-) -> float:
+def parity(model: keras.Model, tflite_path: Path, windows: np.ndarray, tolerance: float = PARITY_TOLERANCE) -> float:
     """Max |keras - tflite| over held-back (N, W, F) scaled windows; raises ParityError above ``tolerance``."""
     if len(windows) == 0:
         raise ValueError("parity check needs at least one window")

@@ -5,6 +5,7 @@ the split and nothing is shuffled across it, so validation errors (and the
 thresholds computed from them) come from data the model has not seen, as the
 agent will see it.
 """
+
 from __future__ import annotations
 
 import socket
@@ -39,16 +40,27 @@ class Split:
     others: tuple[Split, ...] = ()  # a fleet model: the other machines, each scaled by its own statistics
 
 
-def split_many(xs: list[np.ndarray], window: int, val_fraction: float = 0.2, stride: int = 1,
-               scaling: str = "zscore", units: bool = False) -> Split:
+def split_many(
+    xs: list[np.ndarray],
+    window: int,
+    val_fraction: float = 0.2,
+    stride: int = 1,
+    scaling: str = "zscore",
+    units: bool = False,
+) -> Split:
     """One :class:`Split` per machine, each scaled by its own statistics (as each host calibrates its own),
     joined: windows of every machine to train and validate on (none crosses two machines); the first
     machine's scaler is the bundle's (offline scoring), the rest are in ``others``."""
     parts = [split_scale_window(x, window, val_fraction, stride, scaling=scaling, units=units) for x in xs]
     first = parts[0]
-    return Split(first.train_raw, first.val_raw, first.scaler,
-                 np.ascontiguousarray(np.concatenate([p.x_train for p in parts])),
-                 np.ascontiguousarray(np.concatenate([p.x_val for p in parts])), tuple(parts[1:]))
+    return Split(
+        first.train_raw,
+        first.val_raw,
+        first.scaler,
+        np.ascontiguousarray(np.concatenate([p.x_train for p in parts])),
+        np.ascontiguousarray(np.concatenate([p.x_val for p in parts])),
+        tuple(parts[1:]),
+    )
 
 
 def load_train(data_dir: Path, machine: str) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -75,8 +87,10 @@ def feature_names_for(data_dir: Path | str, machine: str, n_columns: int) -> tup
     if names is None:
         return default_names(n_columns)
     if len(names) != n_columns:
-        raise ValueError(f"{Path(data_dir) / 'train' / (machine + '.json')}: names {len(names)} features, "
-                         f"the data has {n_columns} columns")
+        raise ValueError(
+            f"{Path(data_dir) / 'train' / (machine + '.json')}: names {len(names)} features, "
+            f"the data has {n_columns} columns"
+        )
     return names
 
 
@@ -93,14 +107,25 @@ def history_train(directory: Path, window: int) -> tuple[np.ndarray, tuple[str, 
     if not segments:
         raise ValueError(f"{directory}: no gap-free stretch of at least {2 * window} rows in the recorded history")
     train = np.concatenate(segments)
-    source = {"history_dir": str(Path(directory).resolve()), "machine": socket.gethostname(), "split": "history",
-              "host_specific": True, "segments": len(segments), "rows": int(len(train))}
+    source = {
+        "history_dir": str(Path(directory).resolve()),
+        "machine": socket.gethostname(),
+        "split": "history",
+        "host_specific": True,
+        "segments": len(segments),
+        "rows": int(len(train)),
+    }
     return train, tuple(names), source
 
 
 def split_scale_window(
-    x: np.ndarray, window: int, val_fraction: float = 0.2, stride: int = 1, clip: float | None = None,
-    scaling: str = "minmax", units: bool = False,
+    x: np.ndarray,
+    window: int,
+    val_fraction: float = 0.2,
+    stride: int = 1,
+    clip: float | None = None,
+    scaling: str = "minmax",
+    units: bool = False,
 ) -> Split:
     """Split (T, F) rows in time order, fit the scaler on the train part, scale and window.
 

@@ -1,4 +1,5 @@
 """Detection delay: how long after a labelled event starts the first flag comes (docs/evaluation.md)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,13 +34,22 @@ class DelayResult:
         return float(np.percentile(self.detected, 90)) if self.detected else None
 
     def as_dict(self) -> dict[str, object]:
-        return {"events": self.events, "detected": len(self.detected), "median_s": self.median_s,
-                "p90_s": self.p90_s, "detected_within_5min": self.detected_within, "within_s": self.within,
-                "delays_s": list(self.delays)}
+        return {
+            "events": self.events,
+            "detected": len(self.detected),
+            "median_s": self.median_s,
+            "p90_s": self.p90_s,
+            "detected_within_5min": self.detected_within,
+            "within_s": self.within,
+            "delays_s": list(self.delays),
+        }
 
 
 def detection_delays(
-    score: np.ndarray, labels: np.ndarray, threshold: float, interval_seconds: float = 60.0,
+    score: np.ndarray,
+    labels: np.ndarray,
+    threshold: float,
+    interval_seconds: float = 60.0,
     within_seconds: float = 300.0,
 ) -> DelayResult:
     """Detection delay per labelled event at a fixed threshold.
@@ -71,5 +81,5 @@ def detection_delays(
     for a, b in segments(y):
         hit = np.flatnonzero(flagged[a:b])
         delays.append(float(hit[0] * interval_seconds) if hit.size else None)
-    share = (float(np.mean([d is not None and d <= within_seconds for d in delays])) if delays else None)
+    share = float(np.mean([d is not None and d <= within_seconds for d in delays])) if delays else None
     return DelayResult(tuple(delays), float(within_seconds), share)

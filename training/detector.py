@@ -8,6 +8,7 @@ threshold``.  Implementations: :mod:`training.baselines` (point-wise, POT on
 held-out training rows) and :class:`training.bundle_detector.BundleDetector`
 (a bundle through the agent's scorer; scores normalised, threshold 1.0).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -20,6 +20,7 @@ dominate at test time; ``rank`` = per-feature empirical CDF; see
 :mod:`agent.ensemble`), and the thresholds are set on the
 combined errors by :class:`agent.scoring.Scorer`, as ``fit`` does for one model.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -82,20 +83,22 @@ def pca_projection(scaled_train: np.ndarray, variance: float) -> tuple[np.ndarra
     return pca.mean, pca.projection, pca.rank
 
 
-def _pca_member(train_raw: np.ndarray, scaler: AnyScaler, opt: FitOptions,
-                path: Path) -> tuple[dict[str, Any], Converted]:
+def _pca_member(
+    train_raw: np.ndarray, scaler: AnyScaler, opt: FitOptions, path: Path
+) -> tuple[dict[str, Any], Converted]:
     mean, proj, k = pca_projection(scaler.transform(train_raw), opt.pca_variance)
     model = pca_model(mean, proj)
     conv = convert(model, "dense")  # not recurrent: dynamic batch, converted as is
     path.write_bytes(conv.tflite)
-    probe = scaler.transform(train_raw[-min(len(train_raw), opt.parity_windows):]).astype(np.float32)[:, None, :]
+    probe = scaler.transform(train_raw[-min(len(train_raw), opt.parity_windows) :]).astype(np.float32)[:, None, :]
     diff = parity(model, path, probe, opt.parity_tolerance)
     info = {"components": k, "variance": opt.pca_variance, "parity_max_abs_diff": diff, "op_names": list(conv.ops)}
     return info, conv
 
 
-def fit_ensemble(train: np.ndarray, *, out: Path, options: FitOptions, feature_names: tuple[str, ...],
-                 provenance: dict[str, Any]) -> FitResult:
+def fit_ensemble(
+    train: np.ndarray, *, out: Path, options: FitOptions, feature_names: tuple[str, ...], provenance: dict[str, Any]
+) -> FitResult:
     """Train every member on raw (T, F) ``train``, fit the normalisations and thresholds, write the bundle.
 
     Returns a :class:`training.bundle_meta.FitResult` (``keras_model``: member name -> Keras model).
@@ -127,42 +130,74 @@ def fit_ensemble(train: np.ndarray, *, out: Path, options: FitOptions, feature_n
                 conv, kind = tr.converted, tr.kind
                 tail = (opt.tail or 1) if kind == "autoencoder" else 1
                 trained[name] = tr.model
-                rec = {"architecture": name, "epochs": len(tr.history["loss"]), "best_epoch": tr.best + 1,
-                       **tr.losses, "seconds": round(tr.seconds, 1), "params": int(tr.model.count_params()),
-                       "parity_max_abs_diff": tr.parity, "op_names": list(conv.ops),
-                       "history": tr.history_doc()}
+                rec = {
+                    "architecture": name,
+                    "epochs": len(tr.history["loss"]),
+                    "best_epoch": tr.best + 1,
+                    **tr.losses,
+                    "seconds": round(tr.seconds, 1),
+                    "params": int(tr.model.count_params()),
+                    "parity_max_abs_diff": tr.parity,
+                    "op_names": list(conv.ops),
+                    "history": tr.history_doc(),
+                }
             paths.append(path)
             blobs.append(conv.tflite)
             records.append(rec)
-            entries.append({"architecture": name, "kind": kind, "window": spans[name], "tail": tail,
-                            "weight": weight, "input_shape": [1 if conv.fixed_batch else -1,
-                                                              spans[name] - (kind == "forecaster"), n]})
+            entries.append(
+                {
+                    "architecture": name,
+                    "kind": kind,
+                    "window": spans[name],
+                    "tail": tail,
+                    "weight": weight,
+                    "input_shape": [1 if conv.fixed_batch else -1, spans[name] - (kind == "forecaster"), n],
+                }
+            )
         assert split is not None
-        members = tuple(Member(f"member-{i}", p, hashlib.sha256(blob).hexdigest(), e["architecture"], e["kind"],
-                               e["window"], e["tail"], e["weight"], Norm("z", std=np.ones(n)))
-                        for i, (p, e, blob) in enumerate(zip(paths, entries, blobs)))
+        members = tuple(
+            Member(
+                f"member-{i}",
+                p,
+                hashlib.sha256(blob).hexdigest(),
+                e["architecture"],
+                e["kind"],
+                e["window"],
+                e["tail"],
+                e["weight"],
+                Norm("z", std=np.ones(n)),
+            )
+            for i, (p, e, blob) in enumerate(zip(paths, entries, blobs))
+        )
         spec = ScoringSpec(tuple(feature_names), window, "autoencoder", split.scaler, 1, 1.0, np.ones(n))
         raw_val = make_windows(split.val_raw, window)
         # the agent's own member errors on validation fix the normalisations ...
         raw_errors = EnsemblePredictor.load(members, n).member_errors(model_io(spec, raw_val)[0])
         method, scope = {"z": ("z", "member"), "z_feature": ("z", "feature"), "rank": ("rank", "feature")}[
-            opt.ensemble_norm]
+            opt.ensemble_norm
+        ]
         norms = [fit_norm(e, method, opt.feature_floor, scope=scope) for e in raw_errors]
         members = tuple(dataclasses.replace(m, norm=z) for m, z in zip(members, norms))
         # ... and the agent's scorer on the combined errors sets the thresholds
         predictor = EnsemblePredictor.load(members, n)
         errors = Scorer(spec, predictor).errors(raw_val)
         us = _inference_us(predictor, model_io(spec, raw_val[:200])[0])
-        member_us = [round(inference_us(p, e["window"] - (e["kind"] == "forecaster"), n, repeats=200), 1)
-                     for p, e in zip(paths, entries)]
+        member_us = [
+            round(inference_us(p, e["window"] - (e["kind"] == "forecaster"), n, repeats=200), 1)
+            for p, e in zip(paths, entries)
+        ]
     overall, fvalues, fdoc = compute_thresholds(errors, opt)
     for e, z, u, rec, raw in zip(entries, norms, member_us, records, raw_errors):
         e["norm"] = z.to_doc()
         e["inference_us"] = u
         rec["val_error_mean"] = float(raw.mean())
 
-    digest = members_digest([(f"member-{i}-{e['architecture']}.tflite", hashlib.sha256(b).hexdigest())
-                             for i, (e, b) in enumerate(zip(entries, blobs))])
+    digest = members_digest(
+        [
+            (f"member-{i}-{e['architecture']}.tflite", hashlib.sha256(b).hexdigest())
+            for i, (e, b) in enumerate(zip(entries, blobs))
+        ]
+    )
     now = datetime.now(UTC)
     neural = [r for r in records if "epochs" in r]
     meta: dict[str, Any] = {
@@ -173,28 +208,48 @@ def fit_ensemble(train: np.ndarray, *, out: Path, options: FitOptions, feature_n
         "window": window,
         "features": list(feature_names),
         "scaler": scaler_doc(split),
-        "score": {"tail": 1, "reduction": f"sum over members of weight x {opt.ensemble_norm}-normalised member "
-                  "error per feature (each member: its own tail/forecast), then mean over features"},
+        "score": {
+            "tail": 1,
+            "reduction": f"sum over members of weight x {opt.ensemble_norm}-normalised member "
+            "error per feature (each member: its own tail/forecast), then mean over features",
+        },
         "threshold": {"value": overall.value, "method": overall.method, "params": overall.params},
         "feature_thresholds": fdoc,
-        "model": {"input_shape": [-1, window, n], "inference_us": round(us, 1),
-                  "params": int(sum(m.count_params() for m in trained.values()))
-                  + sum(n * n + n for name, _ in chosen if name == PCA)},
+        "model": {
+            "input_shape": [-1, window, n],
+            "inference_us": round(us, 1),
+            "params": int(sum(m.count_params() for m in trained.values()))
+            + sum(n * n + n for name, _ in chosen if name == PCA),
+        },
         "training": {
             **provenance_doc(train, split, provenance, opt),
-            "members": records, "epochs": sum(r["epochs"] for r in neural),
+            "members": records,
+            "epochs": sum(r["epochs"] for r in neural),
             **({"train_loss": neural[0]["train_loss"], "val_loss": neural[0]["val_loss"]} if neural else {}),
             "seconds": round(time.monotonic() - t0, 1),
         },
-        "conversion": {"parity_max_abs_diff": max(r["parity_max_abs_diff"] for r in records),
-                       "tolerance": opt.parity_tolerance, "ops": "builtin-only",
-                       "op_names": sorted({op for r in records for op in r["op_names"]})},
+        "conversion": {
+            "parity_max_abs_diff": max(r["parity_max_abs_diff"] for r in records),
+            "tolerance": opt.parity_tolerance,
+            "ops": "builtin-only",
+            "op_names": sorted({op for r in records for op in r["op_names"]}),
+        },
     }
     write_ensemble(Path(out), list(zip(entries, blobs)), meta)
     first = neural[0] if neural else {"train_loss": float("nan"), "val_loss": float("nan")}
-    return FitResult(Path(out), time.monotonic() - t0, sum(r["epochs"] for r in neural), first["train_loss"],
-                       first["val_loss"], meta["conversion"]["parity_max_abs_diff"], sum(len(b) for b in blobs), us,
-                       overall, fvalues, trained)
+    return FitResult(
+        Path(out),
+        time.monotonic() - t0,
+        sum(r["epochs"] for r in neural),
+        first["train_loss"],
+        first["val_loss"],
+        meta["conversion"]["parity_max_abs_diff"],
+        sum(len(b) for b in blobs),
+        us,
+        overall,
+        fvalues,
+        trained,
+    )
 
 
 def _inference_us(predictor: EnsemblePredictor, windows: np.ndarray, repeats: int = 300) -> float:

@@ -13,6 +13,7 @@ Every model of a machine is measured on the same rows: those where all models
 have a score (the first ``window - 1`` rows have none for window models).
 Metric definitions: docs/evaluation.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,17 @@ from training.tables import format_tables, write_json
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODELS = ("conv_bigru", "lstm", "dense", "lstm_forecaster", "ensemble", "pca", "iforest", "mahalanobis",
-                  "ocsvm")
+DEFAULT_MODELS = (
+    "conv_bigru",
+    "lstm",
+    "dense",
+    "lstm_forecaster",
+    "ensemble",
+    "pca",
+    "iforest",
+    "mahalanobis",
+    "ocsvm",
+)
 HIT_P = (1.0, 1.5)
 VUS_MAX_BUFFER = 100  # same for every model so VUS-PR compares; ~ SMD event lengths
 
@@ -71,8 +81,15 @@ def row_interval(data_dir: Path | str, machine: str, default: float = 60.0) -> f
     return float(step) if isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0 else default
 
 
-def detector_for(name: str, m: Machine, data_dir: Path, bundles_dir: Path, epochs: int | None,
-                 fit_overrides: dict[str, Any], seed: int = 0) -> Detector:
+def detector_for(
+    name: str,
+    m: Machine,
+    data_dir: Path,
+    bundles_dir: Path,
+    epochs: int | None,
+    fit_overrides: dict[str, Any],
+    seed: int = 0,
+) -> Detector:
     """An unfitted detector for ``name``: a baseline, or a bundle kept in ``bundles_dir/<name>/<machine>``."""
     if name in BASELINES:
         return make_baseline(name, seed=seed)
@@ -80,10 +97,15 @@ def detector_for(name: str, m: Machine, data_dir: Path, bundles_dir: Path, epoch
     kw: dict[str, Any] = {"window": default_window(name), "verbose": 0, **fit_overrides}
     if epochs is not None:
         kw["epochs"] = epochs
-    prov = {"data_dir": str(Path(data_dir).resolve()), "machine": m.name, "split": "train",
-            "command": "anomaly-train evaluate"}
-    return BundleDetector(name, bundles_dir / name / m.name, FitOptions(**kw),
-                          feature_names_for(data_dir, m.name, m.train.shape[1]), prov)
+    prov = {
+        "data_dir": str(Path(data_dir).resolve()),
+        "machine": m.name,
+        "split": "train",
+        "command": "anomaly-train evaluate",
+    }
+    return BundleDetector(
+        name, bundles_dir / name / m.name, FitOptions(**kw), feature_names_for(data_dir, m.name, m.train.shape[1]), prov
+    )
 
 
 def model_scores(det: Detector, m: Machine) -> ModelScores:
@@ -93,12 +115,17 @@ def model_scores(det: Detector, m: Machine) -> ModelScores:
     t0 = time.monotonic()
     s = det.score_series(m.test)
     info = {**det.info(), "score_seconds": round(time.monotonic() - t0, 2)}
-    return ModelScores(s.score, s.feature_scores, det.threshold, det.threshold_method, info,
-                       s.feature_scores_normalised)
+    return ModelScores(
+        s.score, s.feature_scores, det.threshold, det.threshold_method, info, s.feature_scores_normalised
+    )
 
 
 def machine_metrics(
-    s: ModelScores, labels: np.ndarray, dims: Sequence[frozenset[int]], mask: np.ndarray, vus_max_buffer: int,
+    s: ModelScores,
+    labels: np.ndarray,
+    dims: Sequence[frozenset[int]],
+    mask: np.ndarray,
+    vus_max_buffer: int,
     interval_seconds: float = 60.0,
 ) -> dict[str, Any]:
     """Every figure for one model on one machine, on the rows in ``mask`` (rows ``interval_seconds`` apart)."""
@@ -135,14 +162,23 @@ def _mean(items: list[Any]) -> Any:
     """Mean of numeric leaves over machines (NaN/None ignored); thresholds and info are skipped."""
     first = items[0]
     if isinstance(first, dict):
-        return {k: _mean([d.get(k) for d in items]) for k in first
-                if k not in ("threshold", "info", "method", "delays_s")}
+        return {
+            k: _mean([d.get(k) for d in items]) for k in first if k not in ("threshold", "info", "method", "delays_s")
+        }
     vals = [float(v) for v in items if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
     return float(np.mean(vals)) if vals else None
 
 
-def evaluate_machine(data_dir: Path, machine: str, models: Sequence[str], bundles_dir: Path, epochs: int | None,
-                     fit_overrides: dict[str, Any], vus_max_buffer: int, seed: int) -> dict[str, dict[str, Any]]:
+def evaluate_machine(
+    data_dir: Path,
+    machine: str,
+    models: Sequence[str],
+    bundles_dir: Path,
+    epochs: int | None,
+    fit_overrides: dict[str, Any],
+    vus_max_buffer: int,
+    seed: int,
+) -> dict[str, dict[str, Any]]:
     """Every model's figures on one machine, measured on the rows where all models have a score."""
     m = load_machine(data_dir, machine)
     if m.train is None or m.test is None or m.labels is None:
@@ -156,9 +192,14 @@ def evaluate_machine(data_dir: Path, machine: str, models: Sequence[str], bundle
         scores[name] = model_scores(detector_for(name, m, data_dir, bundles_dir, epochs, fit_overrides, seed), m)
     mask = np.logical_and.reduce([np.isfinite(s.score) for s in scores.values()])
     interval = row_interval(data_dir, machine)
-    common = {"rows": int(mask.sum()), "rows_skipped": int((~mask).sum()), "interval_seconds": interval,
-              "anomaly_ratio": float(m.labels[mask].mean()), "events": int(len(M.segments(m.labels[mask]))),
-              "anomalies_skipped": int(m.labels[~mask].sum())}
+    common = {
+        "rows": int(mask.sum()),
+        "rows_skipped": int((~mask).sum()),
+        "interval_seconds": interval,
+        "anomaly_ratio": float(m.labels[mask].mean()),
+        "events": int(len(M.segments(m.labels[mask]))),
+        "anomalies_skipped": int(m.labels[~mask].sum()),
+    }
     out = {}
     for name, s in scores.items():
         out[name] = {**machine_metrics(s, m.labels, dims, mask, vus_max_buffer, interval), "data": common}
@@ -179,14 +220,16 @@ def evaluate(
     """Evaluate ``models`` on ``machines`` of an SMD directory; returns the JSON-ready document."""
     unknown = [n for n in models if n not in BASELINES and n not in ARCHITECTURES]
     if unknown or not models:
-        raise ValueError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; "
-                         f"known: {', '.join((*ARCHITECTURES, *BASELINES))}")
+        raise ValueError(
+            f"unknown model(s) {', '.join(unknown) or '(none given)'}; known: {', '.join((*ARCHITECTURES, *BASELINES))}"
+        )
     data_dir = Path(data_dir)
     results: dict[str, dict[str, Any]] = {name: {"machines": {}} for name in models}
     with tempfile.TemporaryDirectory(prefix="anomaly-eval-") as tmp:  # bundles live here without --bundles-dir
         for machine in machines:
-            per_model = evaluate_machine(data_dir, machine, models, Path(bundles_dir or tmp), epochs,
-                                         fit_overrides or {}, vus_max_buffer, seed)
+            per_model = evaluate_machine(
+                data_dir, machine, models, Path(bundles_dir or tmp), epochs, fit_overrides or {}, vus_max_buffer, seed
+            )
             for name, res in per_model.items():
                 if bundles_dir is None and "bundle" in res["info"]:
                     res["info"]["bundle"] = None  # a temporary directory: nothing to point at
@@ -199,12 +242,19 @@ def evaluate(
         "data_dir": str(data_dir.resolve()),
         "machines": list(machines),
         "models": list(models),
-        "settings": {"vus_max_buffer": vus_max_buffer, "hitrate_p": list(HIT_P), "epochs": epochs,
-                     "fit_overrides": fit_overrides or {}, "seed": seed, "baseline_val_fraction": VAL_FRACTION,
-                     "flag_rule": "score > threshold; bundles: normalised score > 1.0; "
-                                  "baselines: POT on held-out train"},
-        "notes": {"pa_f1_inflated": "point-adjusted F1 credits a whole label segment for one flagged point; "
-                  "random scores reach high values on SMD. Shown only next to the honest figures."},
+        "settings": {
+            "vus_max_buffer": vus_max_buffer,
+            "hitrate_p": list(HIT_P),
+            "epochs": epochs,
+            "fit_overrides": fit_overrides or {},
+            "seed": seed,
+            "baseline_val_fraction": VAL_FRACTION,
+            "flag_rule": "score > threshold; bundles: normalised score > 1.0; baselines: POT on held-out train",
+        },
+        "notes": {
+            "pa_f1_inflated": "point-adjusted F1 credits a whole label segment for one flagged point; "
+            "random scores reach high values on SMD. Shown only next to the honest figures."
+        },
         "results": results,
     }
 
@@ -221,16 +271,27 @@ def parse_fit_option(text: str) -> tuple[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    machines = [s for s in args.machines.split(",") if s] if args.machines else sorted(
-        p.name.removesuffix(".gz").removesuffix(".txt") for p in (Path(args.data) / "test").iterdir())
+    machines = (
+        [s for s in args.machines.split(",") if s]
+        if args.machines
+        else sorted(p.name.removesuffix(".gz").removesuffix(".txt") for p in (Path(args.data) / "test").iterdir())
+    )
     models = [s for s in args.models.split(",") if s]
     overrides = dict(args.fit_option or [])
     if overrides:
         unknown = set(overrides) - {f.name for f in dataclasses.fields(FitOptions)}
         if unknown:
             raise ValueError(f"unknown --fit-option key(s): {', '.join(sorted(unknown))}")
-    doc = evaluate(args.data, machines, models, bundles_dir=args.bundles_dir, epochs=args.epochs,
-                   fit_overrides=overrides, vus_max_buffer=args.vus_max_buffer, seed=args.seed)
+    doc = evaluate(
+        args.data,
+        machines,
+        models,
+        bundles_dir=args.bundles_dir,
+        epochs=args.epochs,
+        fit_overrides=overrides,
+        vus_max_buffer=args.vus_max_buffer,
+        seed=args.seed,
+    )
     if args.out:
         write_json(doc, Path(args.out))
     print(format_tables(doc))
@@ -239,18 +300,33 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``evaluate`` to the ``anomaly-train`` subcommands."""
-    p = subparsers.add_parser("evaluate", help="score models and baselines on SMD test data (honest metrics)",
-                              description=__doc__.splitlines()[0])
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score models and baselines on SMD test data (honest metrics)",
+        description=__doc__.splitlines()[0],
+    )
     p.add_argument("--data", type=Path, required=True, help="SMD root (train/, test/, test_label/, ...)")
     p.add_argument("--machines", default=None, help="comma-separated machine names (default: every test/ file)")
-    p.add_argument("--models", default=",".join(DEFAULT_MODELS),
-                   help=f"comma-separated architectures and baselines ({', '.join(BASELINES)})")
+    p.add_argument(
+        "--models",
+        default=",".join(DEFAULT_MODELS),
+        help=f"comma-separated architectures and baselines ({', '.join(BASELINES)})",
+    )
     p.add_argument("--out", type=Path, default=None, help="write the JSON document here")
-    p.add_argument("--bundles-dir", type=Path, default=None,
-                   help="reuse/keep bundles in DIR/<model>/<machine>/ (default: train into a temporary directory)")
+    p.add_argument(
+        "--bundles-dir",
+        type=Path,
+        default=None,
+        help="reuse/keep bundles in DIR/<model>/<machine>/ (default: train into a temporary directory)",
+    )
     p.add_argument("--epochs", type=int, default=None, help="maximum epochs for models trained here (default: fit's)")
-    p.add_argument("--fit-option", action="append", type=parse_fit_option, metavar="KEY=VALUE",
-                   help="override a FitOptions field for models trained here (repeatable), e.g. tail=5")
+    p.add_argument(
+        "--fit-option",
+        action="append",
+        type=parse_fit_option,
+        metavar="KEY=VALUE",
+        help="override a FitOptions field for models trained here (repeatable), e.g. tail=5",
+    )
     p.add_argument("--vus-max-buffer", type=int, default=VUS_MAX_BUFFER, help="VUS-PR buffer lengths 0..L")
     p.add_argument("--seed", type=int, default=0, help="seed for IsolationForest")
     p.set_defaults(func=_run)

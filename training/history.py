@@ -17,6 +17,7 @@ cell.  :func:`to_training_array` then makes it trainable:
 Each returned segment is a gap-free (T_i, F) array: window inside segments
 only, never across them.
 """
+
 from __future__ import annotations
 
 import json
@@ -122,8 +123,9 @@ def load_history(directory: Path, features: Sequence[str] | None = None) -> Hist
         if len(rows):
             loaded.append((name, meta, rows, stamps))
     if not loaded:
-        raise FileNotFoundError(f"no recorded history rows under {directory}" +
-                                (f" (skipped: {'; '.join(skipped)})" if skipped else ""))
+        raise FileNotFoundError(
+            f"no recorded history rows under {directory}" + (f" (skipped: {'; '.join(skipped)})" if skipped else "")
+        )
     want = tuple(features) if features is not None else tuple(loaded[-1][1]["features"])
     keep = []
     for item in loaded:
@@ -141,8 +143,7 @@ def load_history(directory: Path, features: Sequence[str] | None = None) -> Hist
     meta = keep[-1][1]
     units = tuple(meta.get("units") or [""] * len(want))
     interval = float(meta.get("interval_seconds") or 0) or _median_step(stamps[order])
-    return HistoryData(values[order], stamps[order], want, units, interval, tuple(k[0] for k in keep),
-                       tuple(skipped))
+    return HistoryData(values[order], stamps[order], want, units, interval, tuple(k[0] for k in keep), tuple(skipped))
 
 
 def _median_step(stamps: np.ndarray) -> float:
@@ -215,13 +216,20 @@ def to_training_array(h: HistoryData, max_gap_rows: int = 5, min_rows: int = 1) 
         filled += int(np.isnan(grid).sum() - np.isnan(done).sum())
         segments.extend(_split_on_nan_rows(done, min_rows))
     kept = sum(len(s) for s in segments)
-    log.info("history: %d recorded rows -> %d segment(s), %d rows, %d cell(s) forward-filled, %d long gap(s)",
-             len(h.values), len(segments), kept, filled, len(breaks))
+    log.info(
+        "history: %d recorded rows -> %d segment(s), %d rows, %d cell(s) forward-filled, %d long gap(s)",
+        len(h.values),
+        len(segments),
+        kept,
+        filled,
+        len(breaks),
+    )
     return segments
 
 
-def load_history_segments(directory: Path, max_gap_rows: int = 5, min_rows: int = 1,
-                          features: Sequence[str] | None = None) -> tuple[list[np.ndarray], tuple[str, ...]]:
+def load_history_segments(
+    directory: Path, max_gap_rows: int = 5, min_rows: int = 1, features: Sequence[str] | None = None
+) -> tuple[list[np.ndarray], tuple[str, ...]]:
     """``load_history`` + ``to_training_array``: (segments, feature names) for ``fit --history``."""
     h = load_history(directory, features)
     return to_training_array(h, max_gap_rows, min_rows), h.features

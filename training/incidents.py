@@ -1,4 +1,5 @@
 """Incidents: runs of rows above the threshold, ranked, with their mean feature shares (pure functions)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -42,8 +43,14 @@ def find_runs(score: np.ndarray, threshold: float = 1.0, merge_gap: int = 0) -> 
 
 
 def find_incidents(
-    score: np.ndarray, contributions: np.ndarray, labels: np.ndarray, dims: Sequence[frozenset[int]], n: int,
-    threshold: float = 1.0, merge_gap: int = 0, rank_by: str = "area",
+    score: np.ndarray,
+    contributions: np.ndarray,
+    labels: np.ndarray,
+    dims: Sequence[frozenset[int]],
+    n: int,
+    threshold: float = 1.0,
+    merge_gap: int = 0,
+    rank_by: str = "area",
 ) -> list[Incident]:
     """The ``n`` largest runs above ``threshold``, ranked by ``area`` or ``peak`` (the other breaks ties).
 
@@ -59,8 +66,17 @@ def find_incidents(
     for a, b in find_runs(s, threshold, merge_gap):
         seg = s[a:b]
         k = int(np.nanargmax(seg))
-        out.append(Incident(
-            int(a), int(b), float(seg[k]), int(a + k), float(np.nansum(np.clip(seg - threshold, 0, None))),
-            bool(np.any(labels[a:b])), np.nanmean(contributions[a:b], axis=0), frozenset().union(*dims[a:b])))
+        out.append(
+            Incident(
+                int(a),
+                int(b),
+                float(seg[k]),
+                int(a + k),
+                float(np.nansum(np.clip(seg - threshold, 0, None))),
+                bool(np.any(labels[a:b])),
+                np.nanmean(contributions[a:b], axis=0),
+                frozenset().union(*dims[a:b]),
+            )
+        )
     key = (lambda i: (i.area, i.peak)) if rank_by == "area" else (lambda i: (i.peak, i.area))
     return sorted(out, key=key, reverse=True)[:n]

@@ -13,6 +13,7 @@ score ``s`` as the set ``score >= s``.
 
 Detection delay per event: :mod:`training.delay`.
 """
+
 from __future__ import annotations
 
 import math

@@ -31,6 +31,7 @@ validation pairs, optional time budget) used by ``fit``, ``tune`` and ensembles.
 Keras loads TensorFlow, so it is imported inside the functions that need it:
 ``anomaly-train --help`` and the light commands never load it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -68,8 +69,13 @@ ARCHITECTURES: dict[str, ArchSpec] = {
 # Next-row predictors: kept apart from the autoencoders because their output is (B, F), not a window.
 FORECASTERS: dict[str, ArchSpec] = {
     "lstm_forecaster": ArchSpec(
-        "lstm_forecaster", 30, 64, True, "LSTM(64) over the last W rows -> Dense(F) + last row (next-row forecast)",
-        "forecaster"),
+        "lstm_forecaster",
+        30,
+        64,
+        True,
+        "LSTM(64) over the last W rows -> Dense(F) + last row (next-row forecast)",
+        "forecaster",
+    ),
 }
 DEFAULT_ARCH = "dense"
 
@@ -247,8 +253,9 @@ def _time_budget(seconds: float) -> Any:
     return TimeBudget()
 
 
-def train(model: keras.Model, xy: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
-          opt: TrainOptions) -> dict[str, list[float]]:
+def train(
+    model: keras.Model, xy: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], opt: TrainOptions
+) -> dict[str, list[float]]:
     """Fit with early stopping on the validation pairs (best weights restored); returns the Keras history."""
     import keras
 
@@ -258,7 +265,13 @@ def train(model: keras.Model, xy: tuple[np.ndarray, np.ndarray], val: tuple[np.n
     if opt.max_train_seconds:
         callbacks.append(_time_budget(opt.max_train_seconds))
     history: dict[str, list[float]] = model.fit(
-        xy[0], xy[1], validation_data=val, epochs=opt.epochs,
-        batch_size=opt.batch_size, shuffle=True, callbacks=callbacks, verbose=opt.verbose,
+        xy[0],
+        xy[1],
+        validation_data=val,
+        epochs=opt.epochs,
+        batch_size=opt.batch_size,
+        shuffle=True,
+        callbacks=callbacks,
+        verbose=opt.verbose,
     ).history
     return history

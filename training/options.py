@@ -1,4 +1,5 @@
 """Training options (``FitOptions``): every field is recorded in ``bundle.json`` ``training.options``."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

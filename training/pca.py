@@ -1,4 +1,5 @@
 """One PCA: the principal subspace of scaled rows, used by the ``pca`` baseline and the ensemble's PCA member."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -6,6 +6,7 @@ the Agg canvas through :class:`matplotlib.figure.Figure` directly, never
 Matplotlib is imported on first use so ``anomaly-train --help`` stays fast.
 The HTML is one file: inline CSS, PNGs as data URIs, no script, no external asset.
 """
+
 from __future__ import annotations
 
 import base64
@@ -69,8 +70,16 @@ def timeline(
     for row, text in sorted(marks):
         level = level + 1 if row - last < 0.02 * len(s) else 0  # stack labels of nearby peaks
         last = row
-        ax.annotate(text, (row, shown[row]), xytext=(0, 6 + 11 * level), textcoords="offset points", ha="center",
-                    fontsize=8, fontweight="bold", arrowprops={"arrowstyle": "-", "lw": 0.5} if level else None)
+        ax.annotate(
+            text,
+            (row, shown[row]),
+            xytext=(0, 6 + 11 * level),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+            fontweight="bold",
+            arrowprops={"arrowstyle": "-", "lw": 0.5} if level else None,
+        )
     if log:
         ax.set_yscale("log")
     ax.fill_between([], [], color=COLORS["label"], alpha=0.35, label="labelled anomaly")  # legend entry only
@@ -101,8 +110,9 @@ def contribution_bars(
     return fig
 
 
-def pr_curves(curves: Sequence[tuple[str, np.ndarray, np.ndarray, float, tuple[float, float] | None]],
-              base_rate: float) -> Figure:
+def pr_curves(
+    curves: Sequence[tuple[str, np.ndarray, np.ndarray, float, tuple[float, float] | None]], base_rate: float
+) -> Figure:
     """Precision-recall curves.
 
     Parameters
@@ -114,8 +124,14 @@ def pr_curves(curves: Sequence[tuple[str, np.ndarray, np.ndarray, float, tuple[f
     ax = fig.add_subplot()
     for i, (name, recall, precision, auc, point) in enumerate(curves):
         color = f"C{i}"
-        ax.plot(np.r_[0.0, recall], np.r_[precision[0] if len(precision) else 1.0, precision],
-                drawstyle="steps-post", lw=1.4 if i == 0 else 1.0, color=color, label=f"{name} (AUC-PR {auc:.3f})")
+        ax.plot(
+            np.r_[0.0, recall],
+            np.r_[precision[0] if len(precision) else 1.0, precision],
+            drawstyle="steps-post",
+            lw=1.4 if i == 0 else 1.0,
+            color=color,
+            label=f"{name} (AUC-PR {auc:.3f})",
+        )
         if point is not None:
             ax.plot(*point, "o", color=color, ms=6, mec="black", mew=0.6)
     ax.axhline(base_rate, color="grey", ls=":", lw=1, label=f"random ({base_rate:.3f})")
@@ -140,8 +156,14 @@ def delay_cdf(curves: Sequence[tuple[str, Sequence[float | None]]], within_minut
             continue
         x = np.r_[0.0, got, top * 1.05]
         y = np.r_[0.0, np.arange(1, len(got) + 1), len(got)] / len(delays)
-        ax.step(x, y, where="post", lw=1.6 if i == 0 else 1.0, color=f"C{i}",
-                label=f"{name} ({len(got)}/{len(delays)} detected)")
+        ax.step(
+            x,
+            y,
+            where="post",
+            lw=1.6 if i == 0 else 1.0,
+            color=f"C{i}",
+            label=f"{name} ({len(got)}/{len(delays)} detected)",
+        )
     ax.axvline(within_minutes, color="grey", ls=":", lw=1, label=f"{within_minutes:g} min")
     ax.set_xscale("symlog", linthresh=1.0)
     ax.set_xlim(0, top * 1.05)
@@ -185,8 +207,11 @@ def png_data_uri(fig: Figure) -> str:
 
 def text_pages(pdf: PdfPages, text: str, lines_per_page: int = 64, width: int = 180) -> None:
     """Append ``text`` to ``pdf`` as monospace A4-landscape pages, long lines wrapped at ``width``."""
-    lines = [part for line in (text.splitlines() or [""])
-             for part in (textwrap.wrap(line, width, subsequent_indent=" " * 20, drop_whitespace=False) or [""])]
+    lines = [
+        part
+        for line in (text.splitlines() or [""])
+        for part in (textwrap.wrap(line, width, subsequent_indent=" " * 20, drop_whitespace=False) or [""])
+    ]
     for i in range(0, len(lines), lines_per_page):
         fig = _figure(11.69, 8.27)
         fig.set_layout_engine("none")
@@ -223,8 +248,9 @@ def fmt(v: Any, digits: int = 3) -> str:
         a = abs(float(v))
         return f"{v:.{digits}g}" if a >= 1e4 or a < 1e-2 else f"{v:.{digits}f}".rstrip("0").rstrip(".")
     if isinstance(v, dict):
-        return ", ".join(f"{k}={fmt(x)}" if not isinstance(x, dict) else f"{k}=({fmt(x)})"
-                         for k, x in v.items() if x is not None)
+        return ", ".join(
+            f"{k}={fmt(x)}" if not isinstance(x, dict) else f"{k}=({fmt(x)})" for k, x in v.items() if x is not None
+        )
     return str(v)
 
 
@@ -252,19 +278,29 @@ nav a{margin-right:1em}code{background:#f1f3f5;padding:0 3px}footer{margin-top:3
 """
 
 
-def write_report(sections: Sequence[Section], title: str, header: Sequence[tuple[str, str]], html_path: Path,
-                 pdf_path: Path | None = None) -> None:
+def write_report(
+    sections: Sequence[Section],
+    title: str,
+    header: Sequence[tuple[str, str]],
+    html_path: Path,
+    pdf_path: Path | None = None,
+) -> None:
     """Write the self-contained HTML page and, when asked, the PDF (figure pages, then text pages)."""
     from matplotlib.figure import Figure
 
-    parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
-             f"<style>{CSS}</style></head><body>\n<h1>{esc(title)}</h1>",
-             '<table class="card">' + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in header)
-             + "</table>", "<nav>" + "".join(f'<a href="#{s.key}">{esc(s.title)}</a>' for s in sections) + "</nav>"]
+    parts = [
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
+        f"<style>{CSS}</style></head><body>\n<h1>{esc(title)}</h1>",
+        '<table class="card">'
+        + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in header)
+        + "</table>",
+        "<nav>" + "".join(f'<a href="#{s.key}">{esc(s.title)}</a>' for s in sections) + "</nav>",
+    ]
     for s in sections:
         parts.append(f'<section id="{s.key}"><h2>{esc(s.title)}</h2>')
-        parts += [f'<img alt="{esc(s.title)}" src="{png_data_uri(b)}">' if isinstance(b, Figure) else b
-                  for b in s.blocks]
+        parts += [
+            f'<img alt="{esc(s.title)}" src="{png_data_uri(b)}">' if isinstance(b, Figure) else b for b in s.blocks
+        ]
         parts.append("</section>")
     parts.append("<footer>anomaly-train report: one file, no external assets.</footer></body></html>\n")
     Path(html_path).parent.mkdir(parents=True, exist_ok=True)

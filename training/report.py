@@ -12,6 +12,7 @@ rendering is a list of section functions (:data:`SECTIONS`, from
 :class:`~training.plots.Section`; a new section is one more function appended
 to that list.  Figures and the HTML/PDF writers: :mod:`training.plots`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,15 @@ __all__ = ["SECTIONS", "ReportData", "SectionFn", "build_sections", "gather", "h
 
 
 SectionFn = Callable[[ReportData], "Section | None"]  # None: the section does not apply to this bundle
-SECTIONS: list[SectionFn] = [section_timeline, section_incidents, section_pr, section_metrics, section_model_card,
-                             section_delay, section_tuning]
+SECTIONS: list[SectionFn] = [
+    section_timeline,
+    section_incidents,
+    section_pr,
+    section_metrics,
+    section_model_card,
+    section_delay,
+    section_tuning,
+]
 
 
 def header(d: ReportData) -> list[tuple[str, str]]:
@@ -53,12 +61,20 @@ def header(d: ReportData) -> list[tuple[str, str]]:
     y, n = d.labels, len(d.labels)
     events = len(M.segments(y))
     return [
-        ("machine", f"{d.machine} ({d.data_dir})"), ("bundle", f"{d.model.bundle.model_id} ({d.bundle_dir})"),
-        ("test rows", f"{n}; {int(d.mask.sum())} scored by every model; {int(y.sum())} labelled anomalous "
-         f"({y.mean():.1%}) in {events} event(s)"),
+        ("machine", f"{d.machine} ({d.data_dir})"),
+        ("bundle", f"{d.model.bundle.model_id} ({d.bundle_dir})"),
+        (
+            "test rows",
+            f"{n}; {int(d.mask.sum())} scored by every model; {int(y.sum())} labelled anomalous "
+            f"({y.mean():.1%}) in {events} event(s)",
+        ),
         ("models", ", ".join(d.scores)),
-        ("generated", datetime.now(UTC).isoformat(timespec="seconds") + " in "
-         + ", ".join(f"{k} {v:.1f} s" for k, v in d.timings.items())),
+        (
+            "generated",
+            datetime.now(UTC).isoformat(timespec="seconds")
+            + " in "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in d.timings.items()),
+        ),
         ("command", d.command or "n/a"),
     ]
 
@@ -79,9 +95,18 @@ def make_report(d: ReportData, out: Path, pdf: Path | None = None, sections: Seq
 def _run(args: argparse.Namespace) -> int:
     evaluation = json.loads(Path(args.evaluation).read_text(encoding="utf-8")) if args.evaluation else None
     t0 = time.monotonic()
-    d = gather(args.data, args.machine, args.bundle, baselines=[b for b in args.baselines.split(",") if b],
-               evaluation=evaluation, incidents=args.incidents, merge_gap=args.merge_gap, rank_by=args.rank_by,
-               seed=args.seed, vus_max_buffer=args.vus_max_buffer)
+    d = gather(
+        args.data,
+        args.machine,
+        args.bundle,
+        baselines=[b for b in args.baselines.split(",") if b],
+        evaluation=evaluation,
+        incidents=args.incidents,
+        merge_gap=args.merge_gap,
+        rank_by=args.rank_by,
+        seed=args.seed,
+        vus_max_buffer=args.vus_max_buffer,
+    )
     d.command = shlex.join(["anomaly-train", *sys.argv[1:]])
     make_report(d, args.out, args.pdf)
     print(f"report      {args.out}" + (f" and {args.pdf}" if args.pdf else "") + f" ({time.monotonic() - t0:.1f} s)")
@@ -90,16 +115,26 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``report`` to the ``anomaly-train`` subcommands."""
-    p = subparsers.add_parser("report", help="self-contained HTML report (optional PDF) of a bundle on one machine",
-                              description=__doc__.splitlines()[0])
+    p = subparsers.add_parser(
+        "report",
+        help="self-contained HTML report (optional PDF) of a bundle on one machine",
+        description=__doc__.splitlines()[0],
+    )
     p.add_argument("--data", type=Path, required=True, help="SMD root (train/, test/, test_label/, ...)")
     p.add_argument("--machine", required=True, help="machine name, e.g. machine-1-6")
     p.add_argument("--bundle", type=Path, required=True, help="bundle directory (bundle.json + model.tflite)")
     p.add_argument("--out", type=Path, required=True, help="HTML file to write")
-    p.add_argument("--evaluation", type=Path, default=None,
-                   help="metrics table from this `anomaly-train evaluate --out` JSON instead of computing it")
-    p.add_argument("--baselines", default=",".join(REPORT_BASELINES),
-                   help=f"comma-separated baselines ('' for none; known: {', '.join(BASELINES)})")
+    p.add_argument(
+        "--evaluation",
+        type=Path,
+        default=None,
+        help="metrics table from this `anomaly-train evaluate --out` JSON instead of computing it",
+    )
+    p.add_argument(
+        "--baselines",
+        default=",".join(REPORT_BASELINES),
+        help=f"comma-separated baselines ('' for none; known: {', '.join(BASELINES)})",
+    )
     p.add_argument("--pdf", type=Path, default=None, help="also write a PDF (matplotlib only)")
     p.add_argument("--incidents", type=int, default=5, help="incidents to detail")
     p.add_argument("--rank-by", choices=["area", "peak"], default="area", help="incident ranking")

@@ -4,6 +4,7 @@ The bundle is scored through the shipped path (:class:`training.bundle_detector.
 :func:`agent.model.load_model` -> ``scorer.score_series``) next to the baselines of
 :mod:`training.baselines`, through the same detector path as ``anomaly-train evaluate``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -103,9 +104,17 @@ def _evaluation_rows(doc: dict[str, Any], machine: str, model_id: str) -> list[t
 
 
 def gather(
-    data_dir: Path | str, machine: str, bundle: Path | str, *, baselines: Sequence[str] = REPORT_BASELINES,
-    evaluation: dict[str, Any] | None = None, incidents: int = 5, merge_gap: int = 0, rank_by: str = "area",
-    seed: int = 0, vus_max_buffer: int = ev.VUS_MAX_BUFFER,
+    data_dir: Path | str,
+    machine: str,
+    bundle: Path | str,
+    *,
+    baselines: Sequence[str] = REPORT_BASELINES,
+    evaluation: dict[str, Any] | None = None,
+    incidents: int = 5,
+    merge_gap: int = 0,
+    rank_by: str = "area",
+    seed: int = 0,
+    vus_max_buffer: int = ev.VUS_MAX_BUFFER,
 ) -> ReportData:
     """Load, score and measure: every number the report shows."""
     unknown = [b for b in baselines if b not in BASELINES]
@@ -117,27 +126,39 @@ def gather(
     t0 = time.monotonic()
     m = load_machine(Path(data_dir), machine)
     if m.test is None or m.labels is None or (baselines and m.train is None):
-        raise FileNotFoundError(f"{machine}: the report needs test/, test_label/ (and train/ for baselines) "
-                                f"under {data_dir}")
+        raise FileNotFoundError(
+            f"{machine}: the report needs test/, test_label/ (and train/ for baselines) under {data_dir}"
+        )
     if m.labels.sum() == 0:
         raise ValueError(f"{machine}: test_label holds no anomaly, nothing to measure")
     det = BundleDetector.load(bundle)
     model = det.loaded
     b = model.bundle
     if len(b.features) != m.test.shape[1]:
-        raise ValueError(f"{bundle}: bundle has {len(b.features)} features, "
-                         f"{machine} test data {m.test.shape[1]} columns")
+        raise ValueError(
+            f"{bundle}: bundle has {len(b.features)} features, {machine} test data {m.test.shape[1]} columns"
+        )
     named = sidecar_features(Path(data_dir), machine)
     if named is not None and named != b.features:
-        raise ValueError(f"{bundle}: bundle features {', '.join(b.features[:5])}... are not the columns the importer "
-                         f"recorded for {machine} ({', '.join(named[:5])}...)")
+        raise ValueError(
+            f"{bundle}: bundle features {', '.join(b.features[:5])}... are not the columns the importer "
+            f"recorded for {machine} ({', '.join(named[:5])}...)"
+        )
     t["load"] = time.monotonic() - t0
     log.info("%s: scoring %d test rows with %s", machine, len(m.test), b.model_id)
     t0 = time.monotonic()
     series = det.score_series(m.test)
     name = f"{b.architecture} (this bundle)"
-    scores = {name: ev.ModelScores(series.score, series.feature_scores, det.threshold, det.threshold_method,
-                                   {"model_id": b.model_id}, series.feature_scores_normalised)}
+    scores = {
+        name: ev.ModelScores(
+            series.score,
+            series.feature_scores,
+            det.threshold,
+            det.threshold_method,
+            {"model_id": b.model_id},
+            series.feature_scores_normalised,
+        )
+    }
     inference = measure_inference(model, m.test)
     t["score bundle"] = time.monotonic() - t0
     log.info("%s: baselines %s", machine, ", ".join(baselines) or "none")
@@ -156,14 +177,34 @@ def gather(
     else:
         with _one_blas_thread():
             interval = ev.row_interval(data_dir, machine)
-            rows = [(k, ev.machine_metrics(s, m.labels, dims, mask, vus_max_buffer, interval))
-                    for k, s in scores.items()]
+            rows = [
+                (k, ev.machine_metrics(s, m.labels, dims, mask, vus_max_buffer, interval)) for k, s in scores.items()
+            ]
         source = f"computed now on {int(mask.sum())} common rows (VUS-PR buffers 0..{vus_max_buffer})"
     t["metrics"] = time.monotonic() - t0
     runs = find_runs(series.score, 1.0, merge_gap)
     train_sha = None if m.train is None else hashlib.sha256(np.ascontiguousarray(m.train).tobytes()).hexdigest()
     assert series.feature_scores is not None  # a bundle always has the contribution shares
     top = find_incidents(series.score, series.feature_scores, m.labels, dims, incidents, 1.0, merge_gap, rank_by)
-    return ReportData(machine, Path(data_dir), Path(bundle), model, m.test, m.labels, dims, series, scores, mask, top,
-                      len(runs), rows, source, inference, rank_by, merge_gap, train_sha, t,
-                      interval_seconds=ev.row_interval(data_dir, machine))
+    return ReportData(
+        machine,
+        Path(data_dir),
+        Path(bundle),
+        model,
+        m.test,
+        m.labels,
+        dims,
+        series,
+        scores,
+        mask,
+        top,
+        len(runs),
+        rows,
+        source,
+        inference,
+        rank_by,
+        merge_gap,
+        train_sha,
+        t,
+        interval_seconds=ev.row_interval(data_dir, machine),
+    )

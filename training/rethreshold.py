@@ -12,6 +12,7 @@ Per-feature thresholds and the model are unchanged (same sha256).
 Evaluate only on rows that were not used here (``--rows`` picks the
 validation part), or the figures peek at the answer.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,9 @@ def parse_rows(text: str, n: int) -> slice:
     return slice(start, stop)
 
 
-def rethreshold(bundle: Path, data: Path, machine: str, out: Path, method: str = "best_f1",
-                rows: str = ":") -> dict[str, Any]:
+def rethreshold(
+    bundle: Path, data: Path, machine: str, out: Path, method: str = "best_f1", rows: str = ":"
+) -> dict[str, Any]:
     """Write ``out``: ``bundle`` with its overall threshold set by ``method`` on labelled rows."""
     model = load_model(bundle)
     m = load_machine(data, machine, ("test",))
@@ -62,9 +64,17 @@ def rethreshold(bundle: Path, data: Path, machine: str, out: Path, method: str =
         shutil.copytree(bundle, out, dirs_exist_ok=True)
     doc = json.loads((out / BUNDLE_FILE).read_text())
     previous = doc["threshold"]
-    doc["threshold"] = {"value": th.value, "method": th.method,
-                        "params": {**th.params, "data": str(Path(data).resolve()), "machine": machine,
-                                   "rows": [sl.start, sl.stop], "previous": previous}}
+    doc["threshold"] = {
+        "value": th.value,
+        "method": th.method,
+        "params": {
+            **th.params,
+            "data": str(Path(data).resolve()),
+            "machine": machine,
+            "rows": [sl.start, sl.stop],
+            "previous": previous,
+        },
+    }
     tmp = out / (BUNDLE_FILE + ".tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     tmp.replace(out / BUNDLE_FILE)
@@ -85,8 +95,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("threshold", help="set a bundle's threshold on labelled validation rows (best F1)",
-                              description=__doc__.splitlines()[0])
+    p = subparsers.add_parser(
+        "threshold",
+        help="set a bundle's threshold on labelled validation rows (best F1)",
+        description=__doc__.splitlines()[0],
+    )
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--data", type=Path, help="SMD root whose test/ and test_label/ hold the rows")
     p.add_argument("--machine")
@@ -94,11 +107,19 @@ def register(subparsers: Any) -> None:
     p.add_argument("--method", choices=["best_f1", "pot", "quantile"], default="best_f1")
     p.add_argument("--out", type=Path, required=True, help="bundle directory to write (may be --bundle)")
     nr = p.add_argument_group("operator feedback (docs/feedback.md)")
-    nr.add_argument("--normal-ranges", type=Path, metavar="FILE",
-                    help="CSV start,end (ISO 8601 or unix s) of false alarms: raise the threshold just past them")
+    nr.add_argument(
+        "--normal-ranges",
+        type=Path,
+        metavar="FILE",
+        help="CSV start,end (ISO 8601 or unix s) of false alarms: raise the threshold just past them",
+    )
     nr.add_argument("--history", type=Path, help="with --normal-ranges: the host's history directory")
-    nr.add_argument("--config.file", dest="config_file", type=Path,
-                    help="with --normal-ranges: the agent's config (calibration, seasonal, scoring)")
+    nr.add_argument(
+        "--config.file",
+        dest="config_file",
+        type=Path,
+        help="with --normal-ranges: the agent's config (calibration, seasonal, scoring)",
+    )
     p.set_defaults(func=_run)
 
 
@@ -108,6 +129,8 @@ def _run_normal_ranges(args: argparse.Namespace) -> int:
     th = raise_threshold(args.bundle, args.history, args.normal_ranges, args.out, args.config_file)
     nr = th["params"]["normal_ranges"]
     prev = nr["previous"]["value"]
-    print(f"{args.out}: threshold {prev:.4g} -> {th['value']:.4g} (x{nr['factor']:.3f}) past {nr['ranges']} "
-          f"normal range(s), sha256 {nr['sha256'][:12]}")
+    print(
+        f"{args.out}: threshold {prev:.4g} -> {th['value']:.4g} (x{nr['factor']:.3f}) past {nr['ranges']} "
+        f"normal range(s), sha256 {nr['sha256'][:12]}"
+    )
     return 0

@@ -9,6 +9,7 @@ and retransmits are mostly zero.  Train and test are one contiguous series;
 anomalies are injected into test only, each on a few dimensions for a segment
 of rows, and labelled like SMD (``test_label`` + ``interpretation_label``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,16 +25,33 @@ from agent.smd import Interpretation, format_rows
 
 KINDS = ("spike", "level_shift", "drift", "variance", "correlation")
 # (min, max) segment length in rows per kind.
-LENGTHS = {"spike": (2, 8), "level_shift": (30, 120), "drift": (60, 200),
-           "variance": (30, 120), "correlation": (40, 150)}
+LENGTHS = {
+    "spike": (2, 8),
+    "level_shift": (30, 120),
+    "drift": (60, 200),
+    "variance": (30, 120),
+    "correlation": (40, 150),
+}
 GAP = 60  # clean rows kept before each segment, so local detectors have context
 SUBSYSTEMS = (
     ("cpu_r", "load_1", "load_5", "load_15"),
     ("mem_shmem", "mem_u", "mem_u_e", "total_mem"),
     ("disk_q", "disk_r", "disk_rb", "disk_svc", "disk_u", "disk_w", "disk_wa", "disk_wb", "si", "so"),
     ("eth1_fi", "eth1_fo", "eth1_pi", "eth1_po"),
-    ("tcp_tw", "tcp_use", "active_opens", "curr_estab", "in_errs", "in_segs", "listen_overflows", "out_rsts",
-     "out_segs", "passive_opens", "retransegs", "tcp_timeouts"),
+    (
+        "tcp_tw",
+        "tcp_use",
+        "active_opens",
+        "curr_estab",
+        "in_errs",
+        "in_segs",
+        "listen_overflows",
+        "out_rsts",
+        "out_segs",
+        "passive_opens",
+        "retransegs",
+        "tcp_timeouts",
+    ),
     ("udp_in_dg", "udp_out_dg", "udp_rcv_buf_errs", "udp_snd_buf_errs"),
 )
 # Groups whose members correlate at > 0.9 even over a short segment.
@@ -96,27 +114,43 @@ def _columns(names: Sequence[str], n_rows: int, rng: np.random.Generator) -> np.
     udp = 0.15 + 0.1 * daily + ar(0.9, 0.03)
     cols = {
         "cpu_r": np.round((0.03 + 0.6 * activity + white(0.01)) * 81) / 81,  # coarse like SMD's
-        "load_1": _ema(load, 1), "load_5": _ema(load, 5), "load_15": _ema(load, 15),
+        "load_1": _ema(load, 1),
+        "load_5": _ema(load, 5),
+        "load_15": _ema(load, 15),
         "mem_shmem": 0.6 * g() + np.cumsum((rng.random(n_rows) < 5e-4) * rng.choice([-0.02, 0.02], n_rows)),
-        "mem_u": 0.1 + mem + 0.05 * activity, "mem_u_e": 0.8 * mem - 0.2 + 0.04 * activity + white(0.003),
+        "mem_u": 0.1 + mem + 0.05 * activity,
+        "mem_u_e": 0.8 * mem - 0.2 + 0.04 * activity + white(0.003),
         "total_mem": np.zeros(n_rows),
         "disk_q": 0.005 + 0.6 * rb + 0.2 * wb + np.abs(white(0.003)),
-        "disk_r": np.maximum(0, 0.9 * rb + white(0.002) - 0.002), "disk_rb": np.maximum(0, 0.7 * rb - 0.004),
-        "disk_svc": 0.07 + 0.1 * rb + np.abs(white(0.02)), "disk_u": np.round(0.6 * rb + 0.2 * wb, 2),
+        "disk_r": np.maximum(0, 0.9 * rb + white(0.002) - 0.002),
+        "disk_rb": np.maximum(0, 0.7 * rb - 0.004),
+        "disk_svc": 0.07 + 0.1 * rb + np.abs(white(0.02)),
+        "disk_u": np.round(0.6 * rb + 0.2 * wb, 2),
         "disk_w": 0.012 + 0.05 * activity + 0.3 * wb + np.abs(white(0.003)),
-        "disk_wa": 0.035 + np.abs(ar(0.6, 0.015)) + 0.2 * wb, "disk_wb": 0.008 + 0.2 * wb + np.abs(white(0.002)),
-        "si": blips(2e-4), "so": blips(5e-4),
-        "eth1_fi": g() * traffic + white(0.004), "eth1_fo": g() * traffic + white(0.004),
-        "eth1_pi": 0.85 * g() * traffic + white(0.004), "eth1_po": 0.75 * g() * traffic + white(0.004),
-        "tcp_tw": 0.1 + 0.25 * traffic + ar(0.8, 0.01), "tcp_use": 0.15 + 0.6 * _ema(traffic, 60),
+        "disk_wa": 0.035 + np.abs(ar(0.6, 0.015)) + 0.2 * wb,
+        "disk_wb": 0.008 + 0.2 * wb + np.abs(white(0.002)),
+        "si": blips(2e-4),
+        "so": blips(5e-4),
+        "eth1_fi": g() * traffic + white(0.004),
+        "eth1_fo": g() * traffic + white(0.004),
+        "eth1_pi": 0.85 * g() * traffic + white(0.004),
+        "eth1_po": 0.75 * g() * traffic + white(0.004),
+        "tcp_tw": 0.1 + 0.25 * traffic + ar(0.8, 0.01),
+        "tcp_use": 0.15 + 0.6 * _ema(traffic, 60),
         "active_opens": np.round((0.1 + 0.25 * traffic + white(0.02)) * 500) / 500,
-        "curr_estab": 0.5 + 0.1 * traffic + ar(0.9, 0.01), "in_errs": np.zeros(n_rows),
-        "in_segs": 0.01 + 0.8 * traffic + white(0.002), "listen_overflows": np.zeros(n_rows),
-        "out_rsts": 0.05 + 0.5 * traffic + white(0.02), "out_segs": 0.02 + 0.75 * traffic + white(0.002),
-        "passive_opens": 0.08 + 0.5 * traffic + white(0.02), "retransegs": blips(3e-4),
+        "curr_estab": 0.5 + 0.1 * traffic + ar(0.9, 0.01),
+        "in_errs": np.zeros(n_rows),
+        "in_segs": 0.01 + 0.8 * traffic + white(0.002),
+        "listen_overflows": np.zeros(n_rows),
+        "out_rsts": 0.05 + 0.5 * traffic + white(0.02),
+        "out_segs": 0.02 + 0.75 * traffic + white(0.002),
+        "passive_opens": 0.08 + 0.5 * traffic + white(0.02),
+        "retransegs": blips(3e-4),
         "tcp_timeouts": np.round((0.06 + white(0.008)) * 250) / 250,
-        "udp_in_dg": udp + white(0.001), "udp_out_dg": udp + white(0.001),
-        "udp_rcv_buf_errs": np.zeros(n_rows), "udp_snd_buf_errs": np.zeros(n_rows),
+        "udp_in_dg": udp + white(0.001),
+        "udp_out_dg": udp + white(0.001),
+        "udp_rcv_buf_errs": np.zeros(n_rows),
+        "udp_snd_buf_errs": np.zeros(n_rows),
     }
     out = np.empty((n_rows, len(names)))
     unknown = 0
@@ -138,8 +172,8 @@ def _groups(names: Sequence[str]) -> tuple[list[list[int]], list[list[int]]]:
     corr = [[index[n] for n in c if n in index] for c in CORRELATED]
     unknown = [j for j, n in enumerate(names) if n not in SMD38_NAMES]
     for k in range(0, len(unknown), 3):
-        subs.append(unknown[k:k + 3])
-        corr.append(unknown[k:k + 3])
+        subs.append(unknown[k : k + 3])
+        corr.append(unknown[k : k + 3])
     return [s for s in subs if s], [c for c in corr if len(c) >= 2]
 
 
@@ -168,9 +202,15 @@ def _inject(kind: str, x: np.ndarray, std: np.ndarray, ref: np.ndarray | None, r
     return x.mean(axis=0) + max(float(x.std()), 0.03) * z[:, None]
 
 
-def generate(n_features: int = 38, train_rows: int = 7 * 1440, test_rows: int = 7 * 1440,
-             kinds: Sequence[str] = KINDS, n_anomalies: int = 10, seed: int = 0,
-             feature_names: Sequence[str] = SMD38_NAMES) -> SynthData:
+def generate(
+    n_features: int = 38,
+    train_rows: int = 7 * 1440,
+    test_rows: int = 7 * 1440,
+    kinds: Sequence[str] = KINDS,
+    n_anomalies: int = 10,
+    seed: int = 0,
+    feature_names: Sequence[str] = SMD38_NAMES,
+) -> SynthData:
     """Build one synthetic machine.
 
     The first ``n_features`` of ``feature_names`` are used (missing ones become
@@ -212,8 +252,10 @@ def generate(n_features: int = 38, train_rows: int = 7 * 1440, test_rows: int = 
         lo, hi = LENGTHS[kind]
         room = slot - gap
         if room < lo:
-            raise ValueError(f"test_rows={test_rows} is too short for {n_anomalies} anomalies: "
-                             f"a {kind} needs {lo + gap} rows of its own")
+            raise ValueError(
+                f"test_rows={test_rows} is too short for {n_anomalies} anomalies: "
+                f"a {kind} needs {lo + gap} rows of its own"
+            )
         length = int(rng.integers(lo, min(hi, room) + 1))
         start = i * slot + gap + int(rng.integers(0, room - length + 1))
         seg = slice(start, start + length)
@@ -276,15 +318,18 @@ def _kinds(text: str) -> tuple[str, ...]:
 def _run(args: argparse.Namespace) -> int:
     data = generate(args.features, args.train_rows, args.test_rows, args.kinds, args.anomalies, args.seed)
     write_smd(args.out, args.machine, data, compress=args.gzip)
-    print(f"wrote {args.machine} under {args.out}: train {data.train.shape}, test {data.test.shape}, "
-          f"{len(data.interpretation)} anomalies on {data.labels.mean():.1%} of test rows")
+    print(
+        f"wrote {args.machine} under {args.out}: train {data.train.shape}, test {data.test.shape}, "
+        f"{len(data.interpretation)} anomalies on {data.labels.mean():.1%} of test rows"
+    )
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``anomaly-train synth``."""
-    p = subparsers.add_parser("synth", help="write synthetic SMD-format data with labelled anomalies",
-                              description=__doc__.splitlines()[0])
+    p = subparsers.add_parser(
+        "synth", help="write synthetic SMD-format data with labelled anomalies", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--out", type=Path, required=True, help="SMD root directory to write into")
     p.add_argument("--machine", required=True, help="machine name, e.g. synth-1")
     p.add_argument("--features", type=int, default=38, help="number of features (first N SMD-38 names)")

@@ -1,4 +1,5 @@
 """The evaluation document on disk and on screen: JSON (NaN as null) and plain-text tables."""
+
 from __future__ import annotations
 
 import json
@@ -23,13 +24,26 @@ def jsonable(x: Any) -> Any:
 
 
 # (header, dotted key into one model's machine_metrics dict): the columns of the text tables and the report
-COLUMNS = (("bestF1", "best_f1.f1"), ("P", "best_f1.precision"), ("R", "best_f1.recall"),
-           ("F1@thr", "at_threshold.f1"), ("P@thr", "at_threshold.precision"), ("R@thr", "at_threshold.recall"),
-           ("FPR@thr", "at_threshold.fpr"), ("AUC-PR", "auc_pr"), ("VUS-PR", "vus_pr"), ("evF1", "event_f1.f1"),
-           ("PA-F1*", "pa_f1_inflated.f1"), ("HR@100", "hitrate@100"), ("HR@150", "hitrate@150"),
-           ("Det5m", "detection_delay.detected_within_5min"), ("FA/day", "alerts.false_alerts_per_day"),
-           ("IncAl", "alerts.incident_recall"), ("Inc5Al", "alerts.long_incident_recall"),
-           ("Delay", "alerts.median_delay_samples"))
+COLUMNS = (
+    ("bestF1", "best_f1.f1"),
+    ("P", "best_f1.precision"),
+    ("R", "best_f1.recall"),
+    ("F1@thr", "at_threshold.f1"),
+    ("P@thr", "at_threshold.precision"),
+    ("R@thr", "at_threshold.recall"),
+    ("FPR@thr", "at_threshold.fpr"),
+    ("AUC-PR", "auc_pr"),
+    ("VUS-PR", "vus_pr"),
+    ("evF1", "event_f1.f1"),
+    ("PA-F1*", "pa_f1_inflated.f1"),
+    ("HR@100", "hitrate@100"),
+    ("HR@150", "hitrate@150"),
+    ("Det5m", "detection_delay.detected_within_5min"),
+    ("FA/day", "alerts.false_alerts_per_day"),
+    ("IncAl", "alerts.incident_recall"),
+    ("Inc5Al", "alerts.long_incident_recall"),
+    ("Delay", "alerts.median_delay_samples"),
+)
 
 
 def get(d: dict[str, Any], dotted: str) -> Any:
@@ -57,11 +71,13 @@ def format_tables(doc: dict[str, Any]) -> str:
             cells = [get(r, key) for _, key in COLUMNS]
             lines.append(name.ljust(width) + "".join(_cell(v).rjust(8) for v in cells))
         lines.append("")
-    lines.append("PA-F1* is point-adjusted F1: inflated (a random score reaches high values), never a headline. "
-                 "Det5m: share of events flagged (at the shipped threshold) within 5 minutes of their start. "
-                 "Alert level (the shipped rule: 5 consecutive samples above the shipped threshold): FA/day false "
-                 "alerts per normal day, IncAl / Inc5Al share of incidents alerted (all / >= 5 samples), "
-                 "Delay median samples from incident start to alert.")
+    lines.append(
+        "PA-F1* is point-adjusted F1: inflated (a random score reaches high values), never a headline. "
+        "Det5m: share of events flagged (at the shipped threshold) within 5 minutes of their start. "
+        "Alert level (the shipped rule: 5 consecutive samples above the shipped threshold): FA/day false "
+        "alerts per normal day, IncAl / Inc5Al share of incidents alerted (all / >= 5 samples), "
+        "Delay median samples from incident start to alert."
+    )
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ POT is the SPOT initial step (Siffer et al., KDD 2017) implemented once, in
 numpy, in :mod:`agent.pot` (the agent calibrates hosts with the same code);
 :func:`pot` only wraps its result into a ``Threshold``.
 """
+
 from __future__ import annotations
 
 import math
@@ -140,15 +141,18 @@ def anchor(train_errors: np.ndarray) -> float:
     return float(np.quantile(e[np.isfinite(e)], ANCHOR_Q))
 
 
-def z_bundle_thresholds(val_errors: np.ndarray, train_errors: np.ndarray,
-                        opt: FitOptions) -> tuple[Threshold, np.ndarray, dict[str, Any]]:
+def z_bundle_thresholds(
+    val_errors: np.ndarray, train_errors: np.ndarray, opt: FitOptions
+) -> tuple[Threshold, np.ndarray, dict[str, Any]]:
     """Thresholds of a z-score bundle, by the agent's own rule (:func:`agent.calibration_fit.z_thresholds`):
     T = max(POT on the validation window errors, anchor); every feature's threshold is F x T."""
     a = anchor(train_errors)
     value, values, details = z_thresholds(val_errors, opt.pot_q, a)
     method = "pot" if details["threshold_kind"] == "pot" else "quantile"
-    params = {**details["window_pot"], "anchor": a, "anchored": details["anchored"],
-              "kind": details["threshold_kind"]}
-    doc = {"values": [float(v) for v in values], "method": "uniform",
-           "note": "F x window threshold: feature scores add up to the window score"}
+    params = {**details["window_pot"], "anchor": a, "anchored": details["anchored"], "kind": details["threshold_kind"]}
+    doc = {
+        "values": [float(v) for v in values],
+        "method": "uniform",
+        "note": "F x window threshold: feature scores add up to the window score",
+    }
     return Threshold(value, method, params), values, doc

@@ -1,5 +1,6 @@
 """Train one network on a time split, convert it to TFLite and check parity: what ``fit`` and every
 neural ensemble member share."""
+
 from __future__ import annotations
 
 import logging
@@ -37,15 +38,18 @@ class Trained:
 
     @property
     def losses(self) -> dict[str, float]:
-        return {"train_loss": float(self.history["loss"][self.best]),
-                "val_loss": float(self.history["val_loss"][self.best])}
+        return {
+            "train_loss": float(self.history["loss"][self.best]),
+            "val_loss": float(self.history["val_loss"][self.best]),
+        }
 
     def history_doc(self) -> dict[str, list[float]]:
         return {k: [round(float(v), 8) for v in vs] for k, vs in self.history.items()}
 
 
-def train_network(arch: str, rows: np.ndarray | list[np.ndarray], opt: FitOptions, path: Path,
-                  units: bool = False) -> tuple[Trained, Split]:
+def train_network(
+    arch: str, rows: np.ndarray | list[np.ndarray], opt: FitOptions, path: Path, units: bool = False
+) -> tuple[Trained, Split]:
     """Split raw (T, F) ``rows``, train ``arch`` on it, convert to ``path`` and check parity.
 
     Returns the :class:`Trained` record and the :class:`training.data.Split` (scaler, raw validation rows).
@@ -61,8 +65,15 @@ def train_network(arch: str, rows: np.ndarray | list[np.ndarray], opt: FitOption
         n = rows.shape[1]
         split = split_scale_window(rows, n_rows, opt.val_fraction, opt.stride, scaling=opt.scaling, units=units)
     xy, val = pairs(split.x_train, spec.kind), pairs(split.x_val, spec.kind)
-    log.info("%s: %d training pairs, %d validation pairs, input %d x %d features%s", arch, len(xy[0]),
-             len(val[0]), opt.window, n, " -> next row" if spec.kind == "forecaster" else "")
+    log.info(
+        "%s: %d training pairs, %d validation pairs, input %d x %d features%s",
+        arch,
+        len(xy[0]),
+        len(val[0]),
+        opt.window,
+        n,
+        " -> next row" if spec.kind == "forecaster" else "",
+    )
     model = build_model(arch, opt.window, n, latent=latent, learning_rate=opt.learning_rate)
     hist = train(model, xy, val, opt)
     best = int(np.argmin(hist["val_loss"]))  # EarlyStopping restored this epoch's weights
@@ -72,5 +83,6 @@ def train_network(arch: str, rows: np.ndarray | list[np.ndarray], opt: FitOption
     Path(path).write_bytes(conv.tflite)
     pick = np.linspace(0, len(val[0]) - 1, min(opt.parity_windows, len(val[0]))).astype(int)
     diff = parity(model, Path(path), val[0][pick], opt.parity_tolerance)
-    return Trained(arch, spec.kind, opt.window, n_rows, latent, model, conv, hist, best, diff, len(pick),
-                   seconds), split
+    return Trained(
+        arch, spec.kind, opt.window, n_rows, latent, model, conv, hist, best, diff, len(pick), seconds
+    ), split

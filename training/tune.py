@@ -23,6 +23,7 @@ The best options are then trained again by :func:`training.fit.fit_bundle`
 record (space, every trial's parameters and value, the best) is stored in
 the bundle's ``training.tuning`` (the report shows it) and in ``OUT/tuning.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 OBJECTIVES: dict[str, Literal["maximize", "minimize"]] = {"injection": "maximize", "val_error": "minimize"}
 OBJECTIVE_DOCS = {
     "injection": "AUC-ROC of the window error between synthetic faults injected into validation windows "
-                 "(spike or 2-10 row level shift on 1-3 features, +-0.3..1.0 scaled) and the clean windows",
+    "(spike or 2-10 row level shift on 1-3 features, +-0.3..1.0 scaled) and the clean windows",
     "val_error": "mean window error (freshest `tail` rows) of the clean validation windows",
 }
 N_INJECTED = 300
@@ -100,7 +101,7 @@ def inject(val: np.ndarray, span: int, n: int, seed: int = 0) -> tuple[np.ndarra
     for k in range(n):
         feats = rng.choice(f, size=min(f, int(rng.integers(1, 4))), replace=False)
         rows = 1 if rng.random() < 0.5 else int(rng.integers(2, 11))  # spike or level shift
-        bad[k, -min(rows, span):, feats] += np.float32(rng.choice([-1, 1]) * rng.uniform(0.3, 1.0))
+        bad[k, -min(rows, span) :, feats] += np.float32(rng.choice([-1, 1]) * rng.uniform(0.3, 1.0))
     return clean, bad
 
 
@@ -112,8 +113,9 @@ def window_errors(model: Any, windows: np.ndarray, kind: str, tail: int) -> np.n
     return feature_errors(windows, model.predict(windows, batch_size=512, verbose=0), tail).mean(axis=1)
 
 
-def run_trial(rows: np.ndarray, arch: str, opt: FitOptions, objective: str, n_injected: int = N_INJECTED
-              ) -> tuple[float, dict[str, Any]]:
+def run_trial(
+    rows: np.ndarray, arch: str, opt: FitOptions, objective: str, n_injected: int = N_INJECTED
+) -> tuple[float, dict[str, Any]]:
     """Train one configuration (no conversion) and return (objective value, facts)."""
     from sklearn.metrics import roc_auc_score
 
@@ -125,8 +127,11 @@ def run_trial(rows: np.ndarray, arch: str, opt: FitOptions, objective: str, n_in
     hist = train(model, pairs(split.x_train, kind), pairs(split.x_val, kind), opt)
     tail = (opt.tail or opt.window) if kind == "autoencoder" else 1
     clean = window_errors(model, split.x_val, kind, tail)
-    facts: dict[str, Any] = {"epochs": len(hist["loss"]), "val_loss": float(min(hist["val_loss"])),
-                             "val_error": float(clean.mean())}
+    facts: dict[str, Any] = {
+        "epochs": len(hist["loss"]),
+        "val_loss": float(min(hist["val_loss"])),
+        "val_error": float(clean.mean()),
+    }
     if objective == "val_error":
         return facts["val_error"], facts
     _, bad = inject(split.scaler.transform(split.val_raw), n_rows, n_injected, seed=opt.seed)
@@ -136,8 +141,16 @@ def run_trial(rows: np.ndarray, arch: str, opt: FitOptions, objective: str, n_in
     return facts["injection_auc"], facts
 
 
-def tune(train: np.ndarray, arch: str, base: FitOptions, *, trials: int = 20, timeout: float | None = None,
-         objective: str = "injection", seed: int = 0) -> dict[str, Any]:
+def tune(
+    train: np.ndarray,
+    arch: str,
+    base: FitOptions,
+    *,
+    trials: int = 20,
+    timeout: float | None = None,
+    objective: str = "injection",
+    seed: int = 0,
+) -> dict[str, Any]:
     """Run the Optuna study; returns the JSON-ready record (best options under ``best["options"]``)."""
     import optuna
 
@@ -156,9 +169,14 @@ def tune(train: np.ndarray, arch: str, base: FitOptions, *, trials: int = 20, ti
         value, facts = run_trial(train, arch, replace(base, **params), objective)
         for k, v in facts.items():
             trial.set_user_attr(k, v)
-        log.info("trial %d: %s = %.5g (%s) in %.0f s", trial.number, objective, value,
-                 ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()),
-                 time.monotonic() - t0)
+        log.info(
+            "trial %d: %s = %.5g (%s) in %.0f s",
+            trial.number,
+            objective,
+            value,
+            ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()),
+            time.monotonic() - t0,
+        )
         return value
 
     t0 = time.monotonic()
@@ -166,17 +184,31 @@ def tune(train: np.ndarray, arch: str, base: FitOptions, *, trials: int = 20, ti
     for t in study.trials:
         done_at, started = t.datetime_complete, t.datetime_start
         secs = (done_at - started).total_seconds() if done_at and started else None
-        records.append({"number": t.number, "state": t.state.name, "value": t.value, "params": t.params,
-                        "seconds": None if secs is None else round(secs, 1), "facts": t.user_attrs})
+        records.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "params": t.params,
+                "seconds": None if secs is None else round(secs, 1),
+                "facts": t.user_attrs,
+            }
+        )
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     if not done:
         raise ValueError(f"no trial completed ({len(study.trials)} tried): see the log")
     best = study.best_trial
     return {
-        "objective": objective, "direction": OBJECTIVES[objective],
+        "objective": objective,
+        "direction": OBJECTIVES[objective],
         "objective_doc": OBJECTIVE_DOCS[objective],
-        "arch": arch, "trials_requested": trials, "timeout_s": timeout, "seconds": round(time.monotonic() - t0, 1),
-        "sampler": f"TPESampler(seed={seed})", "optuna": optuna.__version__, "space": space,
+        "arch": arch,
+        "trials_requested": trials,
+        "timeout_s": timeout,
+        "seconds": round(time.monotonic() - t0, 1),
+        "sampler": f"TPESampler(seed={seed})",
+        "optuna": optuna.__version__,
+        "space": space,
         "validation": f"last {base.val_fraction:.0%} of the training rows (test data never read)",
         "base_options": {"epochs": base.epochs, "patience": base.patience, "max_train_seconds": base.max_train_seconds},
         "best": {"number": best.number, "value": best.value, "params": best.params},
@@ -186,10 +218,30 @@ def tune(train: np.ndarray, arch: str, base: FitOptions, *, trials: int = 20, ti
 
 def _command(args: argparse.Namespace) -> str:
     """The tune command line with every option explicit (the bundle records it)."""
-    parts = ["anomaly-train", "tune", "--data", str(args.data), "--machine", args.machine, "--arch", args.arch,
-             "--out", str(args.out), "--trials", str(args.trials), "--objective", args.objective,
-             "--trial-epochs", str(args.trial_epochs), "--stride", str(args.stride), "--epochs", str(args.epochs),
-             "--seed", str(args.seed)]
+    parts = [
+        "anomaly-train",
+        "tune",
+        "--data",
+        str(args.data),
+        "--machine",
+        args.machine,
+        "--arch",
+        args.arch,
+        "--out",
+        str(args.out),
+        "--trials",
+        str(args.trials),
+        "--objective",
+        args.objective,
+        "--trial-epochs",
+        str(args.trial_epochs),
+        "--stride",
+        str(args.stride),
+        "--epochs",
+        str(args.epochs),
+        "--seed",
+        str(args.seed),
+    ]
     if args.timeout is not None:
         parts += ["--timeout", str(args.timeout)]
     if args.trial_seconds is not None:
@@ -200,20 +252,36 @@ def _command(args: argparse.Namespace) -> str:
 def _run(args: argparse.Namespace) -> int:
     train, _ = load_train(args.data, args.machine)
     names = feature_names_for(args.data, args.machine, train.shape[1])
-    base = FitOptions(window=default_window(args.arch), epochs=args.trial_epochs, seed=args.seed, verbose=0,
-                      max_train_seconds=args.trial_seconds, stride=args.stride)
-    rec = tune(train, args.arch, base, trials=args.trials, timeout=args.timeout, objective=args.objective,
-               seed=args.seed)
+    base = FitOptions(
+        window=default_window(args.arch),
+        epochs=args.trial_epochs,
+        seed=args.seed,
+        verbose=0,
+        max_train_seconds=args.trial_seconds,
+        stride=args.stride,
+    )
+    rec = tune(
+        train, args.arch, base, trials=args.trials, timeout=args.timeout, objective=args.objective, seed=args.seed
+    )
     best = replace(base, **rec["best"]["params"], epochs=args.epochs, max_train_seconds=None, stride=1, verbose=2)
-    rec["best"]["options"] = {k: getattr(best, k) for k in ("window", "latent", "learning_rate", "batch_size", "tail",
-                                                            "epochs")}
+    rec["best"]["options"] = {
+        k: getattr(best, k) for k in ("window", "latent", "learning_rate", "batch_size", "tail", "epochs")
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "tuning.json").write_text(json.dumps(rec, indent=1) + "\n", encoding="utf-8")
-    print(f"search      {len(rec['trials'])} trials in {rec['seconds']:.0f} s; best trial {rec['best']['number']}: "
-          f"{rec['objective']} = {rec['best']['value']:.5g} with {rec['best']['params']}")
-    prov = {"data_dir": str(Path(args.data).resolve()), "machine": args.machine, "split": "train",
-            "command": _command(args), "argv": shlex.join(sys.argv), "tuning": rec}
+    print(
+        f"search      {len(rec['trials'])} trials in {rec['seconds']:.0f} s; best trial {rec['best']['number']}: "
+        f"{rec['objective']} = {rec['best']['value']:.5g} with {rec['best']['params']}"
+    )
+    prov = {
+        "data_dir": str(Path(args.data).resolve()),
+        "machine": args.machine,
+        "split": "train",
+        "command": _command(args),
+        "argv": shlex.join(sys.argv),
+        "tuning": rec,
+    }
     r = fit_bundle(train, arch=args.arch, out=out, options=best, feature_names=names, provenance=prov)
     print(f"bundle      {r.bundle} ({r.epochs} epochs, val loss {r.val_loss:.3g}, threshold {r.threshold.value:.4g})")
     print(f"record      {out / 'tuning.json'}")
@@ -222,8 +290,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``tune`` to the ``anomaly-train`` subcommands."""
-    p = subparsers.add_parser("tune", help="search model options with Optuna on the end of train, fit the best",
-                              description=__doc__.splitlines()[0])
+    p = subparsers.add_parser(
+        "tune",
+        help="search model options with Optuna on the end of train, fit the best",
+        description=__doc__.splitlines()[0],
+    )
     p.add_argument("--data", type=Path, required=True, help="SMD root (only train/ is read)")
     p.add_argument("--machine", required=True)
     p.add_argument("--arch", choices=[*ARCHITECTURES, *FORECASTERS], default="dense")

@@ -3,6 +3,7 @@
 Every module has ``NAME``, ``FEATURES`` and ``make(host) -> Collector``; the
 order of :data:`REGISTRY` is the order sources are read in a sample.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -5,6 +5,7 @@ module behind the same small interface, and whether it reads psutil or
 /proc is decided once, when the collector is built (:class:`Host`), not on
 every read.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """``cpu``: the busy and idle time counters of the host (psutil.cpu_times or /proc/stat)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Which NICs and disks count: the configured ones, else the physical ones (see docs/collector.md)."""
+
 from __future__ import annotations
 
 import re
@@ -6,8 +7,25 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-_VIRTUAL_NIC = ("veth", "docker", "br-", "virbr", "cni", "flannel", "tun", "tap", "vxlan", "cali", "weave",
-                "kube", "lxc", "vnet", "ifb", "dummy", "wg")
+_VIRTUAL_NIC = (
+    "veth",
+    "docker",
+    "br-",
+    "virbr",
+    "cni",
+    "flannel",
+    "tun",
+    "tap",
+    "vxlan",
+    "cali",
+    "weave",
+    "kube",
+    "lxc",
+    "vnet",
+    "ifb",
+    "dummy",
+    "wg",
+)
 _VIRTUAL_DISK = re.compile(r"(?:loop|ram|zram|dm-|md|sr|fd|nbd|drbd|rbd)\d")
 _PARTITION = re.compile(r"(?:[shv]d[a-z]+|xvd[a-z]+)\d+|(?:nvme\d+n\d+|mmcblk\d+)p\d+")
 

@@ -1,4 +1,5 @@
 """``diskstats``: per-disk I/O counters from /proc/diskstats (psutil lacks in-flight and weighted time)."""
+
 from __future__ import annotations
 
 from functools import partial
@@ -22,10 +23,18 @@ class ProcDiskstats:
 
     def read(self) -> Reading:
         stats = read_source(self._procfs, "diskstats")
-        return {}, {n: {"disk_r": s["reads"], "disk_rb": s["sectors_read"] * SECTOR, "disk_w": s["writes"],
-                        "disk_wb": s["sectors_written"] * SECTOR, "write_ms": s["write_ms"],
-                        "io_ticks": s["io_ticks"], "weighted_ms": s["weighted_ms"]}
-                    for n, s in ((n, stats[n]) for n in self._devices.select(stats))}
+        return {}, {
+            n: {
+                "disk_r": s["reads"],
+                "disk_rb": s["sectors_read"] * SECTOR,
+                "disk_w": s["writes"],
+                "disk_wb": s["sectors_written"] * SECTOR,
+                "write_ms": s["write_ms"],
+                "io_ticks": s["io_ticks"],
+                "weighted_ms": s["weighted_ms"],
+            }
+            for n, s in ((n, stats[n]) for n in self._devices.select(stats))
+        }
 
 
 def make(host: Host) -> Collector:

@@ -1,4 +1,5 @@
 """``loadavg``: the 1, 5 and 15 minute load averages (os.getloadavg through psutil, or /proc/loadavg)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """``meminfo``: memory use ratios, shared memory and total (psutil.virtual_memory or /proc/meminfo)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,12 @@ FEATURES = ("mem_shmem", "mem_u", "mem_u_e", "total_mem")
 def _reading(total: float, free: float, avail: float, shmem: float) -> Reading:
     if total <= 0:
         raise ValueError(f"MemTotal is {total}")
-    return {"mem_shmem": shmem, "mem_u": (total - free) / total, "mem_u_e": (total - avail) / total,
-            "total_mem": total}, {}
+    return {
+        "mem_shmem": shmem,
+        "mem_u": (total - free) / total,
+        "mem_u_e": (total - avail) / total,
+        "total_mem": total,
+    }, {}
 
 
 class PsutilMeminfo:
@@ -39,8 +44,9 @@ class ProcMeminfo:
         m = read_source(self._procfs, "meminfo")
         total, free = m["MemTotal"], m["MemFree"]
         # MemAvailable appeared in 3.14; before it, the procps estimate
-        avail = m["MemAvailable"] if "MemAvailable" in m else (
-            free + m["Buffers"] + m["Cached"] + m.get("SReclaimable", 0))
+        avail = (
+            m["MemAvailable"] if "MemAvailable" in m else (free + m["Buffers"] + m["Cached"] + m.get("SReclaimable", 0))
+        )
         return _reading(total, free, avail, m["Shmem"])
 
 

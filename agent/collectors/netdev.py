@@ -1,4 +1,5 @@
 """``netdev``: per-NIC byte and packet counters (psutil.net_io_counters or /proc/net/dev)."""
+
 from __future__ import annotations
 
 from functools import partial
@@ -34,9 +35,10 @@ class PsutilNetdev(_Netdev):
 
     def _raw(self) -> Counters:
         # nowrap=False: psutil would otherwise add the old value back and hide a counter reset
-        return {n: {"eth1_fi": c.bytes_recv, "eth1_fo": c.bytes_sent, "eth1_pi": c.packets_recv,
-                    "eth1_po": c.packets_sent}
-                for n, c in self._ps.net_io_counters(pernic=True, nowrap=False).items()}
+        return {
+            n: {"eth1_fi": c.bytes_recv, "eth1_fo": c.bytes_sent, "eth1_pi": c.packets_recv, "eth1_po": c.packets_sent}
+            for n, c in self._ps.net_io_counters(pernic=True, nowrap=False).items()
+        }
 
 
 class ProcNetdev(_Netdev):
@@ -45,9 +47,15 @@ class ProcNetdev(_Netdev):
         self._procfs = procfs
 
     def _raw(self) -> Counters:
-        return {n: {"eth1_fi": c["rx_bytes"], "eth1_fo": c["tx_bytes"], "eth1_pi": c["rx_packets"],
-                    "eth1_po": c["tx_packets"]}
-                for n, c in read_source(self._procfs, "netdev").items()}
+        return {
+            n: {
+                "eth1_fi": c["rx_bytes"],
+                "eth1_fo": c["tx_bytes"],
+                "eth1_pi": c["rx_packets"],
+                "eth1_po": c["tx_packets"],
+            }
+            for n, c in read_source(self._procfs, "netdev").items()
+        }
 
 
 def make(host: Host) -> Collector:

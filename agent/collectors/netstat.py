@@ -1,4 +1,5 @@
 """``netstat``: listen-queue overflows and TCP timeouts from the TcpExt MIB of /proc/net/netstat."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """``sockstat``: TCP sockets in use and in TIME_WAIT from /proc/net/sockstat."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """``vmstat``: swap-in and swap-out page counters from /proc/vmstat."""
+
 from __future__ import annotations
 
 from pathlib import Path

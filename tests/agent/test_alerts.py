@@ -1,4 +1,5 @@
 """Alert-level figures: runs of five scores above 1, as the shipped HostAnomaly rule pages."""
+
 from __future__ import annotations
 
 import math

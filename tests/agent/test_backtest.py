@@ -1,4 +1,5 @@
 """``anomaly-agent backtest``: the live cycle driven row by row, its CSV, its summary and its errors."""
+
 from __future__ import annotations
 
 import csv
@@ -44,8 +45,11 @@ def config(tmp_path: Path) -> Path:
 
 def _cfg(**calibration: object) -> Config:
     cfg = Config()
-    return replace(cfg, model=replace(cfg.model, bundle=str(DEFAULT_BUNDLE)),
-                   calibration=replace(cfg.calibration, warmup_samples=WARMUP, **calibration))
+    return replace(
+        cfg,
+        model=replace(cfg.model, bundle=str(DEFAULT_BUNDLE)),
+        calibration=replace(cfg.calibration, warmup_samples=WARMUP, **calibration),
+    )
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -58,11 +62,26 @@ def _scores(rows: list[list[str]], col: int) -> np.ndarray:
     return np.array([float(r[col]) if r[col] else np.nan for r in rows])
 
 
-def test_warmup_gives_empty_scores_then_scores(tmp_path: Path, config: Path, model: LoadedModel,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_warmup_gives_empty_scores_then_scores(
+    tmp_path: Path, config: Path, model: LoadedModel, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out.csv"
-    assert main(["backtest", "--bundle", str(DEFAULT_BUNDLE), "--input", str(TINY_TEST), "--output", str(out),
-                 "--config.file", str(config)]) == 0
+    assert (
+        main(
+            [
+                "backtest",
+                "--bundle",
+                str(DEFAULT_BUNDLE),
+                "--input",
+                str(TINY_TEST),
+                "--output",
+                str(out),
+                "--config.file",
+                str(config),
+            ]
+        )
+        == 0
+    )
     header, rows = _read_csv(out)
     assert header == ["row", "score", "anomalous", *model.bundle.features]
     assert len(rows) == 1500 and [r[0] for r in rows[:3]] == ["0", "1", "2"]
@@ -79,13 +98,28 @@ def test_scores_equal_a_live_agent_driven_row_by_row(tmp_path: Path, model: Load
     """The reference: an Agent built by hand on the replay source, stepped with a fake clock."""
     cfg = _cfg()
     clock = SimClock(1_700_000_000.0)
-    cal = Calibrator.load(model.bundle.features, model.bundle.window, WARMUP, cfg.calibration.pot_q,
-                          tmp_path / "live" / "calibration.json", model.bundle.sha256, clip=model.bundle.scaler.clip,
-                          recipe=host_recipe(model.bundle, cfg.calibration.noise_floors),
-                          recent_samples=cfg.calibration.recent_samples,
-                          recalibrate_seconds=cfg.calibration.recalibrate_hours * 3600.0, clock=clock)
-    live = Agent(cfg, ReplaySource(TINY, "synth-1", len(model.bundle.features)), model,
-                 CollectorRegistry(auto_describe=False), clock=clock, monotonic=clock, calibrator=cal)
+    cal = Calibrator.load(
+        model.bundle.features,
+        model.bundle.window,
+        WARMUP,
+        cfg.calibration.pot_q,
+        tmp_path / "live" / "calibration.json",
+        model.bundle.sha256,
+        clip=model.bundle.scaler.clip,
+        recipe=host_recipe(model.bundle, cfg.calibration.noise_floors),
+        recent_samples=cfg.calibration.recent_samples,
+        recalibrate_seconds=cfg.calibration.recalibrate_hours * 3600.0,
+        clock=clock,
+    )
+    live = Agent(
+        cfg,
+        ReplaySource(TINY, "synth-1", len(model.bundle.features)),
+        model,
+        CollectorRegistry(auto_describe=False),
+        clock=clock,
+        monotonic=clock,
+        calibrator=cal,
+    )
     expected, expected_features = [], []
     for _ in range(1500):
         clock.now += 60.0
@@ -103,8 +137,24 @@ def test_scores_equal_a_live_agent_driven_row_by_row(tmp_path: Path, model: Load
     out = tmp_path / "out.csv"  # the CLI writes the same numbers (6 significant digits)
     config = tmp_path / "agent.yml"
     config.write_text(f"calibration:\n  warmup_samples: {WARMUP}\n")
-    assert main(["backtest", "--bundle", str(DEFAULT_BUNDLE), "--input", str(TINY_TEST), "--output", str(out),
-                 "--config.file", str(config), "--noise-floors", "units"]) == 0  # as _cfg(); --input defaults to range
+    assert (
+        main(
+            [
+                "backtest",
+                "--bundle",
+                str(DEFAULT_BUNDLE),
+                "--input",
+                str(TINY_TEST),
+                "--output",
+                str(out),
+                "--config.file",
+                str(config),
+                "--noise-floors",
+                "units",
+            ]
+        )
+        == 0
+    )  # as _cfg(); --input defaults to range
     _, csv_rows = _read_csv(out)
     np.testing.assert_allclose(_scores(csv_rows, 1), got.score, rtol=1e-5)
     np.testing.assert_allclose(_scores(csv_rows, 3 + 37), got.feature_scores[:, 37], rtol=1e-5, atol=1e-12)
@@ -117,14 +167,24 @@ def test_without_calibration_the_scores_are_the_bundles(tmp_path: Path, model: L
     offline = model.scorer.score_series(rows)
     assert np.isnan(got.score[: WINDOW - 1]).all()
     np.testing.assert_allclose(got.score, offline.score, rtol=1e-4)  # float32: batch of 1 vs many
-    np.testing.assert_allclose(got.feature_scores[WINDOW - 1 :], offline.feature_scores[WINDOW - 1 :],
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        got.feature_scores[WINDOW - 1 :], offline.feature_scores[WINDOW - 1 :], rtol=1e-4, atol=1e-5
+    )
 
 
 def test_state_dir_keeps_the_calibration_across_runs(tmp_path: Path, config: Path) -> None:
     """A second run on the same state directory reuses the calibration, like a restarted agent."""
-    args = ["backtest", "--bundle", str(DEFAULT_BUNDLE), "--input", str(TINY_TEST), "--config.file", str(config),
-            "--state-dir", str(tmp_path / "state")]
+    args = [
+        "backtest",
+        "--bundle",
+        str(DEFAULT_BUNDLE),
+        "--input",
+        str(TINY_TEST),
+        "--config.file",
+        str(config),
+        "--state-dir",
+        str(tmp_path / "state"),
+    ]
     assert main([*args, "--output", str(tmp_path / "first.csv")]) == 0
     assert (tmp_path / "state" / "calibration.json").is_file()
     assert main([*args, "--output", str(tmp_path / "second.csv")]) == 0
@@ -135,9 +195,24 @@ def test_state_dir_keeps_the_calibration_across_runs(tmp_path: Path, config: Pat
     assert main([*args, "--output", str(tmp_path / "third.csv"), "--record-history"]) == 0
     assert len(list((tmp_path / "state" / "history").glob("history-*.txt"))) == 1
     # what was recorded replays to the same scores (fresh state: the warm-up again)
-    assert main(["backtest", "--bundle", str(DEFAULT_BUNDLE), "--history", str(tmp_path / "state" / "history"),
-                 "--config.file", str(config), "--output", str(tmp_path / "replayed.csv"),
-                 "--noise-floors", "range"]) == 0  # the rows recorded from --input are SMD rows
+    assert (
+        main(
+            [
+                "backtest",
+                "--bundle",
+                str(DEFAULT_BUNDLE),
+                "--history",
+                str(tmp_path / "state" / "history"),
+                "--config.file",
+                str(config),
+                "--output",
+                str(tmp_path / "replayed.csv"),
+                "--noise-floors",
+                "range",
+            ]
+        )
+        == 0
+    )  # the rows recorded from --input are SMD rows
     replayed = _scores(_read_csv(tmp_path / "replayed.csv")[1], 2)
     np.testing.assert_array_equal(replayed, first)
 
@@ -150,8 +225,9 @@ def _gzip_set(directory: Path, stem: str) -> None:
         p.unlink()
 
 
-def test_history_gap_resets_the_window(tmp_path: Path, config: Path, model: LoadedModel,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_history_gap_resets_the_window(
+    tmp_path: Path, config: Path, model: LoadedModel, capsys: pytest.CaptureFixture[str]
+) -> None:
     rows = smd.load_rows(TINY_TEST)[:400]
     gap_at = 250  # the row after a 10-minute gap (max 3 intervals of 60 s)
     ts = 1_700_000_000.0 + 60.0 * np.arange(400)
@@ -170,8 +246,22 @@ def test_history_gap_resets_the_window(tmp_path: Path, config: Path, model: Load
     _gzip_set(hist, stems[0])  # an archived set
 
     out = tmp_path / "out.csv"
-    assert main(["backtest", "--bundle", str(DEFAULT_BUNDLE), "--history", str(hist), "--output", str(out),
-                 "--config.file", str(config)]) == 0
+    assert (
+        main(
+            [
+                "backtest",
+                "--bundle",
+                str(DEFAULT_BUNDLE),
+                "--history",
+                str(hist),
+                "--output",
+                str(out),
+                "--config.file",
+                str(config),
+            ]
+        )
+        == 0
+    )
     header, csv_rows = _read_csv(out)
     assert header == ["row", "timestamp", "score", "anomalous", *model.bundle.features]
     assert len(csv_rows) == 400
@@ -185,8 +275,24 @@ def test_history_gap_resets_the_window(tmp_path: Path, config: Path, model: Load
 
 
 def test_labels_add_alert_figures(tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["backtest", "--bundle", str(DEFAULT_BUNDLE), "--input", str(TINY_TEST), "--output",
-                 str(tmp_path / "o.csv"), "--config.file", str(config), "--labels", str(TINY_LABELS)]) == 0
+    assert (
+        main(
+            [
+                "backtest",
+                "--bundle",
+                str(DEFAULT_BUNDLE),
+                "--input",
+                str(TINY_TEST),
+                "--output",
+                str(tmp_path / "o.csv"),
+                "--config.file",
+                str(config),
+                "--labels",
+                str(TINY_LABELS),
+            ]
+        )
+        == 0
+    )
     line = capsys.readouterr().out
     assert "false alerts in" in line and "/day)" in line and "incidents alerted" in line and "median delay" in line
 
@@ -214,21 +320,35 @@ def _empty_history(tmp_path: Path) -> Path:
     return tmp_path / "h"
 
 
-@pytest.mark.parametrize("make_args, needle", [
-    (lambda t: ["--input", str(t / "missing.txt")], "missing.txt"),
-    (lambda t: ["--input", str(_bad_smd(t))], "bad.txt:2: non-numeric cell 'oops'"),
-    (lambda t: ["--input", str(_narrow_smd(t))], "3 columns but the bundle expects 38 features"),
-    (lambda t: ["--input", str(TINY_TEST), "--config.file", str(_bad_config(t))], "sampling.interval_seconds"),
-    (lambda t: ["--input", str(TINY_TEST), "--labels", str(_narrow_smd(t))], "narrow.txt"),
-    (lambda t: ["--input", str(TINY_TEST), "--labels", str(TINY / "meta.json")], "meta.json"),
-    (lambda t: ["--history", str(t / "nowhere")], "history directory not found"),
-    (lambda t: ["--history", str(_empty_history(t))], "no history-*.json file sets"),
-], ids=["missing", "bad-row", "feature-count", "bad-config", "labels-width", "labels-text", "no-history-dir",
-        "empty-history"])
-def test_bad_input_exits_2_naming_the_problem(tmp_path: Path, make_args, needle: str,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["backtest", "--bundle", str(DEFAULT_BUNDLE), "--output", str(tmp_path / "o.csv"),
-                 *make_args(tmp_path)])
+@pytest.mark.parametrize(
+    "make_args, needle",
+    [
+        (lambda t: ["--input", str(t / "missing.txt")], "missing.txt"),
+        (lambda t: ["--input", str(_bad_smd(t))], "bad.txt:2: non-numeric cell 'oops'"),
+        (lambda t: ["--input", str(_narrow_smd(t))], "3 columns but the bundle expects 38 features"),
+        (lambda t: ["--input", str(TINY_TEST), "--config.file", str(_bad_config(t))], "sampling.interval_seconds"),
+        (lambda t: ["--input", str(TINY_TEST), "--labels", str(_narrow_smd(t))], "narrow.txt"),
+        (lambda t: ["--input", str(TINY_TEST), "--labels", str(TINY / "meta.json")], "meta.json"),
+        (lambda t: ["--history", str(t / "nowhere")], "history directory not found"),
+        (lambda t: ["--history", str(_empty_history(t))], "no history-*.json file sets"),
+    ],
+    ids=[
+        "missing",
+        "bad-row",
+        "feature-count",
+        "bad-config",
+        "labels-width",
+        "labels-text",
+        "no-history-dir",
+        "empty-history",
+    ],
+)
+def test_bad_input_exits_2_naming_the_problem(
+    tmp_path: Path, make_args, needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["backtest", "--bundle", str(DEFAULT_BUNDLE), "--output", str(tmp_path / "o.csv"), *make_args(tmp_path)]
+    )
     assert code == EXIT_CONFIG
     assert needle in capsys.readouterr().err
 
@@ -236,8 +356,20 @@ def test_bad_input_exits_2_naming_the_problem(tmp_path: Path, make_args, needle:
 def test_history_with_other_features_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with HistoryWriter(tmp_path / "h", ("cpu_r", "load_1"), interval=60.0, hostname="t") as w:
         w.append(np.array([0.1, 0.2]), 1_700_000_000.0)
-    assert main(["backtest", "--bundle", str(DEFAULT_BUNDLE), "--history", str(tmp_path / "h"),
-                 "--output", str(tmp_path / "o.csv")]) == EXIT_CONFIG
+    assert (
+        main(
+            [
+                "backtest",
+                "--bundle",
+                str(DEFAULT_BUNDLE),
+                "--history",
+                str(tmp_path / "h"),
+                "--output",
+                str(tmp_path / "o.csv"),
+            ]
+        )
+        == EXIT_CONFIG
+    )
     assert "lacks 36 of the bundle's features (load_5" in capsys.readouterr().err
 
 

@@ -1,4 +1,5 @@
 """host_anomaly_exporter_build_info: version, revision (stamped file, git checkout, unknown), pythonversion."""
+
 from __future__ import annotations
 
 import platform

@@ -1,4 +1,5 @@
 """Bundle verification without an interpreter: every field checked, clear messages."""
+
 import copy
 import hashlib
 import json
@@ -15,8 +16,13 @@ MODEL = b"TFL3 not a real model but hashed all the same"
 
 def good_doc() -> dict:
     return {
-        "format_version": 1, "model_id": "t", "created": "2026-01-01T00:00:00Z", "architecture": "dense",
-        "kind": "autoencoder", "window": 4, "features": FEATURES,
+        "format_version": 1,
+        "model_id": "t",
+        "created": "2026-01-01T00:00:00Z",
+        "architecture": "dense",
+        "kind": "autoencoder",
+        "window": 4,
+        "features": FEATURES,
         "scaler": {"method": "minmax", "min": [0, 0, 0], "max": [1, 1, 1], "clip": 2.0},
         "score": {"tail": 1},
         "threshold": {"value": 0.1, "method": "pot", "params": {}},

@@ -4,6 +4,7 @@ The model is a fake: ``MeanPredictor`` "reconstructs" every window as its
 per-feature mean, so errors measure how far the last step is from the recent
 mean.  No TFLite needed.
 """
+
 from __future__ import annotations
 
 import errno
@@ -51,8 +52,11 @@ def host_rows(n: int, start: int = 0, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(start, start + n)[:, None]
     base = np.sin(2 * np.pi * t / 40 + np.array([0.0, 1.0, 2.0]))
-    return np.array([0.3, 5e6, 120.0]) + base * np.array([0.1, 2e6, 30.0]) + rng.normal(0, 1, (n, 3)) * np.array(
-        [0.01, 1e5, 2.0])
+    return (
+        np.array([0.3, 5e6, 120.0])
+        + base * np.array([0.1, 2e6, 30.0])
+        + rng.normal(0, 1, (n, 3)) * np.array([0.01, 1e5, 2.0])
+    )
 
 
 def spec() -> ScoringSpec:
@@ -65,8 +69,15 @@ def errors_fn():
 
 
 def make(tmp_path: Path, sha: str = "sha-a", **kw) -> Calibrator:
-    args = dict(features=FEATURES, window=W, warmup_samples=WARMUP, pot_q=1e-3, state_path=tmp_path / "cal.json",
-                bundle_sha=sha, clock=Clock())
+    args = dict(
+        features=FEATURES,
+        window=W,
+        warmup_samples=WARMUP,
+        pot_q=1e-3,
+        state_path=tmp_path / "cal.json",
+        bundle_sha=sha,
+        clock=Clock(),
+    )
     args.update(kw)
     return Calibrator.load(**args)
 
@@ -85,12 +96,14 @@ def test_needs_calibration() -> None:
 
 
 def test_scaler_robust_range_and_constant_spans() -> None:
-    x = np.column_stack([
-        np.arange(1001, dtype=float),  # 0..1000 with percentiles 0.1/99.9 -> 1..999
-        np.zeros(1001),  # idle counter: span ZERO_SPAN
-        np.full(1001, 8e9),  # total memory: span 1 % of the level
-        np.full(1001, np.nan),  # never readable: like a constant 0
-    ])
+    x = np.column_stack(
+        [
+            np.arange(1001, dtype=float),  # 0..1000 with percentiles 0.1/99.9 -> 1..999
+            np.zeros(1001),  # idle counter: span ZERO_SPAN
+            np.full(1001, 8e9),  # total memory: span 1 % of the level
+            np.full(1001, np.nan),  # never readable: like a constant 0
+        ]
+    )
     x[500, 0] = np.nan
     s = fit_host_scaler(x, clip=1.5)
     assert s.low[0] == pytest.approx(1.0, abs=0.01) and s.high[0] == pytest.approx(999.0, abs=0.01)
@@ -155,15 +168,15 @@ def test_calibrated_scores_normal_below_one_shift_above(tmp_path: Path) -> None:
     assert result.windows == 1000 - W + 1 and result.rows == 1000
     scorer = Scorer(cal.apply(spec()), MeanPredictor())
 
-    normal = scorer.score_series(host_rows(2000, start=1000, seed=1)).score[W - 1:]
+    normal = scorer.score_series(host_rows(2000, start=1000, seed=1)).score[W - 1 :]
     assert np.median(normal) < 0.5
     assert np.mean(normal > 1) < 0.01
 
     shifted = host_rows(400, start=3000, seed=2)
     shifted[200:, 1] += 4e6  # bytes/s jump by twice its normal swing
     s = scorer.score_series(shifted).score
-    assert s[200] > 1.0 and s[200:200 + W].max() > 2.0
-    fs = scorer.score_window(shifted[200 - W + 1:201])
+    assert s[200] > 1.0 and s[200 : 200 + W].max() > 2.0
+    fs = scorer.score_window(shifted[200 - W + 1 : 201])
     assert np.argmax(fs.contributions) == 1 and fs.feature_scores[1] > 1
 
 
@@ -287,12 +300,33 @@ def test_hot_reload_rebind_in_memory(tmp_path: Path) -> None:
         b"[]",
         json.dumps({"kind": "other", "version": 1}).encode(),
         json.dumps({"kind": cal_mod.STATE_KIND, "version": 99}).encode(),
-        json.dumps({"kind": cal_mod.STATE_KIND, "version": 1, "features": list(FEATURES), "rows": [],
-                    "calibration": None}).encode(),  # no "created"
-        json.dumps({"kind": cal_mod.STATE_KIND, "version": 1, "features": list(FEATURES), "window": W,
-                    "rows": [[1, 2]], "calibration": None, "created": 0, "pot_q": 1e-3}).encode(),
-        json.dumps({"kind": cal_mod.STATE_KIND, "version": 1, "features": list(FEATURES), "window": W,
-                    "rows": [], "calibration": {"threshold": -1}, "created": 0, "pot_q": 1e-3}).encode(),
+        json.dumps(
+            {"kind": cal_mod.STATE_KIND, "version": 1, "features": list(FEATURES), "rows": [], "calibration": None}
+        ).encode(),  # no "created"
+        json.dumps(
+            {
+                "kind": cal_mod.STATE_KIND,
+                "version": 1,
+                "features": list(FEATURES),
+                "window": W,
+                "rows": [[1, 2]],
+                "calibration": None,
+                "created": 0,
+                "pot_q": 1e-3,
+            }
+        ).encode(),
+        json.dumps(
+            {
+                "kind": cal_mod.STATE_KIND,
+                "version": 1,
+                "features": list(FEATURES),
+                "window": W,
+                "rows": [],
+                "calibration": {"threshold": -1},
+                "created": 0,
+                "pot_q": 1e-3,
+            }
+        ).encode(),
     ],
 )
 def test_corrupt_state_is_rebuilt(tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture) -> None:
@@ -340,8 +374,7 @@ def test_calibration_survives_a_failed_save(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_result_doc_round_trip() -> None:
-    r = CalibrationResult(Scaler(np.zeros(2), np.ones(2), 2.0), 0.5, np.array([0.1, 0.2]), "s", 1.0, 30, 25,
-                          {"a": 1})
+    r = CalibrationResult(Scaler(np.zeros(2), np.ones(2), 2.0), 0.5, np.array([0.1, 0.2]), "s", 1.0, 30, 25, {"a": 1})
     back = CalibrationResult.from_doc(json.loads(json.dumps(r.to_doc())), 2)
     assert back.threshold == 0.5 and back.details == {"a": 1} and back.scaler.clip == 2.0
     with pytest.raises(ValueError, match="list of 3 numbers"):
@@ -353,10 +386,12 @@ def test_calibration_needs_numpy_only() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, agent.calibration, agent.pot, agent.state\n"
-            "heavy = ('scipy', 'sklearn', 'tensorflow', 'keras', 'training')\n"
-            "bad = [m for m in sys.modules if m.split('.')[0] in heavy]\n"
-            "print(bad); sys.exit(1 if bad else 0)\n")
+    code = (
+        "import sys, agent.calibration, agent.pot, agent.state\n"
+        "heavy = ('scipy', 'sklearn', 'tensorflow', 'keras', 'training')\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in heavy]\n"
+        "print(bad); sys.exit(1 if bad else 0)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -375,8 +410,18 @@ def test_zscore_calibration_is_provisional_then_refined_then_daily(tmp_path: Pat
     def errors_fn(scaler, windows):  # stands in for the model: squared z values of the windows' last row
         return np.minimum(scaler.transform(windows)[:, -1, :] ** 2, 36.0)
 
-    cal = Calibrator(tuple("abcd"), w, 30, 1e-3, tmp_path / "cal.json", "sha", clock=lambda: now[0],
-                     recipe=HostRecipe(units=False, anchor=0.5), recent_samples=2000, recalibrate_seconds=86400.0)
+    cal = Calibrator(
+        tuple("abcd"),
+        w,
+        30,
+        1e-3,
+        tmp_path / "cal.json",
+        "sha",
+        clock=lambda: now[0],
+        recipe=HostRecipe(units=False, anchor=0.5),
+        recent_samples=2000,
+        recalibrate_seconds=86400.0,
+    )
     for _ in range(cal.target_rows):
         cal.observe(rng.normal(0.5, 0.05, f))
     r = cal.calibrate(errors_fn)
@@ -395,8 +440,17 @@ def test_zscore_calibration_is_provisional_then_refined_then_daily(tmp_path: Pat
     assert cal.recalibration_due()
     # a restart keeps the recalibrated result and the recent rows
     cal.save()
-    back = Calibrator.load(tuple("abcd"), w, 30, 1e-3, tmp_path / "cal.json", "sha", clock=lambda: now[0],
-                           recipe=HostRecipe(units=False, anchor=0.5), recent_samples=2000)
+    back = Calibrator.load(
+        tuple("abcd"),
+        w,
+        30,
+        1e-3,
+        tmp_path / "cal.json",
+        "sha",
+        clock=lambda: now[0],
+        recipe=HostRecipe(units=False, anchor=0.5),
+        recent_samples=2000,
+    )
     assert back.calibrated and back.result.threshold == r2.threshold and len(back.recent) >= POT_ROWS
 
 

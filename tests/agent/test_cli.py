@@ -1,4 +1,5 @@
 """anomaly-agent's parser and exit codes, in process (the subprocess paths: tests/test_cli_bundle.py)."""
+
 from __future__ import annotations
 
 import gzip
@@ -106,8 +107,17 @@ def test_status_prints_what_the_landing_page_shows(capsys: pytest.CaptureFixture
         httpd.shutdown()
         httpd.server_close()
     b = model.bundle
-    for want in (f"version {version()}", b.model_id, b.sha256[:12], "38", "2025-11-25T16:20:00Z (0 s ago)",
-                 "Top contributors", "snmp", f"http://127.0.0.1:{port}/metrics", "off (replayed data"):
+    for want in (
+        f"version {version()}",
+        b.model_id,
+        b.sha256[:12],
+        "38",
+        "2025-11-25T16:20:00Z (0 s ago)",
+        "Top contributors",
+        "snmp",
+        f"http://127.0.0.1:{port}/metrics",
+        "off (replayed data",
+    ):
         assert want in out, want
     shown = [p.strip() for p in page.parts if p.strip() and p.strip() not in ("/metrics", "/healthz", "/model")]
     missing = [p for p in shown if p.rstrip(":") not in out and not p.startswith(":")]
@@ -126,9 +136,13 @@ def test_score_prints_no_interpreter_info_line(tmp_path: Path) -> None:
     rows = gzip.decompress((DEMO_DATA / "test" / "machine-1-6.txt.gz").read_bytes()).decode().splitlines()[:60]
     data = tmp_path / "in.txt"
     data.write_text("\n".join(rows) + "\n")
-    done = subprocess.run([*AGENT, "score", "--bundle", str(DEFAULT_BUNDLE), "--input", str(data),
-                           "--output", str(tmp_path / "out.csv")],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    done = subprocess.run(
+        [*AGENT, "score", "--bundle", str(DEFAULT_BUNDLE), "--input", str(data), "--output", str(tmp_path / "out.csv")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert re.search(r"60 rows, \d+ scored", done.stdout)
     assert "XNNPACK" not in done.stderr and "INFO:" not in done.stderr, done.stderr

@@ -1,4 +1,5 @@
 """The collector registry and each collector module on the fixture /proc trees (tests/fixtures/proc)."""
+
 from __future__ import annotations
 
 from collections import namedtuple
@@ -18,8 +19,12 @@ from agent.procfs import read_source
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "proc"
 T0 = FIX / "t0"
 NOSYS = FIX / "no-such-sysfs"  # without /sys, device names decide what is physical
-PSUTIL_SOURCES = {"cpu": (PsutilCpu, ProcCpu), "loadavg": (PsutilLoadavg, ProcLoadavg),
-                  "meminfo": (PsutilMeminfo, ProcMeminfo), "netdev": (PsutilNetdev, ProcNetdev)}
+PSUTIL_SOURCES = {
+    "cpu": (PsutilCpu, ProcCpu),
+    "loadavg": (PsutilLoadavg, ProcLoadavg),
+    "meminfo": (PsutilMeminfo, ProcMeminfo),
+    "netdev": (PsutilNetdev, ProcNetdev),
+}
 CpuTimes = namedtuple("CpuTimes", "user nice system idle iowait irq softirq steal")
 VMem = namedtuple("VMem", "total available free shared")
 NetIO = namedtuple("NetIO", "bytes_sent bytes_recv packets_sent packets_recv")
@@ -41,13 +46,18 @@ class FakePsutil:
         return VMem(m["MemTotal"], m["MemAvailable"], m["MemFree"], m["Shmem"])
 
     def net_io_counters(self, pernic: bool, nowrap: bool) -> dict[str, NetIO]:
-        return {n: NetIO(c["tx_bytes"], c["rx_bytes"], c["tx_packets"], c["rx_packets"])
-                for n, c in read_source(T0, "netdev").items()}
+        return {
+            n: NetIO(c["tx_bytes"], c["rx_bytes"], c["tx_packets"], c["rx_packets"])
+            for n, c in read_source(T0, "netdev").items()
+        }
 
 
 def test_registry_covers_smd38_once_in_read_order() -> None:
-    assert list(REGISTRY) == list(SOURCE_FEATURES) == [
-        "cpu", "loadavg", "meminfo", "diskstats", "vmstat", "netdev", "sockstat", "snmp", "netstat"]
+    assert (
+        list(REGISTRY)
+        == list(SOURCE_FEATURES)
+        == ["cpu", "loadavg", "meminfo", "diskstats", "vmstat", "netdev", "sockstat", "snmp", "netstat"]
+    )
     features = [f for fs in SOURCE_FEATURES.values() for f in fs]
     assert sorted(features) == sorted(SMD38_NAMES) and len(features) == len(set(features))
 

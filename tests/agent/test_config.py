@@ -1,4 +1,5 @@
 """Config validation: every problem named by key path, CLI exits 2."""
+
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,12 @@ def test_all_problems_reported_at_once() -> None:
 
 def test_listen_address_and_missing_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
-        parse_config({"web": {"listen_address": "localhost", "config_file": str(tmp_path / "nope.yml")},
-                      "model": {"bundle": str(tmp_path / "missing")}})
+        parse_config(
+            {
+                "web": {"listen_address": "localhost", "config_file": str(tmp_path / "nope.yml")},
+                "model": {"bundle": str(tmp_path / "missing")},
+            }
+        )
     text = str(exc.value)
     assert "web.listen_address" in text and "model.bundle: bundle directory not found" in text
     assert "web.config_file: file not found" in text

@@ -5,6 +5,7 @@ server) on a source that ends once the scrapes are taken; the served bodies
 are checked for one registry's worth of families, build info, process
 metrics, and by ``promtool check metrics`` in text and OpenMetrics.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -84,9 +85,12 @@ def _scrape_when_scoring(url: str, source: GatedSource, out: dict[str, Any]) -> 
 def served(model: LoadedModel) -> Iterator[dict[str, Any]]:
     port = free_port()
     cfg = Config()
-    cfg = replace(cfg, web=replace(cfg.web, listen_address=f"127.0.0.1:{port}"),
-                  sampling=replace(cfg.sampling, interval_seconds=0.02, max_gap_intervals=1e9),
-                  model=replace(cfg.model, bundle=str(DEFAULT_BUNDLE)))
+    cfg = replace(
+        cfg,
+        web=replace(cfg.web, listen_address=f"127.0.0.1:{port}"),
+        sampling=replace(cfg.sampling, interval_seconds=0.02, max_gap_intervals=1e9),
+        model=replace(cfg.model, bundle=str(DEFAULT_BUNDLE)),
+    )
     source = GatedSource(len(model.bundle.features))
     out: dict[str, Any] = {}
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
@@ -116,9 +120,16 @@ def test_run_serves_one_registry(served: dict[str, Any]) -> None:
     helps = [ln.split()[2] for ln in text.splitlines() if ln.startswith("# HELP ")]
     assert len(helps) == len(set(helps)), "a family is exposed twice: two registries joined"
     names = set(families(text))
-    for name in ("host_anomaly_score", "host_anomaly_feature_score", "host_anomaly_model_info",
-                 "host_anomaly_scoring_duration_seconds", "host_anomaly_collector_errors",
-                 "host_anomaly_exporter_build_info", "process_resident_memory_bytes", "process_cpu_seconds"):
+    for name in (
+        "host_anomaly_score",
+        "host_anomaly_feature_score",
+        "host_anomaly_model_info",
+        "host_anomaly_scoring_duration_seconds",
+        "host_anomaly_collector_errors",
+        "host_anomaly_exporter_build_info",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds",
+    ):
         assert name in names, name
 
 
@@ -169,8 +180,9 @@ def test_promtool_check_metrics_openmetrics(served: dict[str, Any]) -> None:
 
 def test_collector_errors_are_served_per_source(model: LoadedModel) -> None:
     """A source that cannot be read is counted in host_anomaly_collector_errors_total{source}; others at 0."""
-    sampler = Sampler(procfs=PROC_MISSING, psutil_module=None, sysfs=PROC_MISSING / "nosys",
-                      features=model.bundle.features)
+    sampler = Sampler(
+        procfs=PROC_MISSING, psutil_module=None, sysfs=PROC_MISSING / "nosys", features=model.bundle.features
+    )
     registry = make_registry()
     agent = Agent(Config(), LiveSource(sampler), model, registry)
     for _ in range(2):
@@ -190,52 +202,72 @@ def test_collector_errors_are_served_per_source(model: LoadedModel) -> None:
 
 def _live_cfg(tmp_path: Path, **calibration: Any) -> Config:
     cfg = Config()
-    return replace(cfg, state_directory=str(tmp_path / "state"), sampling=replace(cfg.sampling, interval_seconds=5.0),
-                   calibration=replace(cfg.calibration, warmup_samples=40, **calibration))
+    return replace(
+        cfg,
+        state_directory=str(tmp_path / "state"),
+        sampling=replace(cfg.sampling, interval_seconds=5.0),
+        calibration=replace(cfg.calibration, warmup_samples=40, **calibration),
+    )
 
 
-def test_startup_lines_say_calibration_and_where_state_is_kept(model: LoadedModel, tmp_path: Path,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_startup_lines_say_calibration_and_where_state_is_kept(
+    model: LoadedModel, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     cfg = _live_cfg(tmp_path)
     caplog.set_level(logging.INFO, logger="agent.daemon")
     cal, history = host_state(cfg, model)
     assert cal is not None and history is not None
     target = cal.target_rows
     lines = [r.getMessage() for r in caplog.records if r.name == "agent.daemon"]
-    assert lines[0] == (f"calibration: starting the warm-up: {target} samples (~{age_text(target * 5.0)}) "
-                        "before the first score")
+    assert lines[0] == (
+        f"calibration: starting the warm-up: {target} samples (~{age_text(target * 5.0)}) before the first score"
+    )
     state = tmp_path / "state"
-    assert lines[1] == (f"state directory {state}; calibration state {state / 'calibration.json'}; history in "
-                        f"{state / 'history'} (up to 64 MiB, 10080 rows per file)")
+    assert lines[1] == (
+        f"state directory {state}; calibration state {state / 'calibration.json'}; history in "
+        f"{state / 'history'} (up to 64 MiB, 10080 rows per file)"
+    )
     rng = np.random.default_rng(0)
     for _ in range(12):
         cal.observe(rng.uniform(0, 1, len(model.bundle.features)))
     cal.save()
     history.close()
-    assert calibration_line(cfg, model, Calibrator.load(model.bundle.features, model.bundle.window, 40, 1e-3,
-                                                        state / "calibration.json", model.bundle.sha256)) == (
+    assert calibration_line(
+        cfg,
+        model,
+        Calibrator.load(
+            model.bundle.features, model.bundle.window, 40, 1e-3, state / "calibration.json", model.bundle.sha256
+        ),
+    ) == (
         f"calibration: resumed the warm-up at 12/{target} rows; first score in {target - 12} samples "
-        f"(~{age_text((target - 12) * 5.0)})")
+        f"(~{age_text((target - 12) * 5.0)})"
+    )
     for _ in range(target - 12):
         cal.observe(rng.uniform(0, 1, len(model.bundle.features)))
     cal.calibrate(lambda scaler, w: rng.uniform(0, 0.01, (len(w), len(model.bundle.features))))
     caplog.clear()
     host_state(cfg, model)[1].close()  # type: ignore[union-attr]
     line = next(r.getMessage() for r in caplog.records if r.name == "agent.daemon")
-    assert line == (f"calibration: reusing the saved host calibration from {iso(cal.result.calibrated_at)} "  # type: ignore[union-attr]
-                    f"({target} rows, provisional)")
+    assert line == (
+        f"calibration: reusing the saved host calibration from {iso(cal.result.calibrated_at)} "  # type: ignore[union-attr]
+        f"({target} rows, provisional)"
+    )
     off = _live_cfg(tmp_path, enabled=False)
     assert calibration_line(off, model, None).startswith("calibration: disabled")
     assert state_line(replace(off, history=replace(off.history, enabled=False)), None, None) == (
-        f"state directory {state}; no calibration state; history off (history.enabled: false)")
+        f"state directory {state}; no calibration state; history off (history.enabled: false)"
+    )
 
 
 def test_startup_lines_say_model_and_listen_address(model: LoadedModel, caplog: pytest.LogCaptureFixture) -> None:
     port = free_port()
     cfg = Config()
-    cfg = replace(cfg, web=replace(cfg.web, listen_address=f"127.0.0.1:{port}"),
-                  sampling=replace(cfg.sampling, interval_seconds=0.02),
-                  model=replace(cfg.model, bundle=str(DEFAULT_BUNDLE)))
+    cfg = replace(
+        cfg,
+        web=replace(cfg.web, listen_address=f"127.0.0.1:{port}"),
+        sampling=replace(cfg.sampling, interval_seconds=0.02),
+        model=replace(cfg.model, bundle=str(DEFAULT_BUNDLE)),
+    )
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     caplog.set_level(logging.INFO, logger="agent.daemon")
     try:
@@ -245,7 +277,9 @@ def test_startup_lines_say_model_and_listen_address(model: LoadedModel, caplog: 
             signal.signal(s, h)
     lines = [r.getMessage() for r in caplog.records if r.name == "agent.daemon"]
     b = model.bundle
-    assert lines[0] == (f"model {b.model_id} ({b.architecture}, window {b.window}, {len(b.features)} features, "
-                        f"sha256 {b.sha256[:12]}) from {b.path} on {model.runtime}")
+    assert lines[0] == (
+        f"model {b.model_id} ({b.architecture}, window {b.window}, {len(b.features)} features, "
+        f"sha256 {b.sha256[:12]}) from {b.path} on {model.runtime}"
+    )
     url = f"http://127.0.0.1:{port}/"
     assert f"serving on 127.0.0.1:{port}: status page {url}, Prometheus metrics {url}metrics" in lines

@@ -1,4 +1,5 @@
 """Ensemble bundles on the agent side (no TensorFlow): member checks, normalisation, the scorer path."""
+
 from __future__ import annotations
 
 import copy
@@ -122,8 +123,20 @@ def ensemble(default_bundle: Path, tmp_path: Path) -> Path:
     n = len(meta["features"])
     doc = {k: meta[k] for k in ("model_id", "created", "features", "scaler", "feature_thresholds", "threshold")}
     doc.update(architecture="ensemble", kind="autoencoder", window=meta["window"], score={"tail": 1})
-    members = [({"architecture": "dense", "kind": "autoencoder", "window": meta["window"], "tail": 1, "weight": w,
-                 "norm": {"method": "z", "std": [s] * n}}, model) for w, s in ((0.25, 1.0), (0.75, 2.0))]
+    members = [
+        (
+            {
+                "architecture": "dense",
+                "kind": "autoencoder",
+                "window": meta["window"],
+                "tail": 1,
+                "weight": w,
+                "norm": {"method": "z", "std": [s] * n},
+            },
+            model,
+        )
+        for w, s in ((0.25, 1.0), (0.75, 2.0))
+    ]
     return write_ensemble(tmp_path / "ens", members, doc)
 
 
@@ -148,21 +161,24 @@ def _rewrite(path: Path, fn) -> None:  # a doc mutator
     (path / "bundle.json").write_text(json.dumps(doc))
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d["members"][1].update(sha256="0" * 64), "member-1-dense.tflite: sha256 mismatch"),
-    (lambda d: d["members"][0].update(file="../model.tflite"), "resolves outside the bundle directory"),
-    (lambda d: d["members"][1].update(file="member-0-dense.tflite"), "listed twice"),
-    (lambda d: d["members"][0].update(weight=0), "weight must be a finite number > 0"),
-    (lambda d: d["members"][0].update(window=31), "window must be in 1..30"),
-    (lambda d: d["members"][0]["norm"].update(std=[1.0] * 3), r"norm\.std' must be a list of 38 numbers"),
-    (lambda d: d["members"][0]["norm"].update(method="minmax"), "norm.method must be one of z, rank"),
-    (lambda d: d["members"][0]["norm"].update(scope="window"), "norm.scope must be 'feature' or 'member'"),
-    (lambda d: d["members"][0].update(architecture="ensemble"), "cannot be a member"),
-    (lambda d: d.update(members=[]), "'members' must be a list of 1..8"),
-    (lambda d: d.update(window=40), "window 40 must equal the longest member window"),
-    (lambda d: d["score"].update(tail=2), "scored as kind 'autoencoder' with score.tail 1"),
-    (lambda d: d["model"].update(sha256="f" * 64), "model.sha256 is not the digest of the members"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["members"][1].update(sha256="0" * 64), "member-1-dense.tflite: sha256 mismatch"),
+        (lambda d: d["members"][0].update(file="../model.tflite"), "resolves outside the bundle directory"),
+        (lambda d: d["members"][1].update(file="member-0-dense.tflite"), "listed twice"),
+        (lambda d: d["members"][0].update(weight=0), "weight must be a finite number > 0"),
+        (lambda d: d["members"][0].update(window=31), "window must be in 1..30"),
+        (lambda d: d["members"][0]["norm"].update(std=[1.0] * 3), r"norm\.std' must be a list of 38 numbers"),
+        (lambda d: d["members"][0]["norm"].update(method="minmax"), "norm.method must be one of z, rank"),
+        (lambda d: d["members"][0]["norm"].update(scope="window"), "norm.scope must be 'feature' or 'member'"),
+        (lambda d: d["members"][0].update(architecture="ensemble"), "cannot be a member"),
+        (lambda d: d.update(members=[]), "'members' must be a list of 1..8"),
+        (lambda d: d.update(window=40), "window 40 must equal the longest member window"),
+        (lambda d: d["score"].update(tail=2), "scored as kind 'autoencoder' with score.tail 1"),
+        (lambda d: d["model"].update(sha256="f" * 64), "model.sha256 is not the digest of the members"),
+    ],
+)
 def test_bad_ensembles_are_refused(ensemble: Path, mutate, message: str) -> None:
     _rewrite(ensemble, mutate)
     with pytest.raises(BundleError, match=message):
@@ -218,8 +234,23 @@ def test_replay_and_score_run_the_ensemble(ensemble: Path, agent_process: StartA
     table = list(csv.reader(out.open()))
     assert len(table) == 101 and table[30][0] and not table[29][0]  # window 30: the 30th row is the first score
 
-    agent = agent_process(["replay", "--data", str(DEMO_DATA), "--machine", "machine-1-6", "--speed", "200",
-                           "--start", "4600", "--end", "4700", "--bundle", str(ensemble)])
+    agent = agent_process(
+        [
+            "replay",
+            "--data",
+            str(DEMO_DATA),
+            "--machine",
+            "machine-1-6",
+            "--speed",
+            "200",
+            "--start",
+            "4600",
+            "--end",
+            "4700",
+            "--bundle",
+            str(ensemble),
+        ]
+    )
     agent.wait_ready("/healthz", timeout=60)
     status, body = http_get(agent.url + "/metrics")
     text = body.decode()

@@ -1,4 +1,5 @@
 """The custom collector: every family from a snapshot, top-k series come and go."""
+
 from collections.abc import Iterable
 
 import numpy as np
@@ -27,8 +28,14 @@ def result(contrib: list[float], score: float = 1.5) -> WindowScore:
 
 
 def test_families_and_values() -> None:
-    snap = Snapshot(model=INFO, result=result([0.6, 0.3, 0.1]), scored_at=1000.0, fill_ratio=1.0,
-                    replay_label=1, collector_errors={"snmp": 2})
+    snap = Snapshot(
+        model=INFO,
+        result=result([0.6, 0.3, 0.1]),
+        scored_at=1000.0,
+        fill_ratio=1.0,
+        replay_label=1,
+        collector_errors={"snmp": 2},
+    )
     reg, _ = registry_for(snap)
     g = reg.get_sample_value
     assert g("host_anomaly_score") == 1.5
@@ -38,8 +45,10 @@ def test_families_and_values() -> None:
     assert g("host_anomaly_top_contributor", {"rank": "1", "feature": "cpu_r"}) == 0.6
     assert g("host_anomaly_top_contributor", {"rank": "2", "feature": "load_1"}) == 0.3
     assert g("host_anomaly_top_contributor", {"rank": "3", "feature": "mem_u"}) is None
-    assert g("host_anomaly_model_info", {"model_id": "m1", "architecture": "dense", "window": "30",
-                                         "sha256": "ab" * 32}) == 1.0
+    assert (
+        g("host_anomaly_model_info", {"model_id": "m1", "architecture": "dense", "window": "30", "sha256": "ab" * 32})
+        == 1.0
+    )
     assert g("host_anomaly_last_score_timestamp_seconds") == 1000.0
     assert g("host_anomaly_window_fill_ratio") == 1.0
     assert g("host_anomaly_replay_label") == 1.0

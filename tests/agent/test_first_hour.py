@@ -7,6 +7,7 @@ quickstart's 60-sample warm-up.  Two cases that paged forever with the
 min-max calibration must not raise a HostAnomaly run (five scores above 1);
 a two-core CPU burn still must.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -28,13 +29,33 @@ MiB = 1024.0 * 1024.0
 
 # An idle 2-core VM: value and noise (std) per feature, in the collectors' units.
 IDLE: dict[str, tuple[float, float]] = {
-    "cpu_r": (0.03, 0.01), "load_1": (0.08, 0.05), "load_5": (0.1, 0.02), "load_15": (0.1, 0.01),
-    "mem_shmem": (30 * MiB, 0.2 * MiB), "mem_u": (0.35, 0.002), "mem_u_e": (0.2, 0.002),
-    "total_mem": (8192 * MiB, 0.0), "disk_q": (0.01, 0.01), "disk_r": (0.2, 0.3), "disk_rb": (4096, 8192),
-    "disk_svc": (0.001, 0.0005), "disk_u": (0.003, 0.002), "disk_w": (2.0, 1.0), "disk_wa": (0.002, 0.001),
-    "disk_wb": (40_000, 20_000), "eth1_fi": (800, 300), "eth1_fo": (1200, 400), "eth1_pi": (6, 2),
-    "eth1_po": (5, 2), "tcp_tw": (6, 1), "tcp_use": (8, 0), "curr_estab": (4, 0), "in_segs": (8, 3),
-    "out_segs": (8, 3), "active_opens": (0.4, 0.3), "passive_opens": (0.4, 0.3),
+    "cpu_r": (0.03, 0.01),
+    "load_1": (0.08, 0.05),
+    "load_5": (0.1, 0.02),
+    "load_15": (0.1, 0.01),
+    "mem_shmem": (30 * MiB, 0.2 * MiB),
+    "mem_u": (0.35, 0.002),
+    "mem_u_e": (0.2, 0.002),
+    "total_mem": (8192 * MiB, 0.0),
+    "disk_q": (0.01, 0.01),
+    "disk_r": (0.2, 0.3),
+    "disk_rb": (4096, 8192),
+    "disk_svc": (0.001, 0.0005),
+    "disk_u": (0.003, 0.002),
+    "disk_w": (2.0, 1.0),
+    "disk_wa": (0.002, 0.001),
+    "disk_wb": (40_000, 20_000),
+    "eth1_fi": (800, 300),
+    "eth1_fo": (1200, 400),
+    "eth1_pi": (6, 2),
+    "eth1_po": (5, 2),
+    "tcp_tw": (6, 1),
+    "tcp_use": (8, 0),
+    "curr_estab": (4, 0),
+    "in_segs": (8, 3),
+    "out_segs": (8, 3),
+    "active_opens": (0.4, 0.3),
+    "passive_opens": (0.4, 0.3),
 }
 
 
@@ -48,9 +69,12 @@ def idle_rows(n: int, seed: int = 0) -> np.ndarray:
 
 def run(rows: np.ndarray, tmp_path: Path, warmup: int = WARMUP) -> np.ndarray:
     cfg = Config()
-    cfg = replace(cfg, sampling=replace(cfg.sampling, interval_seconds=INTERVAL),
-                  calibration=replace(cfg.calibration, warmup_samples=warmup),
-                  seasonal=replace(cfg.seasonal, enabled=False))
+    cfg = replace(
+        cfg,
+        sampling=replace(cfg.sampling, interval_seconds=INTERVAL),
+        calibration=replace(cfg.calibration, warmup_samples=warmup),
+        seasonal=replace(cfg.seasonal, enabled=False),
+    )
     model = load_model(default_bundle(), 1)
     ts = 1_800_000_000.0 + INTERVAL * np.arange(len(rows))
     return backtest(cfg, model, rows, ts, tmp_path / "state").score
@@ -102,7 +126,7 @@ def test_a_two_core_cpu_burn_still_pages(tmp_path: Path, zscore_default: None) -
         base = x[start - 1, IDX[name]]
         x[start:, IDX[name]] = 2.0 + (base - 2.0) * np.exp(-t / tau)
     s = scored_after_warmup(run(x, tmp_path))
-    assert alert_fires(s[start - WARMUP:]).size >= 1, f"max score {s.max():.2f}"
+    assert alert_fires(s[start - WARMUP :]).size >= 1, f"max score {s.max():.2f}"
 
 
 def test_loads_learned_on_an_oversubscribed_host_then_lighter(tmp_path: Path, zscore_default: None) -> None:

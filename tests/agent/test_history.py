@@ -1,4 +1,5 @@
 """agent.history (writer) and training.history (reader): format, rotation, bound, failures, gaps."""
+
 from __future__ import annotations
 
 import builtins
@@ -36,8 +37,7 @@ class Clock:
 
 
 def writer(tmp_path: Path, **kw: Any) -> HistoryWriter:
-    args: dict[str, Any] = dict(max_bytes=1 << 20, rows_per_file=100, clock=Clock(), interval=60.0,
-                                hostname="h1")
+    args: dict[str, Any] = dict(max_bytes=1 << 20, rows_per_file=100, clock=Clock(), interval=60.0, hostname="h1")
     args.update(kw)
     return HistoryWriter(tmp_path / "hist", FEATS, None, **args)
 
@@ -47,8 +47,16 @@ def sets(d: Path) -> list[str]:
 
 
 def test_cells_are_compact_and_round_trip() -> None:
-    assert [format_cell(v) for v in (0.0, 3.0, -2.0, 0.1, 1e-5, 16e9, np.nan, np.inf)] == \
-        ["0", "3", "-2", "0.1", "1e-05", "16000000000", "", ""]
+    assert [format_cell(v) for v in (0.0, 3.0, -2.0, 0.1, 1e-5, 16e9, np.nan, np.inf)] == [
+        "0",
+        "3",
+        "-2",
+        "0.1",
+        "1e-05",
+        "16000000000",
+        "",
+        "",
+    ]
     assert format_row(np.array([0.25, np.nan, 7.0])) == "0.25,,7\n"
     assert np.array_equal(parse_rows("0.25,,7\n1,2,3\n", 3), [[0.25, np.nan, 7], [1, 2, 3]], equal_nan=True)
 
@@ -217,8 +225,7 @@ def test_torn_and_unpaired_rows_are_dropped(tmp_path: Path) -> None:
 
 # --- training/history: gaps ------------------------------------------------------------------
 def hd(values: list[list[float]], ts: list[float]) -> HistoryData:
-    return HistoryData(np.array(values, dtype=float), np.array(ts, dtype=float), ("a", "b"), ("", ""), 60.0,
-                       (), ())
+    return HistoryData(np.array(values, dtype=float), np.array(ts, dtype=float), ("a", "b"), ("", ""), 60.0, (), ())
 
 
 def test_grid_positions() -> None:

@@ -1,4 +1,5 @@
 """HTTP server: routes, the landing page, basic auth with bcrypt, TLS, and slow clients that must not block others."""
+
 from __future__ import annotations
 
 import base64
@@ -38,9 +39,28 @@ PASSWORD = "s3cret-scrape"
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("tls")
     key, crt = d / "tls.key", d / "tls.crt"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(crt)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(crt),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return crt, key
 
 
@@ -168,7 +188,7 @@ class Page(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self._open:
-            del self._open[len(self._open) - 1 - self._open[::-1].index(tag):]
+            del self._open[len(self._open) - 1 - self._open[::-1].index(tag) :]
 
     def handle_data(self, data: str) -> None:
         if not data.strip() or "title" in self._open:
@@ -237,13 +257,29 @@ def test_landing_page_shows_version_model_calibration_score_and_errors(tmp_path:
         agent.cycle()
     page, health, doc = _landing(agent)
     assert health["status"] == "ok" and cal.calibrated
-    assert page.headings == ["host-anomaly-exporter", "Score", "Top contributors", "Calibration", "Model",
-                             "Collector errors", "Endpoints"]
+    assert page.headings == [
+        "host-anomaly-exporter",
+        "Score",
+        "Top contributors",
+        "Calibration",
+        "Model",
+        "Collector errors",
+        "Endpoints",
+    ]
     assert page.links == ["metrics", "healthz", "model"]
     text = page.plain
-    for want in (f"version {version()}", b.model_id, b.architecture, b.sha256[:12], f"{b.window} samples",
-                 f"{cal.target_rows}/{cal.target_rows} rows (100%)", "calibrated", doc["calibration"]["result"]
-                 ["calibrated_at"], "netstat", "ai_edge_litert"):
+    for want in (
+        f"version {version()}",
+        b.model_id,
+        b.architecture,
+        b.sha256[:12],
+        f"{b.window} samples",
+        f"{cal.target_rows}/{cal.target_rows} rows (100%)",
+        "calibrated",
+        doc["calibration"]["result"]["calibrated_at"],
+        "netstat",
+        "ai_edge_litert",
+    ):
         assert want in text, want
     assert f"{health['score']:.3g}" in text
     assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(\d+ s ago\)$", text, re.M), text
@@ -253,18 +289,32 @@ def test_landing_page_shows_version_model_calibration_score_and_errors(tmp_path:
     assert health["top_contributors"]
     for rank, c in enumerate(health["top_contributors"], start=1):
         i = cells.index(c["feature"])
-        assert cells[i - 1: i + 3] == [str(rank), c["feature"], f"{c['share']:.1%}", f"{c['feature_score']:.3g}"]
+        assert cells[i - 1 : i + 3] == [str(rank), c["feature"], f"{c['share']:.1%}", f"{c['feature_score']:.3g}"]
     i = cells.index("netstat")
     assert cells[i + 1] == "3"
 
 
 def test_landing_page_escapes_every_value() -> None:
     evil = '<script>alert("x")</script><a href="javascript:x" onclick="y">'
-    health = {"status": evil, "score": 2.0, "last_score_at": evil, "last_score_age_seconds": 3.0,
-              "top_contributors": [{"feature": evil, "share": 0.5, "feature_score": 4.0}],
-              "collector_errors": {evil: 1}, "version": evil, "revision": evil}
-    model = {"model_id": evil, "architecture": evil, "sha256": evil, "path": evil, "features": [evil],
-             "calibration": {"state": evil, "rows": evil, "target_rows": 3}, "reloads": {"accepted": evil}}
+    health = {
+        "status": evil,
+        "score": 2.0,
+        "last_score_at": evil,
+        "last_score_age_seconds": 3.0,
+        "top_contributors": [{"feature": evil, "share": 0.5, "feature_score": 4.0}],
+        "collector_errors": {evil: 1},
+        "version": evil,
+        "revision": evil,
+    }
+    model = {
+        "model_id": evil,
+        "architecture": evil,
+        "sha256": evil,
+        "path": evil,
+        "features": [evil],
+        "calibration": {"state": evil, "rows": evil, "target_rows": 3},
+        "reloads": {"accepted": evil},
+    }
     app = make_app(_registry(), lambda: (True, health), lambda: model)
     httpd, _ = serve("127.0.0.1:0", app)
     try:

@@ -35,9 +35,13 @@ def _run(tmp_path: Path, journal_stream: bool) -> list[str]:
 
 def test_journal_lines_have_priorities_and_no_own_timestamp(tmp_path: Path) -> None:
     lines = _run(tmp_path, journal_stream=True)
-    assert lines == ["<6>INFO agent.x: serving", "<4>WARNING agent.x: source unreadable",
-                     "<3>ERROR agent.x: reload rejected", "<3>anomaly-agent: bad.yaml: invalid configuration:",
-                     "<3>  - a.b: must be > 0"]
+    assert lines == [
+        "<6>INFO agent.x: serving",
+        "<4>WARNING agent.x: source unreadable",
+        "<3>ERROR agent.x: reload rejected",
+        "<3>anomaly-agent: bad.yaml: invalid configuration:",
+        "<3>  - a.b: must be > 0",
+    ]
 
 
 def test_plain_stderr_is_unchanged(tmp_path: Path) -> None:

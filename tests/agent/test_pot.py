@@ -1,4 +1,5 @@
 """POT in numpy: known tails, the GPD fit itself, degenerate inputs, JSON-able params."""
+
 from __future__ import annotations
 
 import json

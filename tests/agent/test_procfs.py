@@ -1,4 +1,5 @@
 """Parsers of agent.procfs on strings and on the fixture /proc trees."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,18 +21,22 @@ Udp: 35 36
 
 def test_snmp_pairs_with_negative_maxconn() -> None:
     got = procfs.parse_snmp(SNMP)
-    assert got == {"Tcp": {"RtoAlgorithm": 1, "RtoMin": 200, "RtoMax": 120000, "MaxConn": -1,
-                           "ActiveOpens": 18, "CurrEstab": 3},
-                   "Udp": {"InDatagrams": 35, "OutDatagrams": 36}}
+    assert got == {
+        "Tcp": {"RtoAlgorithm": 1, "RtoMin": 200, "RtoMax": 120000, "MaxConn": -1, "ActiveOpens": 18, "CurrEstab": 3},
+        "Udp": {"InDatagrams": 35, "OutDatagrams": 36},
+    }
 
 
-@pytest.mark.parametrize("text, line, words", [
-    ("Tcp: A B C\nTcp: 1 2\n", 2, "3 names but 2 values"),
-    ("Tcp: A B\nTcp: 1 2\nUdp: X Y\n", 3, "no value line"),
-    ("Tcp: A B\nUdp: 1 2\n", 2, "expected values for 'Tcp:'"),
-    ("Tcp: A B\nTcp: 1 zz\n", 2, "non-integer"),
-    ("garbage\nTcp: 1\n", 1, "expected 'Section: Name"),
-])
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        ("Tcp: A B C\nTcp: 1 2\n", 2, "3 names but 2 values"),
+        ("Tcp: A B\nTcp: 1 2\nUdp: X Y\n", 3, "no value line"),
+        ("Tcp: A B\nUdp: 1 2\n", 2, "expected values for 'Tcp:'"),
+        ("Tcp: A B\nTcp: 1 zz\n", 2, "non-integer"),
+        ("garbage\nTcp: 1\n", 1, "expected 'Section: Name"),
+    ],
+)
 def test_snmp_garbage_names_file_and_line(text: str, line: int, words: str) -> None:
     with pytest.raises(ProcParseError, match=words) as err:
         procfs.parse_snmp(text, "/x/net/snmp")
@@ -83,8 +88,12 @@ def test_vmstat() -> None:
 def test_netdev_fixture_and_glued_colon() -> None:
     got = procfs.read_source(FIXTURES / "t0", "netdev")
     assert list(got) == ["lo", "eth0", "eth1", "docker0", "veth1a2b", "bond0"]
-    assert (got["eth0"]["rx_bytes"], got["eth0"]["rx_packets"], got["eth0"]["tx_bytes"],
-            got["eth0"]["tx_packets"]) == (1000000, 1000, 500000, 800)
+    assert (got["eth0"]["rx_bytes"], got["eth0"]["rx_packets"], got["eth0"]["tx_bytes"], got["eth0"]["tx_packets"]) == (
+        1000000,
+        1000,
+        500000,
+        800,
+    )
     head = "Inter-| Receive | Transmit\n face |bytes ...\n"
     glued = procfs.parse_netdev(head + "  eth0:123 1 0 0 0 0 0 0 456 2 0 0 0 0 0 0\n")
     assert glued["eth0"]["rx_bytes"] == 123 and glued["eth0"]["tx_bytes"] == 456
@@ -105,8 +114,18 @@ def test_meminfo_units() -> None:
 
 def test_stat_cpu_line_only_and_short_kernel_line() -> None:
     got = procfs.read_source(FIXTURES / "t1", "cpu")
-    assert got == {"user": 1300, "nice": 50, "system": 500, "idle": 8500, "iowait": 150, "irq": 30,
-                   "softirq": 70, "steal": 0, "guest": 40, "guest_nice": 0}
+    assert got == {
+        "user": 1300,
+        "nice": 50,
+        "system": 500,
+        "idle": 8500,
+        "iowait": 150,
+        "irq": 30,
+        "softirq": 70,
+        "steal": 0,
+        "guest": 40,
+        "guest_nice": 0,
+    }
     short = procfs.parse_stat_cpu("cpu 1 2 3 4\n")  # pre-2.6 kernels stop after idle
     assert short["idle"] == 4 and short["iowait"] == 0 and short["steal"] == 0
     with pytest.raises(ProcParseError, match="/proc/stat line 1"):

@@ -1,4 +1,5 @@
 """agent.quantiles: numpy's linear quantile bit for bit, and no numpy.ma import."""
+
 from __future__ import annotations
 
 import subprocess
@@ -37,8 +38,10 @@ def test_unique_sorted_is_numpys() -> None:
 
 
 def test_calibration_maths_leave_numpy_ma_unimported() -> None:
-    code = ("import sys, numpy as np; from agent.calibration_fit import fit_host_scaler; "
-            "from agent.pot import error_thresholds; r = np.random.default_rng(0).random((1440, 38)); "
-            "fit_host_scaler(r); error_thresholds(r[:, :5] ** 3, 0.01, 1e-4); print('numpy.ma' in sys.modules)")
+    code = (
+        "import sys, numpy as np; from agent.calibration_fit import fit_host_scaler; "
+        "from agent.pot import error_thresholds; r = np.random.default_rng(0).random((1440, 38)); "
+        "fit_host_scaler(r); error_thresholds(r[:, :5] ** 3, 0.01, 1e-4); print('numpy.ma' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

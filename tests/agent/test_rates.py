@@ -1,4 +1,5 @@
 """Rate maths (agent.rates): deltas per device, derived formulas, resets and missing baselines."""
+
 from __future__ import annotations
 
 import math
@@ -36,10 +37,14 @@ def test_derived_cpu_and_disk_formulas() -> None:
     assert got["cpu_r"] == pytest.approx(0.3)
     idle, _ = feature_values(("cpu_r",), prev, prev, 10.0)  # no tick elapsed: no ratio
     assert math.isnan(idle["cpu_r"])
-    d0 = {"sda": {"io_ticks": 0, "disk_r": 0, "disk_w": 0, "write_ms": 0, "weighted_ms": 0},
-          "sdb": {"io_ticks": 0, "disk_r": 0, "disk_w": 0, "write_ms": 0, "weighted_ms": 0}}
-    d1 = {"sda": {"io_ticks": 12000, "disk_r": 10, "disk_w": 10, "write_ms": 200, "weighted_ms": 5000},
-          "sdb": {"io_ticks": 1000, "disk_r": 0, "disk_w": 0, "write_ms": 0, "weighted_ms": 5000}}
+    d0 = {
+        "sda": {"io_ticks": 0, "disk_r": 0, "disk_w": 0, "write_ms": 0, "weighted_ms": 0},
+        "sdb": {"io_ticks": 0, "disk_r": 0, "disk_w": 0, "write_ms": 0, "weighted_ms": 0},
+    }
+    d1 = {
+        "sda": {"io_ticks": 12000, "disk_r": 10, "disk_w": 10, "write_ms": 200, "weighted_ms": 5000},
+        "sdb": {"io_ticks": 1000, "disk_r": 0, "disk_w": 0, "write_ms": 0, "weighted_ms": 5000},
+    }
     got, _ = feature_values(("disk_u", "disk_q", "disk_svc", "disk_wa"), ({}, d1), ({}, d0), 10.0)
     assert got["disk_u"] == 1.0  # the busiest disk, capped at 1
     assert got["disk_q"] == 1.0 and got["disk_svc"] == pytest.approx(13 / 20) and got["disk_wa"] == 0.02

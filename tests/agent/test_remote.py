@@ -1,4 +1,5 @@
 """agent.remote: pulling a host's bundle from a fleet server (ETag polling, sha256 checks, atomic swap)."""
+
 from __future__ import annotations
 
 import json
@@ -125,7 +126,8 @@ def test_url_template_and_basic_auth(tmp_path: Path) -> None:
     pw = tmp_path / "pw"
     pw.write_text("s3cret\n")
     assert auth_header(ModelConfig(url_username="agent", url_password_file=str(pw))) == {
-        "Authorization": "Basic YWdlbnQ6czNjcmV0"}
+        "Authorization": "Basic YWdlbnQ6czNjcmV0"
+    }
     assert auth_header(ModelConfig()) == {}
 
 
@@ -133,8 +135,16 @@ def test_config_checks_url_and_files(default_bundle: Path) -> None:
     ok = parse_config({"model": {"bundle": str(default_bundle), "url": "https://m.example/{hostname}/"}})
     assert ok.model.url_poll_seconds == 300
     with pytest.raises(ConfigError) as e:
-        parse_config({"model": {"bundle": str(default_bundle), "url": "ftp://x", "url_ca_file": "/nope",
-                                "url_password_file": "/nope"}})
+        parse_config(
+            {
+                "model": {
+                    "bundle": str(default_bundle),
+                    "url": "ftp://x",
+                    "url_ca_file": "/nope",
+                    "url_password_file": "/nope",
+                }
+            }
+        )
     text = str(e.value)
     assert "model.url:" in text and "model.url_ca_file" in text and "needs model.url_username" in text
     lean = parse_config({"exporter": {"per_feature_metrics": False}}, check_files=False)

@@ -3,6 +3,7 @@
 Every expected value is computed by hand from the fixture numbers; the clock
 advances 10 s between snapshots.
 """
+
 from __future__ import annotations
 
 import logging
@@ -28,36 +29,78 @@ NAN = math.nan
 # t0 -> t1, dt = 10 s
 T1 = {
     "cpu_r": 450 / 1000,  # busy +300 user +100 system +10 irq +40 softirq; idle +500 iowait +50
-    "load_1": 1.5, "load_5": 0.8, "load_15": 0.45,
-    "mem_shmem": 300000 * 1024, "mem_u": (16e6 - 2e6) / 16e6, "mem_u_e": (16e6 - 8e6) / 16e6,
+    "load_1": 1.5,
+    "load_5": 0.8,
+    "load_15": 0.45,
+    "mem_shmem": 300000 * 1024,
+    "mem_u": (16e6 - 2e6) / 16e6,
+    "mem_u_e": (16e6 - 8e6) / 16e6,
     "total_mem": 16000000 * 1024,
     "disk_q": (9000 + 1000) / 10000,  # weighted ms over elapsed ms, summed over sda + nvme0n1
-    "disk_r": (300 + 100) / 10, "disk_rb": (24000 + 1000) * 512 / 10,
+    "disk_r": (300 + 100) / 10,
+    "disk_rb": (24000 + 1000) * 512 / 10,
     "disk_svc": (6000 + 1000) / 1000 / (300 + 200 + 100 + 300),  # busy s per completed I/O
     "disk_u": 6000 / 10000,  # busiest disk (sda); nvme0n1 was 0.1
-    "disk_w": (200 + 300) / 10, "disk_wa": (400 + 200) / 1000 / (200 + 300),
+    "disk_w": (200 + 300) / 10,
+    "disk_wa": (400 + 200) / 1000 / (200 + 300),
     "disk_wb": (8000 + 20000) * 512 / 10,
-    "si": 50 / 10, "so": 0.0,
-    "eth1_fi": (100000 + 20000) / 10, "eth1_fo": (50000 + 10000) / 10,
-    "eth1_pi": (100 + 20) / 10, "eth1_po": (80 + 20) / 10,
-    "tcp_tw": 12, "tcp_use": 30,
-    "active_opens": 60 / 10, "curr_estab": 25, "in_errs": 1 / 10, "in_segs": 5000 / 10,
-    "listen_overflows": 5 / 10, "out_rsts": 10 / 10, "out_segs": 4000 / 10, "passive_opens": 30 / 10,
-    "retransegs": 20 / 10, "tcp_timeouts": 15 / 10,
-    "udp_in_dg": 700 / 10, "udp_out_dg": 800 / 10, "udp_rcv_buf_errs": 5 / 10, "udp_snd_buf_errs": 2 / 10,
+    "si": 50 / 10,
+    "so": 0.0,
+    "eth1_fi": (100000 + 20000) / 10,
+    "eth1_fo": (50000 + 10000) / 10,
+    "eth1_pi": (100 + 20) / 10,
+    "eth1_po": (80 + 20) / 10,
+    "tcp_tw": 12,
+    "tcp_use": 30,
+    "active_opens": 60 / 10,
+    "curr_estab": 25,
+    "in_errs": 1 / 10,
+    "in_segs": 5000 / 10,
+    "listen_overflows": 5 / 10,
+    "out_rsts": 10 / 10,
+    "out_segs": 4000 / 10,
+    "passive_opens": 30 / 10,
+    "retransegs": 20 / 10,
+    "tcp_timeouts": 15 / 10,
+    "udp_in_dg": 700 / 10,
+    "udp_out_dg": 800 / 10,
+    "udp_rcv_buf_errs": 5 / 10,
+    "udp_snd_buf_errs": 2 / 10,
 }
 # t1 -> t2: sda io_ticks wrapped, eth1 restarted, Tcp InSegs wrapped
 T2_RESET = ("disk_svc", "disk_u", "eth1_fi", "eth1_fo", "eth1_pi", "eth1_po", "in_segs")
 T2 = {
-    "cpu_r": 150 / 1000, "load_1": 0.75, "load_5": 0.70, "load_15": 0.44,
-    "mem_shmem": 100000 * 1024, "mem_u": (16e6 - 6e6) / 16e6, "mem_u_e": (16e6 - 12e6) / 16e6,
+    "cpu_r": 150 / 1000,
+    "load_1": 0.75,
+    "load_5": 0.70,
+    "load_15": 0.44,
+    "mem_shmem": 100000 * 1024,
+    "mem_u": (16e6 - 6e6) / 16e6,
+    "mem_u_e": (16e6 - 12e6) / 16e6,
     "total_mem": 16000000 * 1024,
-    "disk_q": (2000 + 1000) / 10000, "disk_r": 100 / 10, "disk_rb": 800 * 512 / 10,
-    "disk_w": (100 + 100) / 10, "disk_wa": (100 + 300) / 1000 / 200, "disk_wb": (1600 + 400) * 512 / 10,
-    "si": 0.0, "so": 30 / 10, "tcp_tw": 3, "tcp_use": 28,
-    "active_opens": 1.0, "curr_estab": 22, "in_errs": 0.0, "listen_overflows": 0.0, "out_rsts": 0.5,
-    "out_segs": 100.0, "passive_opens": 2.0, "retransegs": 0.0, "tcp_timeouts": 0.2,
-    "udp_in_dg": 10.0, "udp_out_dg": 5.0, "udp_rcv_buf_errs": 0.0, "udp_snd_buf_errs": 0.0,
+    "disk_q": (2000 + 1000) / 10000,
+    "disk_r": 100 / 10,
+    "disk_rb": 800 * 512 / 10,
+    "disk_w": (100 + 100) / 10,
+    "disk_wa": (100 + 300) / 1000 / 200,
+    "disk_wb": (1600 + 400) * 512 / 10,
+    "si": 0.0,
+    "so": 30 / 10,
+    "tcp_tw": 3,
+    "tcp_use": 28,
+    "active_opens": 1.0,
+    "curr_estab": 22,
+    "in_errs": 0.0,
+    "listen_overflows": 0.0,
+    "out_rsts": 0.5,
+    "out_segs": 100.0,
+    "passive_opens": 2.0,
+    "retransegs": 0.0,
+    "tcp_timeouts": 0.2,
+    "udp_in_dg": 10.0,
+    "udp_out_dg": 5.0,
+    "udp_rcv_buf_errs": 0.0,
+    "udp_snd_buf_errs": 0.0,
     **dict.fromkeys(T2_RESET, NAN),
 }
 assert set(T1) == set(SMD38_NAMES) == set(T2)
@@ -297,14 +340,27 @@ class FakePsutil:
     def virtual_memory(self) -> VMem:
         self.calls.append("virtual_memory")
         m = read_source(self.host.proc, "meminfo")
-        return VMem(m["MemTotal"], m["MemAvailable"], 0.0, 0, m["MemFree"], 0, 0, m["Buffers"],
-                    m["Cached"] + m["SReclaimable"], m["Shmem"], 0)
+        return VMem(
+            m["MemTotal"],
+            m["MemAvailable"],
+            0.0,
+            0,
+            m["MemFree"],
+            0,
+            0,
+            m["Buffers"],
+            m["Cached"] + m["SReclaimable"],
+            m["Shmem"],
+            0,
+        )
 
     def net_io_counters(self, pernic: bool = False, nowrap: bool = True) -> dict[str, NetIO]:
         assert pernic and not nowrap  # nowrap would hide resets by adding the old value back
         self.calls.append("net_io_counters")
-        return {n: NetIO(c["tx_bytes"], c["rx_bytes"], c["tx_packets"], c["rx_packets"], 0, 0, 0, 0)
-                for n, c in read_source(self.host.proc, "netdev").items()}
+        return {
+            n: NetIO(c["tx_bytes"], c["rx_bytes"], c["tx_packets"], c["rx_packets"], 0, 0, 0, 0)
+            for n, c in read_source(self.host.proc, "netdev").items()
+        }
 
 
 def test_psutil_path_agrees_with_procfs_path(host: Host) -> None:
@@ -335,8 +391,9 @@ def test_psutil_not_used_when_it_reads_another_procfs(host: Host) -> None:
     assert fake.calls == []
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or not Path("/proc/net/snmp").exists(),
-                    reason="needs a Linux /proc")
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not Path("/proc/net/snmp").exists(), reason="needs a Linux /proc"
+)
 def test_smoke_real_host() -> None:
     s = Sampler()
     s.sample()

@@ -1,4 +1,5 @@
 """agent.scheduler: fixed grid, no overlap, overrun grid points dropped and reported once."""
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """Pure scoring functions against hand-computed values, with a fake predictor."""
+
 import numpy as np
 import pytest
 
@@ -17,17 +18,24 @@ class Zeros:
 
 
 def spec(**kw: object) -> ScoringSpec:
-    base = dict(features=("a", "b"), window=3, kind="autoencoder",
-                scaler=Scaler(np.zeros(2), np.array([1.0, 2.0]), clip=2.0), tail=1,
-                threshold=0.5, feature_thresholds=np.array([0.25, 1.0]))
+    base = dict(
+        features=("a", "b"),
+        window=3,
+        kind="autoencoder",
+        scaler=Scaler(np.zeros(2), np.array([1.0, 2.0]), clip=2.0),
+        tail=1,
+        threshold=0.5,
+        feature_thresholds=np.array([0.25, 1.0]),
+    )
     base.update(kw)
     return ScoringSpec(**base)  # type: ignore[arg-type]
 
 
 def test_scaler_constant_feature_and_clip() -> None:
     s = Scaler(np.array([0.0, 5.0]), np.array([10.0, 5.0]), clip=1.0)
-    np.testing.assert_allclose(s.transform(np.array([[5.0, 5.0], [100.0, 7.0], [-50.0, 3.0]])),
-                               [[0.5, 0.0], [2.0, 2.0], [-1.0, -1.0]])
+    np.testing.assert_allclose(
+        s.transform(np.array([[5.0, 5.0], [100.0, 7.0], [-50.0, 3.0]])), [[0.5, 0.0], [2.0, 2.0], [-1.0, -1.0]]
+    )
 
 
 def test_feature_errors_tail() -> None:

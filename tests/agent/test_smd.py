@@ -1,4 +1,5 @@
 """agent.smd: parsers refuse malformed input with file:line, valid data round-trips."""
+
 from __future__ import annotations
 
 import gzip
@@ -51,6 +52,7 @@ def _is_float(s: str) -> bool:
 
 # --- valid data ---------------------------------------------------------------------------
 
+
 @given(tables(finite))
 def test_format_parse_round_trip_within_6_significant_digits(x: np.ndarray) -> None:
     y = parse_rows(format_rows(x))
@@ -76,6 +78,7 @@ def test_parse_rows_hand_case() -> None:
 
 # --- malformed data ---------------------------------------------------------------------------
 
+
 @given(tables(min_rows=2, min_cols=2), st.data())
 def test_ragged_row_names_its_line(x: np.ndarray, data: st.DataObject) -> None:
     cells = lines_of(x)
@@ -100,7 +103,8 @@ def test_wrong_column_count_is_refused_on_line_1(x: np.ndarray, delta: int) -> N
 
 # Any text without a comma or a line break that float() refuses.
 junk = st.text(st.characters(blacklist_characters=",\r\n"), min_size=1, max_size=8).filter(
-    lambda s: s.strip() != "" and not _is_float(s))
+    lambda s: s.strip() != "" and not _is_float(s)
+)
 
 
 @given(tables(min_cols=2), junk, st.data())
@@ -159,13 +163,33 @@ def test_interpretation_round_trip(items: list[tuple[int, int, list[int]]]) -> N
 
 def test_interpretation_hand_case() -> None:
     assert parse_interpretation("246-252:1,2,3\n\n10-11: 38 \n") == [
-        Interpretation(246, 252, (0, 1, 2)), Interpretation(10, 11, (37,))]
+        Interpretation(246, 252, (0, 1, 2)),
+        Interpretation(10, 11, (37,)),
+    ]
 
 
-bad_interp = st.sampled_from([
-    "5-5:1", "9-3:1", "5-10:0", "5-10:-2", "5-10:", "5-10", "5-10 1,2", "5:10:1", "5-10:1:2",
-    "a-10:1", "5-x:1", "1.5-3:1", "5-10:1.0", "-1-5:1", "5-10-12:1", "5-10:one", ":1", "-:",
-])
+bad_interp = st.sampled_from(
+    [
+        "5-5:1",
+        "9-3:1",
+        "5-10:0",
+        "5-10:-2",
+        "5-10:",
+        "5-10",
+        "5-10 1,2",
+        "5:10:1",
+        "5-10:1:2",
+        "a-10:1",
+        "5-x:1",
+        "1.5-3:1",
+        "5-10:1.0",
+        "-1-5:1",
+        "5-10-12:1",
+        "5-10:one",
+        ":1",
+        "-:",
+    ]
+)
 
 
 @given(st.lists(spans.map(lambda s: f"{s[0]}-{s[0] + s[1]}:{s[2][0] + 1}"), max_size=5), bad_interp)
@@ -186,6 +210,7 @@ def test_arbitrary_interpretation_text_parses_or_raises_smd_format_error(text: s
 
 
 # --- files ---------------------------------------------------------------------------
+
 
 def _write(path: Path, text: str | bytes, gz: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -241,8 +266,9 @@ def test_invalid_utf8_is_a_format_error_naming_the_file(tmp_path: Path, raw: byt
         load_rows(p)
 
 
-@pytest.mark.parametrize("raw", [b"not gzip at all", gzip.compress(b"0.1,0.2\n" * 50, mtime=0)[:-12]],
-                         ids=["not-gzip", "truncated"])
+@pytest.mark.parametrize(
+    "raw", [b"not gzip at all", gzip.compress(b"0.1,0.2\n" * 50, mtime=0)[:-12]], ids=["not-gzip", "truncated"]
+)
 def test_corrupt_gzip_is_a_format_error_naming_the_file(tmp_path: Path, raw: bytes) -> None:
     p = tmp_path / "m.txt.gz"
     p.write_bytes(raw)

@@ -1,4 +1,5 @@
 """Atomic JSON state files: round trip, missing vs corrupt, failed writes keep the old file."""
+
 from __future__ import annotations
 
 import errno

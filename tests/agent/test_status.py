@@ -1,4 +1,5 @@
 """/healthz and /model documents: pure functions of snapshot, model, calibrator and clock."""
+
 from __future__ import annotations
 
 import json
@@ -23,11 +24,14 @@ def model() -> LoadedModel:
     return load_model(str(DEFAULT_BUNDLE))
 
 
-@pytest.mark.parametrize(("snap", "now", "status"), [
-    (Snapshot(), 100.0, "warming_up"),
-    (Snapshot(result=SCORE, scored_at=100.0), 100.0 + 180.0, "ok"),  # 3 intervals of 60 s: still fresh
-    (Snapshot(result=SCORE, scored_at=100.0), 100.0 + 181.0, "stale"),
-])
+@pytest.mark.parametrize(
+    ("snap", "now", "status"),
+    [
+        (Snapshot(), 100.0, "warming_up"),
+        (Snapshot(result=SCORE, scored_at=100.0), 100.0 + 180.0, "ok"),  # 3 intervals of 60 s: still fresh
+        (Snapshot(result=SCORE, scored_at=100.0), 100.0 + 181.0, "stale"),
+    ],
+)
 def test_health_states(model: LoadedModel, snap: Snapshot, now: float, status: str) -> None:
     ok, doc = health_doc(snap, model, None, 60.0, now)
     assert (ok, doc["status"]) == (status == "ok", status)
@@ -82,8 +86,12 @@ def test_model_doc_pairs_every_per_feature_value_with_its_name(model: LoadedMode
 def test_by_feature_names_lists_and_quantile_rows() -> None:
     names = ("a", "b")
     doc = {"std": [1.0, 2.0], "quantiles": [[0, 1], [2, 3], [4, 5]], "other": [1, 2, 3], "names": ["x", "y"]}
-    assert by_feature(doc, names) == {"std": {"a": 1.0, "b": 2.0}, "quantiles": {"a": [0, 2, 4], "b": [1, 3, 5]},
-                                      "other": [1, 2, 3], "names": ["x", "y"]}
+    assert by_feature(doc, names) == {
+        "std": {"a": 1.0, "b": 2.0},
+        "quantiles": {"a": [0, 2, 4], "b": [1, 3, 5]},
+        "other": [1, 2, 3],
+        "names": ["x", "y"],
+    }
 
 
 def test_health_doc_has_score_contributors_errors_and_build(model: LoadedModel) -> None:
@@ -97,8 +105,10 @@ def test_health_doc_has_score_contributors_errors_and_build(model: LoadedModel) 
     names = model.bundle.features
     assert ok and doc["score"] == 2.5 and doc["anomalous"] is True
     assert doc["last_score_at"] == "2025-11-25T16:20:00Z" and doc["last_score_age_seconds"] == 12.0
-    assert doc["top_contributors"] == [{"feature": names[3], "share": 0.7, "feature_score": 3.0},
-                                       {"feature": names[0], "share": 0.3, "feature_score": 0.0}]
+    assert doc["top_contributors"] == [
+        {"feature": names[3], "share": 0.7, "feature_score": 3.0},
+        {"feature": names[0], "share": 0.3, "feature_score": 0.0},
+    ]
     assert doc["collector_errors"] == {"snmp": 2, "cpu": 0} and doc["calibration_state"] == "off"
     assert doc["version"] == version() and doc["revision"] and doc["replay_label"] == 1
     ok, doc = health_doc(Snapshot(), model, None, 60.0, 0.0)

@@ -4,6 +4,7 @@ The end-to-end test runs ``python -m bench --quick --only cycle_cpu,scrape``
 into a temporary directory (never over the committed results) with the
 shipped default bundle, and checks the JSON documents and ``summary.md``.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,10 @@ def test_spread_and_ratio() -> None:
 
 
 def test_sample_value_ignores_labelled_and_prefixed_names() -> None:
-    text = ("# HELP host_anomaly_score x\nhost_anomaly_score_total 9\n"
-            'host_anomaly_score{a="b"} 7\nhost_anomaly_score 0.25\n')
+    text = (
+        "# HELP host_anomaly_score x\nhost_anomaly_score_total 9\n"
+        'host_anomaly_score{a="b"} 7\nhost_anomaly_score 0.25\n'
+    )
     assert sample_value(text, "host_anomaly_score") == 0.25
     assert sample_value(text, "host_anomaly_missing") is None
 
@@ -66,11 +69,18 @@ def test_format_table_aligns_columns() -> None:
 
 
 def test_summary_render_marks_missed_targets() -> None:
-    doc = {"benchmark": "memory", "quick": False, "date": "2026-01-01T00:00:00+00:00", "default_bundle": "d",
-           "machine": {"cpu": "X", "cores": 2, "kernel": "6", "python": "3.11", "numpy": "2", "ai_edge_litert": "2"},
-           "summary": [{"metric": "rss", "value": 70.0, "unit": "MB", "target": "<= 60", "met": False},
-                       {"metric": "growth", "value": 0.1, "unit": "MB", "target": "<= 1", "met": True}],
-           "notes": ["n1"]}
+    doc = {
+        "benchmark": "memory",
+        "quick": False,
+        "date": "2026-01-01T00:00:00+00:00",
+        "default_bundle": "d",
+        "machine": {"cpu": "X", "cores": 2, "kernel": "6", "python": "3.11", "numpy": "2", "ai_edge_litert": "2"},
+        "summary": [
+            {"metric": "rss", "value": 70.0, "unit": "MB", "target": "<= 60", "met": False},
+            {"metric": "growth", "value": 0.1, "unit": "MB", "target": "<= 1", "met": True},
+        ],
+        "notes": ["n1"],
+    }
     md = render([doc])
     assert "| memory | rss | 70.00 | MB | - | - | <= 60 | **no** |" in md
     assert "| memory | growth | 0.1 | MB | - | - | <= 1 | yes |" in md
@@ -85,13 +95,29 @@ def test_every_benchmark_module_has_the_interface() -> None:
         assert name == mod.NAME and mod.TITLE and callable(mod.run)
 
 
-@pytest.mark.skipif(not (DEFAULT_BUNDLE / "bundle.json").exists(),
-                    reason="models/default (the shipped bundle, produced by anomaly-train fit) is not there yet")
+@pytest.mark.skipif(
+    not (DEFAULT_BUNDLE / "bundle.json").exists(),
+    reason="models/default (the shipped bundle, produced by anomaly-train fit) is not there yet",
+)
 def test_quick_run_writes_results(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "cycle_cpu,scrape", "--out-dir", str(tmp_path),
-         "--bundle", str(DEFAULT_BUNDLE)],
-        cwd=ROOT, capture_output=True, text=True, timeout=170)
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--only",
+            "cycle_cpu,scrape",
+            "--out-dir",
+            str(tmp_path),
+            "--bundle",
+            str(DEFAULT_BUNDLE),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     for name in ("cycle_cpu", "scrape"):
         doc = json.loads((tmp_path / f"{name}.json").read_text())

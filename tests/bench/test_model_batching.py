@@ -3,6 +3,7 @@
 The interpreter's arena grows to the largest batch it has run and keeps that
 memory; chunking bounds it without changing any output.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -9,6 +9,7 @@ Checks, through the real binaries on loopback:
 The shipped rules are used as they are, except that `for:` durations are shortened to seconds
 (the replay runs minutes of host time in seconds). Bounded in time; every process is stopped.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,9 @@ SPEED = 10.0  # replayed rows per second
 PASSWORD = "correct horse"
 
 if not (Path(PROMETHEUS).exists() and Path(ALERTMANAGER).exists()):
-    pytest.skip("needs Debian packages prometheus and prometheus-alertmanager (make system-deps)",
-                allow_module_level=True)
+    pytest.skip(
+        "needs Debian packages prometheus and prometheus-alertmanager (make system-deps)", allow_module_level=True
+    )
 
 
 WARMUP = 600  # the agent calibrates on the first 600 replayed rows, as a new host would
@@ -58,7 +60,7 @@ def make_data(root: Path, bundle: Path) -> tuple[Path, int]:
     """Normal rows of machine-1-6, then a labelled host-wide change (CPU, load, disk and network up by a
     quarter of their range for 100 rows), then normal rows again; checked through the agent's own cycle
     (``agent.backtest``, what ``replay --calibrate`` publishes) to rise above 1 and fall back."""
-    normal = smd.load_machine(DEMO_DATA, "machine-1-6", ("test",)).test[:WARMUP + 400]
+    normal = smd.load_machine(DEMO_DATA, "machine-1-6", ("test",)).test[: WARMUP + 400]
     x = normal.copy()
     a, b = INCIDENT
     for name in ("cpu_r", "load_1", "load_5", "load_15", "disk_u", "disk_w", "disk_wb", "eth1_fi", "eth1_pi"):
@@ -70,8 +72,12 @@ def make_data(root: Path, bundle: Path) -> tuple[Path, int]:
         (root / split).mkdir(parents=True, exist_ok=True)
         (root / split / f"{MACHINE}.txt").write_text(text)
     cfg = Config()
-    cfg = replace(cfg, calibration=replace(cfg.calibration, warmup_samples=WARMUP, noise_floors="range"),
-                  seasonal=replace(cfg.seasonal, enabled=False), history=replace(cfg.history, enabled=False))
+    cfg = replace(
+        cfg,
+        calibration=replace(cfg.calibration, warmup_samples=WARMUP, noise_floors="range"),
+        seasonal=replace(cfg.seasonal, enabled=False),
+        history=replace(cfg.history, enabled=False),
+    )
     with tempfile.TemporaryDirectory() as state:
         score = backtest(cfg, load_model(bundle), x, 60.0 * np.arange(len(x)), Path(state)).score
     high = np.nan_to_num(score) > 1.0
@@ -165,56 +171,143 @@ def test_alert_fires_with_contributors_and_resolves(tmp_path: Path, procs: list,
 
     # TLS + basic-auth agent (a second replay of the same data; what matters is the scrape).
     key, crt = tmp_path / "tls.key", tmp_path / "tls.crt"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", crt],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            key,
+            "-out",
+            crt,
+        ],
+        check=True,
+        capture_output=True,
+    )
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=6)).decode()
-    (tmp_path / "web.yml").write_text(yaml.safe_dump({
-        "tls_server_config": {"cert_file": str(crt), "key_file": str(key)},
-        "basic_auth_users": {"prometheus": hashed}}))
+    (tmp_path / "web.yml").write_text(
+        yaml.safe_dump(
+            {
+                "tls_server_config": {"cert_file": str(crt), "key_file": str(key)},
+                "basic_auth_users": {"prometheus": hashed},
+            }
+        )
+    )
     (tmp_path / "agent-tls.yml").write_text(yaml.safe_dump({"web": {"config_file": str(tmp_path / "web.yml")}}))
 
     rules = shorten_for(yaml.safe_load((ROOT / "packaging" / "prometheus" / "rules.yml").read_text()))
     (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules))
-    tls_job = {"scheme": "https", "tls_config": {"ca_file": str(crt)},
-               "static_configs": [{"targets": [f"127.0.0.1:{ports['tls']}"]}]}
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(tmp_path / "rules.yml")],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{ports['am']}"]}]}]},
-        "scrape_configs": [
-            {"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{ports['agent']}"]}]},
-            {"job_name": "tls-good", **tls_job, "basic_auth": {"username": "prometheus", "password": PASSWORD}},
-            {"job_name": "tls-bad", **tls_job, "basic_auth": {"username": "prometheus", "password": "wrong"}},
-        ],
-    }))
-    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump({
-        "route": {"receiver": "hook", "group_by": ["alertname", "instance"], "group_wait": "1s",
-                  "group_interval": "1s", "repeat_interval": "1h"},
-        "receivers": [{"name": "hook", "webhook_configs": [{"url": hook.url, "send_resolved": True}]}],
-    }))
+    tls_job = {
+        "scheme": "https",
+        "tls_config": {"ca_file": str(crt)},
+        "static_configs": [{"targets": [f"127.0.0.1:{ports['tls']}"]}],
+    }
+    (tmp_path / "prometheus.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(tmp_path / "rules.yml")],
+                "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{ports['am']}"]}]}]},
+                "scrape_configs": [
+                    {"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{ports['agent']}"]}]},
+                    {"job_name": "tls-good", **tls_job, "basic_auth": {"username": "prometheus", "password": PASSWORD}},
+                    {"job_name": "tls-bad", **tls_job, "basic_auth": {"username": "prometheus", "password": "wrong"}},
+                ],
+            }
+        )
+    )
+    (tmp_path / "alertmanager.yml").write_text(
+        yaml.safe_dump(
+            {
+                "route": {
+                    "receiver": "hook",
+                    "group_by": ["alertname", "instance"],
+                    "group_wait": "1s",
+                    "group_interval": "1s",
+                    "repeat_interval": "1h",
+                },
+                "receivers": [{"name": "hook", "webhook_configs": [{"url": hook.url, "send_resolved": True}]}],
+            }
+        )
+    )
 
-    start(procs, [ALERTMANAGER, f"--config.file={tmp_path / 'alertmanager.yml'}", f"--storage.path={tmp_path / 'am'}",
-                  f"--web.listen-address=127.0.0.1:{ports['am']}", "--cluster.listen-address="], tmp_path / "am.log")
-    start(procs, [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}",
-                  f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{ports['prom']}",
-                  "--rules.alert.resend-delay=1s"],
-          tmp_path / "prom.log")
-    agent_args = ["-m", "agent", "replay", "--data", str(data), "--machine", MACHINE,
-                  "--bundle", str(default_bundle)]
+    start(
+        procs,
+        [
+            ALERTMANAGER,
+            f"--config.file={tmp_path / 'alertmanager.yml'}",
+            f"--storage.path={tmp_path / 'am'}",
+            f"--web.listen-address=127.0.0.1:{ports['am']}",
+            "--cluster.listen-address=",
+        ],
+        tmp_path / "am.log",
+    )
+    start(
+        procs,
+        [
+            PROMETHEUS,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{ports['prom']}",
+            "--rules.alert.resend-delay=1s",
+        ],
+        tmp_path / "prom.log",
+    )
+    agent_args = ["-m", "agent", "replay", "--data", str(data), "--machine", MACHINE, "--bundle", str(default_bundle)]
     import sys
-    start(procs, [sys.executable, *agent_args, "--speed", str(SPEED), "--end", str(last),
-                  "--calibrate", str(WARMUP),
-                  "--web.listen-address", f"127.0.0.1:{ports['agent']}"], tmp_path / "agent.log")
-    start(procs, [sys.executable, *agent_args, "--speed", "5", "--loop",
-                  "--config.file", str(tmp_path / "agent-tls.yml"),
-                  "--web.listen-address", f"127.0.0.1:{ports['tls']}"],
-          tmp_path / "agent-tls.log")
+
+    start(
+        procs,
+        [
+            sys.executable,
+            *agent_args,
+            "--speed",
+            str(SPEED),
+            "--end",
+            str(last),
+            "--calibrate",
+            str(WARMUP),
+            "--web.listen-address",
+            f"127.0.0.1:{ports['agent']}",
+        ],
+        tmp_path / "agent.log",
+    )
+    start(
+        procs,
+        [
+            sys.executable,
+            *agent_args,
+            "--speed",
+            "5",
+            "--loop",
+            "--config.file",
+            str(tmp_path / "agent-tls.yml"),
+            "--web.listen-address",
+            f"127.0.0.1:{ports['tls']}",
+        ],
+        tmp_path / "agent-tls.log",
+    )
     wait_for(lambda: http_get(prom + "/-/ready")[0] == 200 if _up(prom) else False, 30, "Prometheus ready")
 
-    firing = wait_for(lambda: [a for e in hook.events for a in e["alerts"]
-                               if a["labels"]["alertname"] == "HostAnomaly" and a["status"] == "firing"],
-                      60 + WARMUP / SPEED, "HostAnomaly firing at the webhook")[0]
+    firing = wait_for(
+        lambda: [
+            a
+            for e in hook.events
+            for a in e["alerts"]
+            if a["labels"]["alertname"] == "HostAnomaly" and a["status"] == "firing"
+        ],
+        60 + WARMUP / SPEED,
+        "HostAnomaly firing at the webhook",
+    )[0]
     description = firing["annotations"]["description"]
     top = re.search(r"Top contributing metrics:\s*(.+)\.", description)
     assert top and "none published" not in top.group(1), description

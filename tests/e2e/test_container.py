@@ -19,6 +19,7 @@ Checked: /metrics answers with the model info and calibration gauges and no
 score yet (calibration warms up first), the agent process runs as uid 10001
 (not root), and the image holds no TensorFlow.
 """
+
 from __future__ import annotations
 
 import os
@@ -66,8 +67,18 @@ def _base_image() -> None:
         CACHE.mkdir(parents=True, exist_ok=True)
         rootfs = CACHE / "rootfs"
         shutil.rmtree(rootfs, ignore_errors=True)
-        r = _run(["debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates", "bookworm",
-                  str(rootfs), "http://deb.debian.org/debian"], timeout=1800, check=False)
+        r = _run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--include=python3,python3-venv,ca-certificates",
+                "bookworm",
+                str(rootfs),
+                "http://deb.debian.org/debian",
+            ],
+            timeout=1800,
+            check=False,
+        )
         if r.returncode != 0:
             pytest.skip(f"debootstrap failed (no Debian mirror?): {r.stderr.strip()[-300:]}")
         for sub in TRIM:  # what slim images leave out; apt caches alone are ~90 MB
@@ -116,13 +127,31 @@ def image() -> dict:
     t0 = time.monotonic()
     # the host's CA bundle lets pip reach PyPI through a TLS-intercepting proxy (a no-op elsewhere)
     ca = ["-v", f"{HOST_CA}:/run/ca.crt:ro", "--build-arg", "CA_BUNDLE=/run/ca.crt"] if HOST_CA.is_file() else []
-    r = _run(["podman", *glob, "build", *extra, *ca, "--build-arg", f"BASE={BASE}", "-t", IMAGE, "-f",
-              str(ROOT / "Dockerfile"), str(ROOT)], timeout=1800, check=False)
+    r = _run(
+        [
+            "podman",
+            *glob,
+            "build",
+            *extra,
+            *ca,
+            "--build-arg",
+            f"BASE={BASE}",
+            "-t",
+            IMAGE,
+            "-f",
+            str(ROOT / "Dockerfile"),
+            str(ROOT),
+        ],
+        timeout=1800,
+        check=False,
+    )
     assert r.returncode == 0, f"podman build failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     size = int(_run(["podman", "image", "inspect", "--format", "{{.Size}}", IMAGE]).stdout.strip())
     base = int(_run(["podman", "image", "inspect", "--format", "{{.Size}}", BASE]).stdout.strip())
-    print(f"\nimage {IMAGE}: {size / 1e6:.0f} MB (base {base / 1e6:.0f} MB), built in {time.monotonic() - t0:.0f} s"
-          f" with podman {' '.join(glob + extra) or '(defaults)'}")
+    print(
+        f"\nimage {IMAGE}: {size / 1e6:.0f} MB (base {base / 1e6:.0f} MB), built in {time.monotonic() - t0:.0f} s"
+        f" with podman {' '.join(glob + extra) or '(defaults)'}"
+    )
     return {"size": size, "base": base, "podman": glob, "run": extra}
 
 
@@ -132,10 +161,27 @@ def container(image: dict) -> dict:
     name = f"hae-test-{os.getpid()}"
     podman = ["podman", *image["podman"]]
     # a fresh named volume copies up the image's state directory (owned by UID), as an emptyDir stands in for it
-    r = _run([*podman, "run", "-d", *image["run"], "--name", name, "--read-only",
-              "-v", f"{name}-state:/var/lib/host-anomaly-exporter",
-              "-v", "/proc:/host/proc:ro", "-v", "/sys:/host/sys:ro", "-p", f"127.0.0.1:{port}:9840", IMAGE],
-             check=False)
+    r = _run(
+        [
+            *podman,
+            "run",
+            "-d",
+            *image["run"],
+            "--name",
+            name,
+            "--read-only",
+            "-v",
+            f"{name}-state:/var/lib/host-anomaly-exporter",
+            "-v",
+            "/proc:/host/proc:ro",
+            "-v",
+            "/sys:/host/sys:ro",
+            "-p",
+            f"127.0.0.1:{port}:9840",
+            IMAGE,
+        ],
+        check=False,
+    )
     assert r.returncode == 0, f"podman run failed: {r.stderr}"
     cid = r.stdout.strip()
     try:
@@ -186,10 +232,24 @@ def test_agent_runs_as_non_root(container: dict) -> None:
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_image_has_no_tensorflow(image: dict) -> None:
-    code = ("import importlib.util as u; print([m for m in ('tensorflow', 'keras', 'sklearn', 'matplotlib') "
-            "if u.find_spec(m)])")
-    out = _run(["podman", *image["podman"], "run", "--rm", *image["run"], "--entrypoint", "/opt/venv/bin/python",
-                IMAGE, "-c", code]).stdout
+    code = (
+        "import importlib.util as u; print([m for m in ('tensorflow', 'keras', 'sklearn', 'matplotlib') "
+        "if u.find_spec(m)])"
+    )
+    out = _run(
+        [
+            "podman",
+            *image["podman"],
+            "run",
+            "--rm",
+            *image["run"],
+            "--entrypoint",
+            "/opt/venv/bin/python",
+            IMAGE,
+            "-c",
+            code,
+        ]
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -208,8 +268,13 @@ def test_dockerfile_contract() -> None:
     entry = re.search(r"^ENTRYPOINT (.*)$", text, re.M).group(1)
     assert entry.startswith('["/opt/venv/bin/anomaly-agent", "run"')
     ignore = (ROOT / ".dockerignore").read_text().split()
-    assert ignore[ignore.index("*") + 1 :][:5] == ["!pyproject.toml", "!README.md", "!agent/", "!training/",
-                                                   "!models/default/"]
+    assert ignore[ignore.index("*") + 1 :][:5] == [
+        "!pyproject.toml",
+        "!README.md",
+        "!agent/",
+        "!training/",
+        "!models/default/",
+    ]
 
 
 def test_daemonset_contract() -> None:
@@ -218,8 +283,11 @@ def test_daemonset_contract() -> None:
     ds = next(d for d in docs if d["kind"] == "DaemonSet")
     pod = ds["spec"]["template"]
     spec = pod["spec"]
-    assert pod["metadata"]["annotations"] == {"prometheus.io/scrape": "true", "prometheus.io/port": "9840",
-                                              "prometheus.io/path": "/metrics"}
+    assert pod["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "9840",
+        "prometheus.io/path": "/metrics",
+    }
     assert spec["hostNetwork"] is True and spec["hostPID"] is False
     assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] == UID
     (agent,) = spec["containers"]

@@ -5,6 +5,7 @@ subprocess must raise the score with cpu_r among the top contributors, and
 separately direct writes to disk must do the same for a disk feature.
 Bounded in time; every process is stopped.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,9 +45,16 @@ def observe(url: str, seconds: float) -> list[tuple[float, list[str]]]:
 
 def test_cpu_and_disk_load_are_attributed(agent_process: StartAgent, tmp_path: Path) -> None:
     cfg = tmp_path / "agent.yml"
-    cfg.write_text(yaml.safe_dump({"sampling": {"interval_seconds": INTERVAL}, "calibration": {"warmup_samples": 40},
-                                   "state_directory": str(tmp_path / "state"),
-                                   "model": {"bundle": str(DEFAULT_BUNDLE)}}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "sampling": {"interval_seconds": INTERVAL},
+                "calibration": {"warmup_samples": 40},
+                "state_directory": str(tmp_path / "state"),
+                "model": {"bundle": str(DEFAULT_BUNDLE)},
+            }
+        )
+    )
     agent = agent_process(["run", "--config.file", str(cfg)])
     agent.wait_ready("/metrics", timeout=30)
     t0 = time.monotonic()
@@ -61,8 +69,10 @@ def test_cpu_and_disk_load_are_attributed(agent_process: StartAgent, tmp_path: P
     quiet = observe(agent.url, 4)
     base = sorted(s for s, _ in quiet)[len(quiet) // 2]
 
-    burners = [subprocess.Popen([sys.executable, "-c", "import time\nend=time.time()+13\nwhile time.time()<end: pass"])
-               for _ in range(os.cpu_count() or 2)]
+    burners = [
+        subprocess.Popen([sys.executable, "-c", "import time\nend=time.time()+13\nwhile time.time()<end: pass"])
+        for _ in range(os.cpu_count() or 2)
+    ]
     try:
         busy = observe(agent.url, 12)
     finally:
@@ -77,9 +87,15 @@ def test_cpu_and_disk_load_are_attributed(agent_process: StartAgent, tmp_path: P
     quiet = observe(agent.url, 3)
     base = sorted(s for s, _ in quiet)[len(quiet) // 2]
     blob = tmp_path / "blob"
-    writer = subprocess.Popen(["bash", "-c", "end=$((SECONDS+13)); while [ $SECONDS -lt $end ]; do "
-                               f"dd if=/dev/urandom of={blob} bs=1M count=64 oflag=direct conv=fsync status=none; "
-                               "done"])
+    writer = subprocess.Popen(
+        [
+            "bash",
+            "-c",
+            "end=$((SECONDS+13)); while [ $SECONDS -lt $end ]; do "
+            f"dd if=/dev/urandom of={blob} bs=1M count=64 oflag=direct conv=fsync status=none; "
+            "done",
+        ]
+    )
     try:
         busy = observe(agent.url, 12)
     finally:

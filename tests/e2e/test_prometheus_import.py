@@ -6,6 +6,7 @@ Prometheus scrapes it every second; after ~20 s of data the importer pulls
 the range with step 1s.  Bounded to about 40 s; every process is stopped in
 ``finally``.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,17 +31,39 @@ OLD_NETSTAT_FIELDS = (
     "RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$"
 )
 # read from /proc files every Linux host has: never missing
-ALWAYS = ("cpu_r", "load_1", "load_5", "load_15", "mem_shmem", "mem_u", "mem_u_e", "total_mem", "tcp_tw",
-          "tcp_use", "active_opens", "curr_estab", "in_errs", "in_segs", "listen_overflows", "out_rsts",
-          "out_segs", "passive_opens", "retransegs", "udp_in_dg", "udp_out_dg", "udp_rcv_buf_errs",
-          "udp_snd_buf_errs")
+ALWAYS = (
+    "cpu_r",
+    "load_1",
+    "load_5",
+    "load_15",
+    "mem_shmem",
+    "mem_u",
+    "mem_u_e",
+    "total_mem",
+    "tcp_tw",
+    "tcp_use",
+    "active_opens",
+    "curr_estab",
+    "in_errs",
+    "in_segs",
+    "listen_overflows",
+    "out_rsts",
+    "out_segs",
+    "passive_opens",
+    "retransegs",
+    "udp_in_dg",
+    "udp_out_dg",
+    "udp_rcv_buf_errs",
+    "udp_snd_buf_errs",
+)
 DATA_SECONDS = 20
 
 
 def _need(binary: str) -> None:
     if not Path(binary).is_file():
-        pytest.skip(f"{binary} not installed (Debian packages prometheus and prometheus-node-exporter; .ci/run "
-                    "installs them)")
+        pytest.skip(
+            f"{binary} not installed (Debian packages prometheus and prometheus-node-exporter; .ci/run installs them)"
+        )
 
 
 def _query(prom: str, path: str, **params: object) -> dict:
@@ -58,33 +81,84 @@ def test_import_from_real_prometheus(tmp_path: Path) -> None:
     cfg = tmp_path / "prometheus.yml"
     cfg.write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        f"scrape_configs:\n  - job_name: node\n    static_configs: [{{targets: ['{target}']}}]\n")
+        f"scrape_configs:\n  - job_name: node\n    static_configs: [{{targets: ['{target}']}}]\n"
+    )
     logs = [open(tmp_path / "node_exporter.log", "wb"), open(tmp_path / "prometheus.log", "wb")]
     procs: list[subprocess.Popen] = []
     try:
-        procs.append(subprocess.Popen(
-            [NODE_EXPORTER, f"--web.listen-address={target}", f"--collector.netstat.fields={OLD_NETSTAT_FIELDS}"],
-            stdout=logs[0], stderr=subprocess.STDOUT))
-        procs.append(subprocess.Popen(
-            [PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{prom_port}", "--storage.tsdb.retention.time=1h"],
-            stdout=logs[1], stderr=subprocess.STDOUT, cwd=tmp_path))
-        wait_for(lambda: http_get(f"http://{target}/metrics", timeout=1)[0] == 200, 10, "node_exporter",
-                 step=0.2, procs=procs)
-        wait_for(lambda: _query(prom, "/api/v1/query", query=f'up{{instance="{target}"}}')["result"]
-                 and _query(prom, "/api/v1/query", query=f'up{{instance="{target}"}}')["result"][0]["value"][1] == "1",
-                 20, "the first scrape", step=0.2, procs=procs)
+        procs.append(
+            subprocess.Popen(
+                [NODE_EXPORTER, f"--web.listen-address={target}", f"--collector.netstat.fields={OLD_NETSTAT_FIELDS}"],
+                stdout=logs[0],
+                stderr=subprocess.STDOUT,
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    PROMETHEUS,
+                    f"--config.file={cfg}",
+                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                    "--storage.tsdb.retention.time=1h",
+                ],
+                stdout=logs[1],
+                stderr=subprocess.STDOUT,
+                cwd=tmp_path,
+            )
+        )
+        wait_for(
+            lambda: http_get(f"http://{target}/metrics", timeout=1)[0] == 200,
+            10,
+            "node_exporter",
+            step=0.2,
+            procs=procs,
+        )
+        wait_for(
+            lambda: (
+                _query(prom, "/api/v1/query", query=f'up{{instance="{target}"}}')["result"]
+                and _query(prom, "/api/v1/query", query=f'up{{instance="{target}"}}')["result"][0]["value"][1] == "1"
+            ),
+            20,
+            "the first scrape",
+            step=0.2,
+            procs=procs,
+        )
         first = time.time()
         time.sleep(DATA_SECONDS)
         start, end = int(first) + 5, int(time.time()) - 1  # rate() needs 4 scrapes before the first row
         out = tmp_path / "smd"
         run = subprocess.run(
-            [sys.executable, "-m", "training", "import", "prometheus", "--url", prom, "--instance", target,
-             "--start", str(start), "--end", str(end), "--step", "1s", "--out", str(out), "--machine", "host"],
-            cwd=ROOT, capture_output=True, text=True, timeout=60)
+            [
+                sys.executable,
+                "-m",
+                "training",
+                "import",
+                "prometheus",
+                "--url",
+                prom,
+                "--instance",
+                target,
+                "--start",
+                str(start),
+                "--end",
+                str(end),
+                "--step",
+                "1s",
+                "--out",
+                str(out),
+                "--machine",
+                "host",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert run.returncode == 0, run.stdout + run.stderr
-        load1 = _query(prom, "/api/v1/query_range", query=f'node_load1{{instance="{target}"}}', start=start,
-                       end=end, step=1)["result"][0]["values"]
+        load1 = _query(
+            prom, "/api/v1/query_range", query=f'node_load1{{instance="{target}"}}', start=start, end=end, step=1
+        )["result"][0]["values"]
     finally:
         for p in procs:
             if p.poll() is None:

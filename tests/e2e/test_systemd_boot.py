@@ -137,8 +137,15 @@ def bump(deb: Path, out: Path) -> tuple[Path, str]:
     control.write_text(control.read_text().replace(f"Version: {version}", f"Version: {newer}"))
     conf = tree / CONFFILE.lstrip("/")
     conf.write_text(conf.read_text() + f"# upstream change in {newer}\n")
-    run(["sh", "-c", "find . -path ./DEBIAN -prune -o -type f -printf '%P\\0' | LC_ALL=C sort -z"
-                     " | xargs -0 md5sum > DEBIAN/md5sums"], cwd=tree)
+    run(
+        [
+            "sh",
+            "-c",
+            "find . -path ./DEBIAN -prune -o -type f -printf '%P\\0' | LC_ALL=C sort -z"
+            " | xargs -0 md5sum > DEBIAN/md5sums",
+        ],
+        cwd=tree,
+    )
     arch = re.search(r"^Architecture: (\S+)$", control.read_text(), re.M).group(1)
     bumped = out / f"{PKG}_{newer}_{arch}.deb"
     # gzip -1: xz of the 86 MB tree takes minutes on a busy 2-core machine
@@ -211,10 +218,14 @@ def _install(box, deb: Path) -> str:
 
 def _start(box) -> str:
     box.sh(f"systemctl stop {UNIT}")
-    box.sh(f"mkdir -p {TEST_DIR} && cp -r {SHIPPED_BUNDLE} {TEST_DIR}/bundle && chmod -R a+rX {TEST_DIR}"
-           f" && printf %s {shlex.quote(TEST_CONFIG)} > {TEST_DIR}/config.yaml")
-    box.sh(f"mkdir -p {os.path.dirname(DROPIN)} && cat > {DROPIN} <<'EOF'\n[Service]\nExecStart=\n"
-           f"ExecStart={AGENT} run --config.file={TEST_DIR}/config.yaml $OPTIONS\nEOF\nsystemctl daemon-reload")
+    box.sh(
+        f"mkdir -p {TEST_DIR} && cp -r {SHIPPED_BUNDLE} {TEST_DIR}/bundle && chmod -R a+rX {TEST_DIR}"
+        f" && printf %s {shlex.quote(TEST_CONFIG)} > {TEST_DIR}/config.yaml"
+    )
+    box.sh(
+        f"mkdir -p {os.path.dirname(DROPIN)} && cat > {DROPIN} <<'EOF'\n[Service]\nExecStart=\n"
+        f"ExecStart={AGENT} run --config.file={TEST_DIR}/config.yaml $OPTIONS\nEOF\nsystemctl daemon-reload"
+    )
     cursor = box.cursor()
     t0 = time.monotonic()
     box.sh(f"systemctl start {UNIT}", timeout=120)  # Type=notify: returns once READY=1 arrived
@@ -237,10 +248,14 @@ def _collectors(box) -> str:
     sandboxed = metric_values(box.get("/metrics") or "", "host_anomaly_collector_errors_total")
     assert sandboxed, "no host_anomaly_collector_errors_total on /metrics"
     ref = "/run/hae-ref"
-    box.sh(f"mkdir -p {ref} && sed -e 's|^state_directory:.*|state_directory: {ref}/state|' {TEST_DIR}/config.yaml"
-           f" > {ref}/config.yaml && printf 'history:\\n  enabled: false\\n' >> {ref}/config.yaml")
-    box.sh(f"cd / && ( {AGENT} run --config.file={ref}/config.yaml --web.listen-address=127.0.0.1:9841"
-           f" > {ref}/log 2>&1 & echo $! > {ref}/pid )")
+    box.sh(
+        f"mkdir -p {ref} && sed -e 's|^state_directory:.*|state_directory: {ref}/state|' {TEST_DIR}/config.yaml"
+        f" > {ref}/config.yaml && printf 'history:\\n  enabled: false\\n' >> {ref}/config.yaml"
+    )
+    box.sh(
+        f"cd / && ( {AGENT} run --config.file={ref}/config.yaml --web.listen-address=127.0.0.1:9841"
+        f" > {ref}/log 2>&1 & echo $! > {ref}/pid )"
+    )
     try:
         box.wait_for("the reference agent", lambda: box.get("/metrics", 9841), timeout=60)
         time.sleep(6 * INTERVAL)
@@ -254,10 +269,15 @@ def _collectors(box) -> str:
     with_errors = {s: n for s, n in per_source.items() if n}
     journal = box.journal(UNIT)
     unreadable = sorted(set(re.findall(r"collector source (\w+) unreadable[^\n]*", journal)))
-    return (f"{len(per_source)} sources, errors under the unit {with_errors or 'none'} "
-            f"(root outside the sandbox: {({s: n for s, n in reference.items() if n}) or 'none'})"
-            + (f"; 'unreadable' in the journal since install (the shipped config included): {unreadable}"
-               if unreadable else ""))
+    return (
+        f"{len(per_source)} sources, errors under the unit {with_errors or 'none'} "
+        f"(root outside the sandbox: {({s: n for s, n in reference.items() if n}) or 'none'})"
+        + (
+            f"; 'unreadable' in the journal since install (the shipped config included): {unreadable}"
+            if unreadable
+            else ""
+        )
+    )
 
 
 def _calibration(box) -> str:
@@ -282,8 +302,10 @@ def _calibration(box) -> str:
     doc = json.loads(box.sh(f"cat {STATE}/calibration.json").stdout)
     assert doc["calibration"] is not None, "calibration.json holds no calibration"
     user = files[0][0]
-    return (f"uid {uid} ({user}); {len(files)} files in {STATE}: calibration.json + "
-            f"{len(history)} history .txt; threshold {doc['calibration']['threshold']:.3g}")
+    return (
+        f"uid {uid} ({user}); {len(files)} files in {STATE}: calibration.json + "
+        f"{len(history)} history .txt; threshold {doc['calibration']['threshold']:.3g}"
+    )
 
 
 def _reloads(box) -> dict[str, float]:
@@ -301,16 +323,22 @@ def _reload(box) -> str:
     pid = box.show(UNIT, "ExecMainPID")["ExecMainPID"]
     b = f"{TEST_DIR}/bundle"
     # accepted: the same model under a new id
-    box.sh(f"python3 - <<'EOF'\nimport json\np = '{b}/bundle.json'\nd = json.load(open(p))\n"
-           f"d['model_id'] = 'e2e-reloaded'\njson.dump(d, open(p, 'w'))\nEOF\nsystemctl reload {UNIT}")
-    box.wait_for("reload accepted", lambda: _reloads(box).get("accepted", 0) == before.get("accepted", 0) + 1,
-                 timeout=30)
+    box.sh(
+        f"python3 - <<'EOF'\nimport json\np = '{b}/bundle.json'\nd = json.load(open(p))\n"
+        f"d['model_id'] = 'e2e-reloaded'\njson.dump(d, open(p, 'w'))\nEOF\nsystemctl reload {UNIT}"
+    )
+    box.wait_for(
+        "reload accepted", lambda: _reloads(box).get("accepted", 0) == before.get("accepted", 0) + 1, timeout=30
+    )
     assert _model_id(box) == "e2e-reloaded"
     # rejected: a corrupt model file; the running model keeps scoring
-    box.sh(f"cp {b}/model.tflite /run/model.tflite.good && head -c 4096 /dev/urandom > {b}/model.tflite"
-           f" && systemctl reload {UNIT}")
-    box.wait_for("reload rejected", lambda: _reloads(box).get("rejected", 0) == before.get("rejected", 0) + 1,
-                 timeout=30)
+    box.sh(
+        f"cp {b}/model.tflite /run/model.tflite.good && head -c 4096 /dev/urandom > {b}/model.tflite"
+        f" && systemctl reload {UNIT}"
+    )
+    box.wait_for(
+        "reload rejected", lambda: _reloads(box).get("rejected", 0) == before.get("rejected", 0) + 1, timeout=30
+    )
     assert _model_id(box) == "e2e-reloaded"
     props = box.show(UNIT, "ActiveState", "ExecMainPID")
     assert props == {"ActiveState": "active", "ExecMainPID": pid}, props
@@ -375,9 +403,11 @@ def _upgrade(box, deb: Path, debs: Path) -> str:
     assert after is not None and after["calibrated_at"] == before["calibrated_at"], (before, after)
     log = box.journal(UNIT, cursor)
     assert "reusing the saved host calibration" in log, log
-    text = box.wait_for("a score right after the upgrade",
-                        lambda: (t := box.get("/metrics")) and metric_values(t, "host_anomaly_score") and t,
-                        timeout=30 * INTERVAL + 30)
+    text = box.wait_for(
+        "a score right after the upgrade",
+        lambda: (t := box.get("/metrics")) and metric_values(t, "host_anomaly_score") and t,
+        timeout=30 * INTERVAL + 30,
+    )
     assert metric_values(text, "host_anomaly_calibration_progress_ratio").get("") == 1.0
     first = run(["dpkg-deb", "-f", str(deb), "Version"]).stdout.strip()
     return f"{first} -> {version}: conffile kept (+.dpkg-dist), calibration reused, new PID"
@@ -392,8 +422,11 @@ def _reboot(box) -> str:
     assert props == {"ActiveState": "active", "SubState": "running", "NRestarts": "0"}, props
     log = box.sh(f"journalctl -b 0 -q --no-pager -o cat -u {UNIT}").stdout
     assert "reusing the saved host calibration" in log, log
-    box.wait_for("a score after the reboot", lambda: metric_values(box.get("/metrics") or "", "host_anomaly_score"),
-                 timeout=30 * INTERVAL + 30)
+    box.wait_for(
+        "a score after the reboot",
+        lambda: metric_values(box.get("/metrics") or "", "host_anomaly_score"),
+        timeout=30 * INTERVAL + 30,
+    )
     failed = box.sh("systemctl list-units --failed --plain --no-legend").stdout.split()
     failed_note = f"; failed units: {failed[::4]}" if failed else ""
     return f"system {state}; started at boot, calibration reused, scoring{failed_note}"
@@ -403,9 +436,11 @@ def _purge(box) -> str:
     box.sh(f"apt-get purge -y {PKG}", timeout=300)
     state = box.sh(f"dpkg-query -W -f '${{db:Status-Abbrev}}' {PKG} 2>/dev/null || echo gone").stdout.strip()
     assert state == "gone", state
-    left = box.sh(f"ls -d /etc/host-anomaly-exporter /etc/default/{PKG} {STATE} /var/lib/host-anomaly-exporter "
-                  f"/opt/host-anomaly-exporter /etc/systemd/system/multi-user.target.wants/{UNIT} 2>&1",
-                  check=False).stdout
+    left = box.sh(
+        f"ls -d /etc/host-anomaly-exporter /etc/default/{PKG} {STATE} /var/lib/host-anomaly-exporter "
+        f"/opt/host-anomaly-exporter /etc/systemd/system/multi-user.target.wants/{UNIT} 2>&1",
+        check=False,
+    ).stdout
     assert "No such file" in left and all("No such file" in ln for ln in left.splitlines()), f"left behind:\n{left}"
     running = box.sh("ps -eo comm,args | grep -c '[a]nomaly-agent' || true").stdout.strip()
     assert running == "0", "an agent still runs after purge"

@@ -29,22 +29,25 @@ def require_tool(name: str, package: str) -> str:
         pytest.skip(f"{name} not installed (apt-get install {package}); .ci/run installs it")
     return path
 
+
 # The exporter's metric names (DESIGN.md "Metrics"); histograms also expose
 # _bucket, _sum and _count.
-EXPORTER_METRICS = frozenset({
-    "host_anomaly_score",
-    "host_anomaly_anomalous",
-    "host_anomaly_feature_score",
-    "host_anomaly_feature_contribution_ratio",
-    "host_anomaly_top_contributor",
-    "host_anomaly_model_info",
-    "host_anomaly_last_score_timestamp_seconds",
-    "host_anomaly_scoring_duration_seconds",
-    "host_anomaly_window_fill_ratio",
-    "host_anomaly_calibration_progress_ratio",
-    "host_anomaly_collector_errors_total",
-    "host_anomaly_model_reloads_total",
-})
+EXPORTER_METRICS = frozenset(
+    {
+        "host_anomaly_score",
+        "host_anomaly_anomalous",
+        "host_anomaly_feature_score",
+        "host_anomaly_feature_contribution_ratio",
+        "host_anomaly_top_contributor",
+        "host_anomaly_model_info",
+        "host_anomaly_last_score_timestamp_seconds",
+        "host_anomaly_scoring_duration_seconds",
+        "host_anomaly_window_fill_ratio",
+        "host_anomaly_calibration_progress_ratio",
+        "host_anomaly_collector_errors_total",
+        "host_anomaly_model_reloads_total",
+    }
+)
 _METRIC_NAME = re.compile(r"(?<![:\w])host_anomaly_[a-z_]+")  # not recording rules
 
 # What Grafana would put in place of each dashboard variable; longest first
@@ -159,8 +162,14 @@ def _stop(proc: subprocess.Popen, traced: bool) -> None:
     os.kill(target, signal.SIGTERM)
 
 
-def run_sandboxed_agent(argv: list[str], port: int, log: Path, env: dict[str, str] | None = None,
-                        cwd: Path | str = "/", timeout: float = 90.0) -> tuple[str, int]:
+def run_sandboxed_agent(
+    argv: list[str],
+    port: int,
+    log: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | str = "/",
+    timeout: float = 90.0,
+) -> tuple[str, int]:
     """Start ``argv`` under SANDBOX_WRAPPER, wait for a live score, stop it.
 
     ``argv`` may start with strace. Returns (the /metrics text once /healthz
@@ -171,7 +180,11 @@ def run_sandboxed_agent(argv: list[str], port: int, log: Path, env: dict[str, st
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-c", SANDBOX_WRAPPER, *argv, f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
         )
         try:
             deadline = time.monotonic() + timeout

@@ -32,8 +32,17 @@ import pytest
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # systemd as PID 1, python3 (the venv's interpreter) and the .deb's shared-library Depends.
-PACKAGES = ("systemd", "systemd-sysv", "libnss-systemd", "dbus", "python3", "libstdc++6", "libgcc-s1",
-            "zlib1g", "procps")
+PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "libnss-systemd",
+    "dbus",
+    "python3",
+    "libstdc++6",
+    "libgcc-s1",
+    "zlib1g",
+    "procps",
+)
 # Slimmer image; /usr/share/doc stays (the package installs its docs there).
 DPKG_OPTS = ("path-exclude=/usr/share/man/*", "path-exclude=/usr/share/locale/*", "path-exclude=/usr/share/info/*")
 RECIPE = f"minbase {SUITE} {MIRROR} {' '.join(PACKAGES)} {' '.join(DPKG_OPTS)} v1"
@@ -67,8 +76,16 @@ def base_image() -> str:
     include = "--include=" + ",".join(PACKAGES)
     if shutil.which("mmdebstrap"):
         tar = Path("/var/tmp") / f"hae-systemd-base-{os.getpid()}.tar"
-        cmd = ["mmdebstrap", "--variant=minbase", include, *(f"--dpkgopt={o}" for o in DPKG_OPTS),
-               "--aptopt=Acquire::Retries \"3\"", SUITE, str(tar), MIRROR]
+        cmd = [
+            "mmdebstrap",
+            "--variant=minbase",
+            include,
+            *(f"--dpkgopt={o}" for o in DPKG_OPTS),
+            '--aptopt=Acquire::Retries "3"',
+            SUITE,
+            str(tar),
+            MIRROR,
+        ]
         try:
             r = run(cmd, timeout=1200, check=False)
             if r.returncode != 0:
@@ -91,8 +108,9 @@ def base_image() -> str:
         finally:
             shutil.rmtree(root, ignore_errors=True)
     else:
-        pytest.skip(f"no cached {BASE} and neither mmdebstrap nor debootstrap is installed "
-                    "(apt-get install mmdebstrap)")
+        pytest.skip(
+            f"no cached {BASE} and neither mmdebstrap nor debootstrap is installed (apt-get install mmdebstrap)"
+        )
     return "built"
 
 
@@ -105,8 +123,11 @@ class Container:
     log: list[str] = field(default_factory=list)
 
     def sh(self, script: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run([*self.podman, "exec", "-e", "DEBIAN_FRONTEND=noninteractive", self.name, "sh", "-c", script],
-                   timeout=timeout, check=check)
+        return run(
+            [*self.podman, "exec", "-e", "DEBIAN_FRONTEND=noninteractive", self.name, "sh", "-c", script],
+            timeout=timeout,
+            check=check,
+        )
 
     def show(self, unit: str, *props: str) -> dict[str, str]:
         out = self.sh(f"systemctl show {unit} " + " ".join(f"-p {p}" for p in props)).stdout
@@ -114,8 +135,10 @@ class Container:
 
     def get(self, path: str, port: int = 9840) -> str | None:
         """The body of http://127.0.0.1:<port><path> inside the container, None when nothing answers."""
-        code = ("import sys, urllib.request\n"
-                f"sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=5).read().decode())")
+        code = (
+            "import sys, urllib.request\n"
+            f"sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=5).read().decode())"
+        )
         r = self.sh(f"python3 -c {shlex.quote(code)}", check=False, timeout=30)
         return r.stdout if r.returncode == 0 else None
 
@@ -162,8 +185,22 @@ def boot(name: str, image: str, volumes: list[str]) -> tuple[Container, str]:
         for extra in ([], list(ULIMITS)):
             podman = ["podman", *glob]
             run([*podman, "rm", "-f", name], check=False)
-            r = run([*podman, "run", "-d", "--name", name, "--systemd=always", "--privileged", *extra,
-                     *(a for v in volumes for a in ("-v", v)), image, "/sbin/init"], check=False)
+            r = run(
+                [
+                    *podman,
+                    "run",
+                    "-d",
+                    "--name",
+                    name,
+                    "--systemd=always",
+                    "--privileged",
+                    *extra,
+                    *(a for v in volumes for a in ("-v", v)),
+                    image,
+                    "/sbin/init",
+                ],
+                check=False,
+            )
             how = " ".join(glob + extra) or "(defaults)"
             if r.returncode != 0:
                 tried.append(f"podman {how}: {r.stderr.strip().splitlines()[-1:]}")

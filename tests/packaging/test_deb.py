@@ -52,7 +52,8 @@ def run(cmd: list[str], timeout: float = 300, **kw) -> subprocess.CompletedProce
 def installed_version() -> str | None:
     result = subprocess.run(
         ["dpkg-query", "-W", "-f=${db:Status-Abbrev} ${Version}", PKG],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     return result.stdout.split()[-1] if result.returncode == 0 and result.stdout.startswith("ii") else None
 
@@ -78,8 +79,13 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     if package_state() != "not-installed":
         pytest.skip(f"{PKG} is already on this machine ({package_state()}); the test will not touch it")
     work = tmp_path_factory.mktemp("deb")
-    env = {**os.environ, "BUILD_DIR": str(work / "build"), "DIST_DIR": str(work / "dist"),
-           "MODEL_DIR": str(model), "LINTIAN": "0"}
+    env = {
+        **os.environ,
+        "BUILD_DIR": str(work / "build"),
+        "DIST_DIR": str(work / "dist"),
+        "MODEL_DIR": str(model),
+        "LINTIAN": "0",
+    }
     result = run(["bash", str(REPO / "packaging/deb/build.sh")], timeout=1200, env=env)
     deb = Path(result.stdout.strip().splitlines()[-1])
     assert deb.is_file() and re.fullmatch(rf"{PKG}_\d[\w.~+]*-\d+_\w+\.deb", deb.name), deb
@@ -93,11 +99,18 @@ def test_control_fields_and_contents(build: tuple[Path, Path]) -> None:
     assert "python3 (>= 3.11)" in depends and "python3 (<< 3.12)" in depends
     assert re.search(r"libc6 \(>= [\d.]+\)", depends)
     listing = run(["dpkg-deb", "-c", str(deb)]).stdout
-    for path in (AGENT, CONFIG, DEFAULTS, UNIT, BUNDLE / "bundle.json", BUNDLE / "model.tflite",
-                 Path("/usr/share/doc/host-anomaly-exporter/copyright"),
-                 Path("/usr/share/doc/host-anomaly-exporter/changelog.Debian.gz"),
-                 Path("/usr/share/doc/host-anomaly-exporter/examples/rules.yml"),
-                 Path("/usr/share/doc/host-anomaly-exporter/examples/host-anomaly-exporter.json")):
+    for path in (
+        AGENT,
+        CONFIG,
+        DEFAULTS,
+        UNIT,
+        BUNDLE / "bundle.json",
+        BUNDLE / "model.tflite",
+        Path("/usr/share/doc/host-anomaly-exporter/copyright"),
+        Path("/usr/share/doc/host-anomaly-exporter/changelog.Debian.gz"),
+        Path("/usr/share/doc/host-anomaly-exporter/examples/rules.yml"),
+        Path("/usr/share/doc/host-anomaly-exporter/examples/host-anomaly-exporter.json"),
+    ):
         assert f" .{path}\n" in listing or f" .{path} " in listing, path
     for heavy in ("tensorflow", "keras", "sklearn", "scipy"):
         assert f"/site-packages/{heavy}/" not in listing, f"{heavy} is a training dependency"
@@ -114,7 +127,9 @@ def test_lintian_has_no_errors_or_warnings(build: tuple[Path, Path]) -> None:
     deb, _ = build
     result = subprocess.run(
         ["lintian", "--allow-root", "--tag-display-limit", "0", "--fail-on", "error,warning", str(deb)],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     tags = [line for line in result.stdout.splitlines() if re.match(r"[EW]: ", line)]
     assert result.returncode == 0 and not tags, "\n".join(tags) + result.stderr
@@ -128,8 +143,15 @@ def repack(stage: Path, version: str, dest: Path) -> Path:
     control.write_text(re.sub(r"^Version: .*$", f"Version: {version}", control.read_text(), flags=re.M))
     config = tree / str(CONFIG).lstrip("/")
     config.write_text(config.read_text() + "# upstream change in " + version + "\n")
-    run(["sh", "-c", "find . -path ./DEBIAN -prune -o -type f -printf '%P\\0' | LC_ALL=C sort -z"
-                     " | xargs -0 md5sum > DEBIAN/md5sums"], cwd=tree)
+    run(
+        [
+            "sh",
+            "-c",
+            "find . -path ./DEBIAN -prune -o -type f -printf '%P\\0' | LC_ALL=C sort -z"
+            " | xargs -0 md5sum > DEBIAN/md5sums",
+        ],
+        cwd=tree,
+    )
     deb = dest / f"{PKG}_{version}_amd64.deb"
     run(["dpkg-deb", "--build", "--root-owner-group", str(tree), str(deb)])
     return deb
@@ -165,7 +187,9 @@ def test_install_upgrade_remove_purge(build: tuple[Path, Path], tmp_path: Path) 
                 config = fast_config(sandbox, BUNDLE)
                 os.chown(sandbox / "state", NOBODY, NOBODY)
                 metrics, code = run_sandboxed_agent(
-                    [str(AGENT), "run", f"--config.file={config}"], free_port(), tmp_path / "agent.log",
+                    [str(AGENT), "run", f"--config.file={config}"],
+                    free_port(),
+                    tmp_path / "agent.log",
                     env={**os.environ, "SANDBOX_UID": str(NOBODY)},
                 )
                 assert "host_anomaly_score " in metrics and code == 0

@@ -64,9 +64,7 @@ def test_layout_has_unique_ids_and_no_overlap(dashboard: dict) -> None:
 def test_required_views_exist(dashboard: dict) -> None:
     by_type: dict[str, list[str]] = {}
     for panel in panels(dashboard):
-        by_type.setdefault(panel["type"], []).append(
-            " ".join(t["expr"] for t in panel["targets"])
-        )
+        by_type.setdefault(panel["type"], []).append(" ".join(t["expr"] for t in panel["targets"]))
     assert any("host_anomaly_feature_score" in e for e in by_type["heatmap"])
     assert any("host_anomaly_model_info" in e for e in by_type["table"])
     score = next(p for p in panels(dashboard) if p["title"].startswith("Anomaly score"))
@@ -88,15 +86,10 @@ def test_no_variable_left_after_substitution(dashboard: dict) -> None:
 def test_queries_are_valid_promql(dashboard: dict, promtool: str, tmp_path: Path) -> None:
     queries = dashboard_queries(dashboard)
     assert len(queries) >= 15
-    rules = [
-        {"record": f"dashboard:query_{i}:check", "expr": expr}
-        for i, (_, expr) in enumerate(queries)
-    ]
+    rules = [{"record": f"dashboard:query_{i}:check", "expr": expr} for i, (_, expr) in enumerate(queries)]
     path = tmp_path / "dashboard_rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
-    result = subprocess.run(
-        [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(queries)} rules found" in result.stdout
 
@@ -106,7 +99,5 @@ def test_promql_check_catches_a_typo(promtool: str, tmp_path: Path) -> None:
     path = tmp_path / "bad.yml"
     rule = {"record": "dashboard:bad:check", "expr": "sum by (instance (up)"}
     path.write_text(yaml.safe_dump({"groups": [{"name": "bad", "rules": [rule]}]}))
-    result = subprocess.run(
-        [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0

@@ -42,17 +42,9 @@ def test_every_alert_has_a_unit_test() -> None:
         "HostAnomalyModelRejected",
     }
     tests = yaml.safe_load((PROMETHEUS_DIR / "rules_test.yml").read_text())["tests"]
-    fired = {
-        case["alertname"]
-        for test in tests
-        for case in test.get("alert_rule_test", [])
-        if case.get("exp_alerts")
-    }
+    fired = {case["alertname"] for test in tests for case in test.get("alert_rule_test", []) if case.get("exp_alerts")}
     silent = {
-        case["alertname"]
-        for test in tests
-        for case in test.get("alert_rule_test", [])
-        if not case.get("exp_alerts")
+        case["alertname"] for test in tests for case in test.get("alert_rule_test", []) if not case.get("exp_alerts")
     }
     assert fired == alerts, "every alert needs a case where it fires"
     assert "HostAnomaly" in silent, "HostAnomaly needs a case where it must not fire"
@@ -67,7 +59,10 @@ def test_broken_expectation_fails(promtool: str, tmp_path) -> None:
     (tmp_path / "rules_test.yml").write_text(broken)
     result = subprocess.run(
         [promtool, "test", "rules", "rules_test.yml"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "retransegs (52%)" in result.stdout + result.stderr
@@ -76,9 +71,7 @@ def test_broken_expectation_fails(promtool: str, tmp_path) -> None:
 def test_rules_use_only_exporter_metrics() -> None:
     rules = yaml.safe_load((PROMETHEUS_DIR / "rules.yml").read_text())
     text = " ".join(
-        r["expr"] + " " + " ".join(r.get("annotations", {}).values())
-        for g in rules["groups"]
-        for r in g["rules"]
+        r["expr"] + " " + " ".join(r.get("annotations", {}).values()) for g in rules["groups"] for r in g["rules"]
     )
     used = metric_names(text)
     assert used <= EXPORTER_METRICS, f"unknown metric names: {used - EXPORTER_METRICS}"

@@ -66,15 +66,15 @@ def test_mdwe_is_really_enforced(tmp_path: Path) -> None:
     from packaging_helpers import SANDBOX_WRAPPER
 
     probe = "import mmap; mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)"
-    result = subprocess.run([sys.executable, "-c", SANDBOX_WRAPPER, sys.executable, "-c", probe],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-c", SANDBOX_WRAPPER, sys.executable, "-c", probe], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode != 0 and "PermissionError" in result.stderr
 
 
 def syscall_set(systemd_analyze: str, name: str, seen: set[str] | None = None) -> set[str]:
     """Expand a systemd syscall group (recursively) into syscall names."""
-    out = subprocess.run([systemd_analyze, "syscall-filter", name], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run([systemd_analyze, "syscall-filter", name], capture_output=True, text=True, check=True).stdout
     names: set[str] = set()
     seen = seen if seen is not None else set()
     for line in out.splitlines()[1:]:
@@ -126,8 +126,18 @@ def test_agent_tolerates_denied_mbind(bundle: Path, tmp_path: Path) -> None:
     strace = require_tool("strace", "strace")
     config = fast_config(tmp_path, bundle)
     trace = tmp_path / "trace"
-    argv = [strace, "-f", "-qq", "-o", str(trace), "-e", "trace=mbind", "-e", "inject=mbind:error=EPERM",
-            *agent_argv(config)]
+    argv = [
+        strace,
+        "-f",
+        "-qq",
+        "-o",
+        str(trace),
+        "-e",
+        "trace=mbind",
+        "-e",
+        "inject=mbind:error=EPERM",
+        *agent_argv(config),
+    ]
     metrics, code = run_sandboxed_agent(argv, free_port(), tmp_path / "agent.log", cwd=REPO, timeout=180)
     assert "host_anomaly_score " in metrics and code == 0
     text = trace.read_text()

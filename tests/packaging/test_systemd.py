@@ -53,7 +53,9 @@ def fake_root(tmp_path: Path, with_agent: bool = True) -> Path:
 def verify(systemd_analyze: str, root: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [systemd_analyze, "verify", f"--root={root}", UNIT],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -74,7 +76,9 @@ def test_verify_checks_the_exec_path(systemd_analyze: str, tmp_path: Path) -> No
 def test_security_exposure_at_most_2(systemd_analyze: str) -> None:
     result = subprocess.run(
         [systemd_analyze, "security", "--offline=true", "--no-pager", str(UNIT_FILE)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     match = EXPOSURE.search(result.stdout)

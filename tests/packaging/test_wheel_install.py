@@ -41,8 +41,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, src / name)
     dist = root / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(src)],
-                   check=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(src)], check=True, timeout=600
+    )
     (wheel,) = dist.glob("host_anomaly_exporter-*.whl")
     env_dir = root / "venv"
     venv.create(env_dir, with_pip=True, system_site_packages=False)
@@ -52,9 +53,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_wheel_ships_the_default_bundle(installed: Path) -> None:
-    out = subprocess.run([str(installed / "python"), "-c",
-                          "import agent.config as c, pathlib; print(c.load_config(None).model.bundle)"],
-                         capture_output=True, text=True, check=True, cwd="/").stdout.strip()
+    out = subprocess.run(
+        [str(installed / "python"), "-c", "import agent.config as c, pathlib; print(c.load_config(None).model.bundle)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd="/",
+    ).stdout.strip()
     bundle = Path(out)
     assert bundle.parent.name == "agent" and bundle.name == "default_model", out  # inside site-packages
     for name in ("bundle.json", "model.tflite"):
@@ -67,10 +72,28 @@ def test_replay_without_bundle_scores_and_exits_cleanly(installed: Path, tmp_pat
     port = free_port()
     log = tmp_path / "agent.log"
     with open(log, "wb") as fh:
-        proc = subprocess.Popen([str(installed / "anomaly-agent"), "replay", "--config.file", str(config),
-                                 "--data", str(FIXTURE), "--machine", "synth-1", "--end", "200", "--speed", "40",
-                                 "--exit-at-end", "--web.listen-address", f"127.0.0.1:{port}"],
-                                stdout=fh, stderr=subprocess.STDOUT, cwd=tmp_path)
+        proc = subprocess.Popen(
+            [
+                str(installed / "anomaly-agent"),
+                "replay",
+                "--config.file",
+                str(config),
+                "--data",
+                str(FIXTURE),
+                "--machine",
+                "synth-1",
+                "--end",
+                "200",
+                "--speed",
+                "40",
+                "--exit-at-end",
+                "--web.listen-address",
+                f"127.0.0.1:{port}",
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
         try:
             body, deadline = "", time.monotonic() + 60
             while proc.poll() is None and time.monotonic() < deadline:

@@ -1,4 +1,5 @@
 """Fixtures shared by the reliability suite (its helpers, rel_support.py, are on ``pythonpath`` in pyproject.toml)."""
+
 from __future__ import annotations
 
 import signal

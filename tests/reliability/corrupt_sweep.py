@@ -5,6 +5,7 @@
 its own process so that an interpreter crash (SIGSEGV on a hostile
 flatbuffer) shows up as an exit status instead of killing pytest.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Helpers of the reliability suite: bundles built from the fixtures, an in-process agent, process figures."""
+
 from __future__ import annotations
 
 import hashlib
@@ -43,8 +44,11 @@ def make_bundle(dst: Path, model: Path | None = None, threshold: float | None = 
     doc = bundle_doc(dst)
     if model is not None:
         shutil.copy(model, dst / "model.tflite")
-        doc["model"] = {**doc["model"], "sha256": sha256(dst / "model.tflite"),
-                        "size_bytes": (dst / "model.tflite").stat().st_size}
+        doc["model"] = {
+            **doc["model"],
+            "sha256": sha256(dst / "model.tflite"),
+            "size_bytes": (dst / "model.tflite").stat().st_size,
+        }
     if threshold is not None:
         doc["threshold"] = {**doc["threshold"], "value": threshold}
     write_doc(dst, doc)
@@ -80,31 +84,59 @@ class ListSource:
         return {"list": 0}
 
 
-def make_agent(model: LoadedModel, source: Any = None, interval: float = 60.0, max_gap: float = 3.0,
-               clock: Callable[[], float] | None = None, monotonic: Callable[[], float] | None = None,
-               bundle: Path | None = None, **kw: Any) -> tuple[Agent, CollectorRegistry]:
+def make_agent(
+    model: LoadedModel,
+    source: Any = None,
+    interval: float = 60.0,
+    max_gap: float = 3.0,
+    clock: Callable[[], float] | None = None,
+    monotonic: Callable[[], float] | None = None,
+    bundle: Path | None = None,
+    **kw: Any,
+) -> tuple[Agent, CollectorRegistry]:
     cfg = Config()
-    cfg = replace(cfg, sampling=replace(cfg.sampling, interval_seconds=interval, max_gap_intervals=max_gap),
-                  model=replace(cfg.model, bundle=str(bundle or model.bundle.path)))
+    cfg = replace(
+        cfg,
+        sampling=replace(cfg.sampling, interval_seconds=interval, max_gap_intervals=max_gap),
+        model=replace(cfg.model, bundle=str(bundle or model.bundle.path)),
+    )
     registry = CollectorRegistry(auto_describe=False)
-    agent = Agent(cfg, source or ListSource(len(model.bundle.features)), model, registry,
-                  clock=clock or time.time, monotonic=monotonic or time.monotonic, **kw)
+    agent = Agent(
+        cfg,
+        source or ListSource(len(model.bundle.features)),
+        model,
+        registry,
+        clock=clock or time.time,
+        monotonic=monotonic or time.monotonic,
+        **kw,
+    )
     return agent, registry
 
 
-def live_agent(model: LoadedModel, state_dir: Path, source: Any = None, interval: float = 60.0,
-               **kw: Any) -> tuple[Agent, CollectorRegistry]:
+def live_agent(
+    model: LoadedModel, state_dir: Path, source: Any = None, interval: float = 60.0, **kw: Any
+) -> tuple[Agent, CollectorRegistry]:
     """An agent wired like ``anomaly-agent run``: calibration and history in ``state_dir`` (small bounds)."""
     cfg = Config()
-    cfg = replace(cfg, state_directory=str(state_dir),
-                  sampling=replace(cfg.sampling, interval_seconds=interval),
-                  model=replace(cfg.model, bundle=str(model.bundle.path)),
-                  calibration=replace(cfg.calibration, warmup_samples=10),
-                  history=replace(cfg.history, max_bytes=64 * 1024, rows_per_file=20))
+    cfg = replace(
+        cfg,
+        state_directory=str(state_dir),
+        sampling=replace(cfg.sampling, interval_seconds=interval),
+        model=replace(cfg.model, bundle=str(model.bundle.path)),
+        calibration=replace(cfg.calibration, warmup_samples=10),
+        history=replace(cfg.history, max_bytes=64 * 1024, rows_per_file=20),
+    )
     calibrator, history = host_state(cfg, model)
     registry = CollectorRegistry(auto_describe=False)
-    agent = Agent(cfg, source or ListSource(len(model.bundle.features)), model, registry,
-                  calibrator=calibrator, history=history, **kw)
+    agent = Agent(
+        cfg,
+        source or ListSource(len(model.bundle.features)),
+        model,
+        registry,
+        calibrator=calibrator,
+        history=history,
+        **kw,
+    )
     return agent, registry
 
 

@@ -6,6 +6,7 @@ tests/test_cli_bundle.py the CLI on a hash mismatch; this adds real .tflite
 files of the wrong shape, hostile files (FIFO, sparse giants, deep JSON),
 every way out of the bundle directory, a corruption sweep and a fuzzer.
 """
+
 from __future__ import annotations
 
 import copy
@@ -39,8 +40,9 @@ WRONG_MODELS = {
 
 
 @pytest.mark.parametrize("model, words", WRONG_MODELS.values(), ids=WRONG_MODELS.keys())
-def test_valid_flatbuffer_of_the_wrong_model_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                       model: str | None, words: str) -> None:
+def test_valid_flatbuffer_of_the_wrong_model_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], model: str | None, words: str
+) -> None:
     src = FIXTURES / model if model else tmp_path / "text.tflite"
     if model is None:
         src.write_bytes(b"TFL3" + b"this is not a flatbuffer" * 10)
@@ -68,9 +70,14 @@ def test_feature_list_that_does_not_match_the_model(tmp_path: Path) -> None:
 def test_corrupt_models_with_matching_hash_never_crash(tmp_path: Path) -> None:
     """200 truncations, bit flips and zeroed runs of a real model: loaded and finite, or a BundleError."""
     b = make_bundle(tmp_path / "b", HALF)
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("corrupt_sweep.py")), str(b), str(HALF),
-                           "7", "200"], capture_output=True, text=True, cwd=ROOT, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("corrupt_sweep.py")), str(b), str(HALF), "7", "200"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.returncode == 0, f"interpreter crashed (exit {proc.returncode}):\n{proc.stderr[-2000:]}"
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["unexpected"] == [], got
@@ -88,6 +95,7 @@ def _set(path: str, val: Any) -> Callable[[Doc], None]:
             del node[last]
         else:
             node[last] = val
+
     return apply
 
 
@@ -98,17 +106,25 @@ BAD_FIELDS: dict[str, tuple[Callable[[Doc], None], str]] = {
     "threshold-string": (_set("threshold.value", "0.1"), "field 'threshold.value' must be int/float"),
     "threshold-params-list": (_set("threshold.params", ["a", "b"]), "threshold.params must be an object"),
     "threshold-params-bool": (_set("threshold.params", True), "threshold.params must be an object"),
-    "feature-threshold-nan": (lambda d: d["feature_thresholds"]["values"].__setitem__(3, float("nan")),
-                              "'feature_thresholds.values' holds NaN or Inf"),
-    "feature-threshold-negative": (lambda d: d["feature_thresholds"]["values"].__setitem__(0, -1e-3),
-                                   "must be > 0 (index 0)"),
+    "feature-threshold-nan": (
+        lambda d: d["feature_thresholds"]["values"].__setitem__(3, float("nan")),
+        "'feature_thresholds.values' holds NaN or Inf",
+    ),
+    "feature-threshold-negative": (
+        lambda d: d["feature_thresholds"]["values"].__setitem__(0, -1e-3),
+        "must be > 0 (index 0)",
+    ),
     "feature-threshold-zero": (lambda d: d["feature_thresholds"]["values"].__setitem__(5, 0), "must be > 0 (index 5)"),
-    "feature-threshold-string": (lambda d: d["feature_thresholds"]["values"].__setitem__(5, "1"),
-                                 "must hold numbers only"),
+    "feature-threshold-string": (
+        lambda d: d["feature_thresholds"]["values"].__setitem__(5, "1"),
+        "must hold numbers only",
+    ),
     "scaler-nan": (lambda d: d["scaler"]["center"].__setitem__(0, float("nan")), "'scaler.center' holds NaN or Inf"),
     "scaler-zero-scale": (lambda d: d["scaler"]["scale"].__setitem__(0, 0.0), "'scaler.scale'"),
-    "scaler-minmax-inverted": (lambda d: d.update(scaler={"method": "minmax", "min": [1.0] * 38, "max": [0.0] * 38,
-                                                          "clip": 2.0}), "scaler.max is below scaler.min"),
+    "scaler-minmax-inverted": (
+        lambda d: d.update(scaler={"method": "minmax", "min": [1.0] * 38, "max": [0.0] * 38, "clip": 2.0}),
+        "scaler.max is below scaler.min",
+    ),
     "scaler-clip-negative": (_set("scaler.clip", -1), "scaler.clip must be in 0..1000"),
     "scaler-clip-nan": (_set("scaler.clip", float("nan")), "scaler.clip must be in 0..1000"),
     "scaler-method": (_set("scaler.method", "robust"), "scaler.method 'robust' is not supported"),
@@ -174,8 +190,10 @@ BAD_JSON_FILES: dict[str, tuple[Callable[[Path], None], str]] = {
     "json-number": (_text("1e999"), "top level must be an object"),
     "json-null": (_text("null"), "top level must be an object"),
     "json-empty": (_text(""), "not valid JSON"),
-    "json-truncated": (lambda b: (b / "bundle.json").write_text((b / "bundle.json").read_text()[:500]),
-                       "not valid JSON"),
+    "json-truncated": (
+        lambda b: (b / "bundle.json").write_text((b / "bundle.json").read_text()[:500]),
+        "not valid JSON",
+    ),
     "json-invalid-utf8": (_text(b'{"model_id": "\xff\xfe"}'), "not valid JSON"),
     "json-deeply-nested-list": (_text("[" * 100_000 + "]" * 100_000), "nested too deeply"),
     "json-deeply-nested-object": (_text('{"a":' * 100_000 + "1" + "}" * 100_000), "nested too deeply"),
@@ -208,6 +226,7 @@ def _model_file(name: str) -> Callable[[Path], None]:
         doc = bundle_doc(b)
         doc["model"]["file"] = name
         write_doc(b, doc)
+
     return apply
 
 
@@ -267,15 +286,17 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 DOC = bundle_doc(DEFAULT_BUNDLE)
 PATHS = _paths({k: v for k, v in DOC.items() if k not in ("training", "conversion", "evaluation")})
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats() | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers(-(10**20), 10**20) | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=12)
+    max_leaves=12,
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=st.lists(st.tuples(st.sampled_from(PATHS), JSON_VALUES), min_size=1, max_size=3))
-def test_fuzzed_bundle_json_raises_only_bundle_error(default_bundle: Path,
-                                                      changes: list[tuple[tuple[Any, ...], Any]]) -> None:
+def test_fuzzed_bundle_json_raises_only_bundle_error(
+    default_bundle: Path, changes: list[tuple[tuple[Any, ...], Any]]
+) -> None:
     doc = copy.deepcopy(DOC)
     for path, val in changes:
         node = doc
@@ -296,10 +317,15 @@ def test_fuzzed_bundle_json_raises_only_bundle_error(default_bundle: Path,
 RELOAD_DAMAGE = {k: BAD_JSON_FILES[k][0] for k in ("json-deeply-nested-object", "json-fifo", "json-list")}
 RELOAD_DAMAGE.update({k: BAD_MODEL_FILES[k][0] for k in ("file-nul-byte", "file-sparse-over-limit")})
 RELOAD_DAMAGE["threshold-params-bool"] = lambda b: (lambda d: (_set("threshold.params", True)(d), write_doc(b, d)))(
-    bundle_doc(b))
-RELOAD_DAMAGE["wrong-shape-model"] = lambda b: make_bundle(b.parent / "tmp-w4", FIXTURES / "half_w4_f3.tflite") and (
-    os.replace(b.parent / "tmp-w4" / "model.tflite", b / "model.tflite"),
-    os.replace(b.parent / "tmp-w4" / "bundle.json", b / "bundle.json"))
+    bundle_doc(b)
+)
+RELOAD_DAMAGE["wrong-shape-model"] = lambda b: (
+    make_bundle(b.parent / "tmp-w4", FIXTURES / "half_w4_f3.tflite")
+    and (
+        os.replace(b.parent / "tmp-w4" / "model.tflite", b / "model.tflite"),
+        os.replace(b.parent / "tmp-w4" / "bundle.json", b / "bundle.json"),
+    )
+)
 
 
 @pytest.mark.parametrize("damage", RELOAD_DAMAGE.values(), ids=[f"reload-{k}" for k in RELOAD_DAMAGE])
@@ -317,5 +343,14 @@ def test_bad_bundle_at_reload_keeps_the_running_model(tmp_path: Path, damage: Ca
     agent.cycle()
     assert value(registry, "host_anomaly_scoring_errors_total") == 0.0
     assert value(registry, "host_anomaly_last_score_timestamp_seconds") >= before
-    assert value(registry, "host_anomaly_model_info", model_id=model.bundle.model_id, architecture="dense",
-                 window="30", sha256=sha256(HALF)) == 1.0
+    assert (
+        value(
+            registry,
+            "host_anomaly_model_info",
+            model_id=model.bundle.model_id,
+            architecture="dense",
+            window="30",
+            sha256=sha256(HALF),
+        )
+        == 1.0
+    )

@@ -4,6 +4,7 @@ tests/agent/test_config.py covers the basic key checks; this adds the hostile
 and odd files (binary, aliases, deep nesting, NaN, huge numbers), the web
 config file, the replay flags and an address that cannot be bound.
 """
+
 from __future__ import annotations
 
 import socket
@@ -64,8 +65,9 @@ def _restore_sighup(keep_sighup: None) -> None:
 
 
 @pytest.mark.parametrize("content, words", BAD_FILES.values(), ids=BAD_FILES.keys())
-def test_bad_config_file_is_refused_with_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                 content: bytes, words: str) -> None:
+def test_bad_config_file_is_refused_with_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, words: str
+) -> None:
     f = tmp_path / "agent.yml"
     f.write_bytes(content)
     with pytest.raises(ConfigError, match=None) as exc:
@@ -77,8 +79,11 @@ def test_bad_config_file_is_refused_with_the_key(tmp_path: Path, capsys: pytest.
     assert words in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("content", [b"", b"\n\n", b"# only a comment\n", b"---\n"],
-                         ids=["empty", "blank-lines", "comment-only", "empty-document"])
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\n\n", b"# only a comment\n", b"---\n"],
+    ids=["empty", "blank-lines", "comment-only", "empty-document"],
+)
 def test_empty_config_means_defaults(tmp_path: Path, content: bytes) -> None:
     f = tmp_path / "agent.yml"
     f.write_bytes(content)
@@ -102,8 +107,10 @@ BAD_WEB: dict[str, tuple[bytes, str]] = {
     "web-users-list": (b"basic_auth_users: [bob]\n", "basic_auth_users: must be a mapping"),
     "web-cert-without-key": (b"tls_server_config:\n  cert_file: /etc/hostname\n", "must be given together"),
     "web-missing-cert": (b"tls_server_config:\n  cert_file: /nope.crt\n  key_file: /nope.key\n", "file not found"),
-    "web-garbage-cert": (b"tls_server_config:\n  cert_file: /etc/hostname\n  key_file: /etc/hostname\n",
-                         "cannot load certificate/key"),
+    "web-garbage-cert": (
+        b"tls_server_config:\n  cert_file: /etc/hostname\n  key_file: /etc/hostname\n",
+        "cannot load certificate/key",
+    ),
     "web-bad-min-version": (b"tls_server_config:\n  min_version: SSL3\n", "must be TLS12 or TLS13"),
     "web-binary": (bytes(range(128, 256)), "not a UTF-8 text file"),
     "web-not-yaml": (b"basic_auth_users: {bob\n", "not valid YAML"),
@@ -126,8 +133,20 @@ BAD_SPEEDS = ["0", "-1", "nan", "inf", "1e-300", "1e300", "-inf"]
 
 @pytest.mark.parametrize("speed", BAD_SPEEDS, ids=[f"speed-{s}" for s in BAD_SPEEDS])
 def test_bad_replay_speed_is_refused_before_serving(capsys: pytest.CaptureFixture[str], speed: str) -> None:
-    code = main(["replay", "--data", str(DEMO_DATA), "--machine", "machine-1-6", "--bundle", str(DEFAULT_BUNDLE),
-                 f"--speed={speed}", "--web.listen-address", "127.0.0.1:1"])
+    code = main(
+        [
+            "replay",
+            "--data",
+            str(DEMO_DATA),
+            "--machine",
+            "machine-1-6",
+            "--bundle",
+            str(DEFAULT_BUNDLE),
+            f"--speed={speed}",
+            "--web.listen-address",
+            "127.0.0.1:1",
+        ]
+    )
     assert code == 2
     assert "--speed: must be a number of rows per second" in capsys.readouterr().err
 
@@ -138,11 +157,25 @@ def test_address_that_cannot_be_bound_is_named(address_kind: str) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        address = (f"127.0.0.1:{busy.getsockname()[1]}" if address_kind == "port-in-use"
-                   else "no-such-host.invalid:9840")
-        proc = subprocess.run([*AGENT, "replay", "--data", str(DEMO_DATA), "--machine", "machine-1-6",
-                               "--bundle", str(DEFAULT_BUNDLE), "--web.listen-address", address],
-                              capture_output=True, text=True, cwd=ROOT, timeout=60)
+        address = f"127.0.0.1:{busy.getsockname()[1]}" if address_kind == "port-in-use" else "no-such-host.invalid:9840"
+        proc = subprocess.run(
+            [
+                *AGENT,
+                "replay",
+                "--data",
+                str(DEMO_DATA),
+                "--machine",
+                "machine-1-6",
+                "--bundle",
+                str(DEFAULT_BUNDLE),
+                "--web.listen-address",
+                address,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
     assert proc.returncode == 1, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("anomaly-agent: [Errno") and f"cannot listen on {address}" in last, proc.stderr

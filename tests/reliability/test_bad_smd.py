@@ -3,6 +3,7 @@
 tests/agent/test_smd.py checks the parser itself (with hypothesis); this
 checks that every such file reaches the user as a clear CLI error.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -47,8 +48,7 @@ def _restore_sighup(keep_sighup: None) -> None:
 
 
 @pytest.mark.parametrize("content, words", BAD_FILES.values(), ids=BAD_FILES.keys())
-def test_score_refuses_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes,
-                                words: str) -> None:
+def test_score_refuses_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, words: str) -> None:
     inp = tmp_path / ("machine-x.txt.gz" if content.startswith(b"\x1f\x8b") else "machine-x.txt")
     inp.write_bytes(content)
     out = tmp_path / "out.csv"
@@ -60,14 +60,30 @@ def test_score_refuses_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 @pytest.mark.parametrize("content, words", BAD_FILES.values(), ids=[f"replay-{k}" for k in BAD_FILES])
-def test_replay_refuses_bad_file_before_serving(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                content: bytes, words: str) -> None:
+def test_replay_refuses_bad_file_before_serving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, words: str
+) -> None:
     (tmp_path / "test").mkdir()
-    (tmp_path / "test" / ("machine-x.txt.gz" if content.startswith(b"\x1f\x8b") else "machine-x.txt")
-     ).write_bytes(content)
+    (tmp_path / "test" / ("machine-x.txt.gz" if content.startswith(b"\x1f\x8b") else "machine-x.txt")).write_bytes(
+        content
+    )
     # port 1 cannot be bound by a test: reaching the server would fail with exit 1, not 2
-    assert main(["replay", "--data", str(tmp_path), "--machine", "machine-x", "--bundle", str(DEFAULT_BUNDLE),
-                 "--web.listen-address", "127.0.0.1:1"]) == 2
+    assert (
+        main(
+            [
+                "replay",
+                "--data",
+                str(tmp_path),
+                "--machine",
+                "machine-x",
+                "--bundle",
+                str(DEFAULT_BUNDLE),
+                "--web.listen-address",
+                "127.0.0.1:1",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "bad input" in err and words in err, err
 
@@ -94,11 +110,22 @@ BAD_REPLAY: dict[str, tuple[bytes | None, list[str], str]] = {
 
 
 @pytest.mark.parametrize("labels, extra, words", BAD_REPLAY.values(), ids=BAD_REPLAY.keys())
-def test_bad_replay_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str], labels: bytes | None,
-                           extra: list[str], words: str) -> None:
+def test_bad_replay_inputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], labels: bytes | None, extra: list[str], words: str
+) -> None:
     data = _replay_dir(tmp_path, labels)
-    args = ["replay", "--data", str(data), "--machine", "m", "--bundle", str(DEFAULT_BUNDLE),
-            "--web.listen-address", "127.0.0.1:1", *extra]
+    args = [
+        "replay",
+        "--data",
+        str(data),
+        "--machine",
+        "m",
+        "--bundle",
+        str(DEFAULT_BUNDLE),
+        "--web.listen-address",
+        "127.0.0.1:1",
+        *extra,
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "bad input" in err and words in err, err

@@ -6,6 +6,7 @@ with post-gap rows only, and the last-score timestamp stays where it was so
 staleness is visible.  A backwards jump is treated as a gap.  The wall clock
 only stamps scores and history rows: jumps there never stop scoring.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,8 +45,11 @@ def warm(model: LoadedModel) -> tuple[Agent, CollectorRegistry, Clock, Clock, Li
     return agent, reg, mono, wall, source
 
 
-@pytest.mark.parametrize("jump", [4 * INTERVAL, 8 * 3600.0, 30 * 86400.0, -INTERVAL, -86400.0],
-                         ids=["gap-4-intervals", "suspend-8h", "suspend-30d", "monotonic-back-1", "monotonic-back-1d"])
+@pytest.mark.parametrize(
+    "jump",
+    [4 * INTERVAL, 8 * 3600.0, 30 * 86400.0, -INTERVAL, -86400.0],
+    ids=["gap-4-intervals", "suspend-8h", "suspend-30d", "monotonic-back-1", "monotonic-back-1d"],
+)
 def test_gap_resets_the_window_and_hides_the_stale_score(model: LoadedModel, jump: float) -> None:
     agent, reg, mono, wall, source = warm(model)
     stamp = value(reg, "host_anomaly_last_score_timestamp_seconds")
@@ -76,8 +80,9 @@ def test_late_sample_within_max_gap_keeps_the_window(model: LoadedModel, late: f
     assert value(reg, "host_anomaly_window_fill_ratio") == 1.0 and value(reg, "host_anomaly_score") is not None
 
 
-@pytest.mark.parametrize("jump", [-3600.0, -86400.0 * 365, 86400.0 * 365 * 10],
-                         ids=["wall-back-1h", "wall-back-1y", "wall-forward-10y"])
+@pytest.mark.parametrize(
+    "jump", [-3600.0, -86400.0 * 365, 86400.0 * 365 * 10], ids=["wall-back-1h", "wall-back-1y", "wall-forward-10y"]
+)
 def test_wall_clock_jump_never_stops_scoring(model: LoadedModel, jump: float) -> None:
     agent, reg, mono, wall, _ = warm(model)
     wall.now += jump
@@ -91,7 +96,8 @@ def test_wall_clock_jump_never_stops_scoring(model: LoadedModel, jump: float) ->
 
 @pytest.mark.parametrize("stamp", [1e12, float("nan"), -1e18], ids=["year-33658", "nan-time", "before-epoch"])
 def test_absurd_wall_clock_with_history_counts_state_errors_and_keeps_scoring(
-        model: LoadedModel, tmp_path: Path, stamp: float) -> None:
+    model: LoadedModel, tmp_path: Path, stamp: float
+) -> None:
     """History files are named after the wall clock; a time no calendar can show fails history only."""
     mono, wall = Clock(1000.0), Clock(stamp)
     history = HistoryWriter(tmp_path / "history", model.bundle.features, interval=INTERVAL)

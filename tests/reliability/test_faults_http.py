@@ -6,6 +6,7 @@ without bound: a connection gets one deadline (the request timeout) for its
 whole request head, at most ``MAX_REQUEST_HEAD_BYTES`` of it, and at most
 ``MAX_CONNECTIONS`` connections are served at once.
 """
+
 from __future__ import annotations
 
 import select
@@ -31,8 +32,24 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
     shutil.copytree(DEFAULT_BUNDLE, d / "bundle")
     cfg = d / "agent.yml"
     cfg.write_text(f"web:\n  request_timeout_seconds: {TIMEOUT}\n")
-    a = AgentProcess(["replay", "--config.file", str(cfg), "--data", str(DEMO_DATA), "--machine", "machine-1-6",
-                      "--speed", "20", "--loop", "--bundle", str(d / "bundle")], free_port(), d / "agent.log")
+    a = AgentProcess(
+        [
+            "replay",
+            "--config.file",
+            str(cfg),
+            "--data",
+            str(DEMO_DATA),
+            "--machine",
+            "machine-1-6",
+            "--speed",
+            "20",
+            "--loop",
+            "--bundle",
+            str(d / "bundle"),
+        ],
+        free_port(),
+        d / "agent.log",
+    )
     try:
         a.wait_ready("/healthz", timeout=60)
         yield a
@@ -121,12 +138,17 @@ def test_oversized_request_is_refused_with_bounded_memory(agent: AgentProcess, k
     requests = {
         "request-line-10MB": b"GET /" + big + b" HTTP/1.1\r\n\r\n",
         "header-line-10MB": b"GET /metrics HTTP/1.1\r\nX-Big: " + big + b"\r\n\r\n",
-        "100-headers-of-60kB": b"GET /metrics HTTP/1.1\r\n" + b"".join(
-            b"X-H%d: " % i + b"b" * 60_000 + b"\r\n" for i in range(100)) + b"\r\n",
+        "100-headers-of-60kB": b"GET /metrics HTTP/1.1\r\n"
+        + b"".join(b"X-H%d: " % i + b"b" * 60_000 + b"\r\n" for i in range(100))
+        + b"\r\n",
         "body-10MB": b"POST /metrics HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(big) + big,
     }
-    want = {"request-line-10MB": b" 414 ", "header-line-10MB": b" 431 ", "100-headers-of-60kB": None,
-            "body-10MB": b" 405 "}
+    want = {
+        "request-line-10MB": b" 414 ",
+        "header-line-10MB": b" 431 ",
+        "100-headers-of-60kB": None,
+        "body-10MB": b" 405 ",
+    }
     before = proc_figures(agent.proc.pid)
     t0_score = score_time(agent.url)
     with Scraper(agent.url) as scraper:

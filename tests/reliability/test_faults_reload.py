@@ -6,6 +6,7 @@ Two bundles of the default bundle's shape are told apart by their output
 reload that pairs one bundle's bundle.json with the other's model, or a torn
 model file, cannot pass unnoticed.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,7 +77,7 @@ def test_bundle_rewritten_in_place_during_reloads(tmp_path: Path) -> None:
         while not stop.is_set():
             meta, model = versions[list(versions)[rng.integers(2)]]
             files = [(live / "model.tflite", model), (live / "bundle.json", meta)]
-            for path, data in (files if rng.random() < 0.5 else files[::-1]):
+            for path, data in files if rng.random() < 0.5 else files[::-1]:
                 write_torn(path, data, int(rng.integers(1, 5)))
 
     def sampler() -> None:
@@ -240,8 +241,20 @@ def test_collector_raising_mid_cycle_is_counted(tmp_path: Path) -> None:
 def test_burst_of_sighups(agent_process: StartAgent, default_bundle: Path, count: int, pause: float) -> None:
     """The flood found a crash: handlers that called threading.Event.set() nested until RecursionError
     (a handler interrupting the lock it wanted); handlers now only flip flags."""
-    agent = agent_process(["replay", "--data", str(DEMO_DATA), "--machine", "machine-1-6", "--speed", "200",
-                           "--loop", "--bundle", str(default_bundle)])
+    agent = agent_process(
+        [
+            "replay",
+            "--data",
+            str(DEMO_DATA),
+            "--machine",
+            "machine-1-6",
+            "--speed",
+            "200",
+            "--loop",
+            "--bundle",
+            str(default_bundle),
+        ]
+    )
     agent.wait_ready("/healthz", timeout=60)
     before = sample_value(http_get(agent.url + "/metrics")[1], "host_anomaly_last_score_timestamp_seconds")
     for _ in range(count):
@@ -268,8 +281,20 @@ def test_sighup_during_startup_does_not_kill_the_agent(agent_process: StartAgent
     (Interpreter start-up and the imports before ``main()``, a few hundred ms, stay unprotected; systemd
     does not deliver ``systemctl reload`` to a unit that is still starting.)
     """
-    agent = agent_process(["replay", "--data", str(DEMO_DATA), "--machine", "machine-1-6", "--speed", "50",
-                           "--loop", "--bundle", str(default_bundle)])
+    agent = agent_process(
+        [
+            "replay",
+            "--data",
+            str(DEMO_DATA),
+            "--machine",
+            "machine-1-6",
+            "--speed",
+            "50",
+            "--loop",
+            "--bundle",
+            str(default_bundle),
+        ]
+    )
     deadline = time.monotonic() + 60
     while not _ignores_sighup(agent.proc.pid):  # main() has started
         assert agent.proc.poll() is None and time.monotonic() < deadline, agent.log.read_text()

@@ -8,6 +8,7 @@ calibration save is retried every cycle until it is kept).  Simulated by
 patching the writers (works anywhere) and, when the tests run as root, on a
 real 256 KiB tmpfs that fills up and is remounted read-only.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -98,8 +99,9 @@ def cycles(agent: Agent, mono: Clock, n: int) -> None:
         agent.cycle()
 
 
-def test_full_disk_while_scoring(model: LoadedModel, tmp_path: Path, disk: DiskFull,
-                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_full_disk_while_scoring(
+    model: LoadedModel, tmp_path: Path, disk: DiskFull, caplog: pytest.LogCaptureFixture
+) -> None:
     mono, wall = Clock(0.0), Clock()
     agent, reg = live_agent(model, tmp_path / "state", monotonic=mono, clock=lambda: wall.now + mono.now)
     cycles(agent, mono, WARMUP + 5)
@@ -120,8 +122,7 @@ def test_full_disk_while_scoring(model: LoadedModel, tmp_path: Path, disk: DiskF
     assert agent.history.rows_written == written + 3
 
 
-def test_full_disk_during_warmup_then_calibration_is_saved(model: LoadedModel, tmp_path: Path,
-                                                           disk: DiskFull) -> None:
+def test_full_disk_during_warmup_then_calibration_is_saved(model: LoadedModel, tmp_path: Path, disk: DiskFull) -> None:
     mono = Clock(0.0)
     state = tmp_path / "state"
     agent, reg = live_agent(model, state, monotonic=mono)
@@ -165,8 +166,9 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
         pytest.skip("mounting a tmpfs needs root")
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     try:

@@ -8,6 +8,7 @@ NaN for its own features only and counts an error; counters that wrap (32- or
 64-bit) or reset give NaN for one interval, never a negative rate; a clock
 that goes backwards gives NaN, never a negative rate.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,9 +39,33 @@ signed = st.integers(-(2**63), 2**64 - 1)
 # -- random and truncated text ------------------------------------------------------------------------
 @pytest.mark.parametrize("source", PARSERS)
 @SETTINGS
-@given(text=st.text(alphabet=st.characters(codec="utf-8"), max_size=400)
-       | st.lists(st.sampled_from(["cpu", "Tcp:", "Udp:", "1", "-1", "kB", ":", " ", "\n", "|", "x", "99" * 30,
-                                   "sda", "eth0:", "0.5", "nan", "1/2"]), max_size=60).map("".join))
+@given(
+    text=st.text(alphabet=st.characters(codec="utf-8"), max_size=400)
+    | st.lists(
+        st.sampled_from(
+            [
+                "cpu",
+                "Tcp:",
+                "Udp:",
+                "1",
+                "-1",
+                "kB",
+                ":",
+                " ",
+                "\n",
+                "|",
+                "x",
+                "99" * 30,
+                "sda",
+                "eth0:",
+                "0.5",
+                "nan",
+                "1/2",
+            ]
+        ),
+        max_size=60,
+    ).map("".join)
+)
 def test_random_text_raises_only_proc_parse_error(source: str, text: str) -> None:
     try:
         PARSERS[source](text, f"/proc/{source}")
@@ -51,8 +76,9 @@ def test_random_text_raises_only_proc_parse_error(source: str, text: str) -> Non
 @pytest.mark.parametrize("source", PARSERS)
 @SETTINGS
 @given(data=st.binary(max_size=300))
-def test_random_bytes_on_disk_raise_only_proc_parse_error(tmp_path_factory: pytest.TempPathFactory, source: str,
-                                                          data: bytes) -> None:
+def test_random_bytes_on_disk_raise_only_proc_parse_error(
+    tmp_path_factory: pytest.TempPathFactory, source: str, data: bytes
+) -> None:
     root = tmp_path_factory.mktemp("proc")
     rel = procfs.SOURCES[source][0]
     (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -82,29 +108,50 @@ GENERATED: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], str], Callabl
     "netstat": (_sections(counter), snmp_text, lambda d: d),
     "sockstat": (_sections(counter), sockstat_text, lambda d: d),
     "diskstats": (
-        st.dictionaries(dev, st.tuples(st.lists(counter, min_size=11, max_size=11),
-                                       st.lists(counter, max_size=6)), min_size=1, max_size=5),
-        lambda d: "".join(f"{8:4d} {i:7d} {n} {' '.join(map(str, v + extra))}\n"
-                          for i, (n, (v, extra)) in enumerate(d.items())),
-        lambda d: {n: dict(zip(DISK_FIELDS, v)) for n, (v, _) in d.items()}),
-    "vmstat": (st.dictionaries(name, counter, min_size=1, max_size=30),
-               lambda d: "".join(f"{k} {v}\n" for k, v in d.items()), lambda d: d),
+        st.dictionaries(
+            dev,
+            st.tuples(st.lists(counter, min_size=11, max_size=11), st.lists(counter, max_size=6)),
+            min_size=1,
+            max_size=5,
+        ),
+        lambda d: "".join(
+            f"{8:4d} {i:7d} {n} {' '.join(map(str, v + extra))}\n" for i, (n, (v, extra)) in enumerate(d.items())
+        ),
+        lambda d: {n: dict(zip(DISK_FIELDS, v)) for n, (v, _) in d.items()},
+    ),
+    "vmstat": (
+        st.dictionaries(name, counter, min_size=1, max_size=30),
+        lambda d: "".join(f"{k} {v}\n" for k, v in d.items()),
+        lambda d: d,
+    ),
     "netdev": (
         st.dictionaries(dev, st.lists(counter, min_size=16, max_size=16), min_size=1, max_size=5),
-        lambda d: ("Inter-|   Receive          |  Transmit\n face |bytes packets errs|bytes packets\n"
-                   + "".join(f"{n:>6}: {' '.join(map(str, v))}\n" for n, v in d.items())),
-        lambda d: {n: dict(zip(NETDEV_FIELDS, v)) for n, v in d.items()}),
+        lambda d: (
+            "Inter-|   Receive          |  Transmit\n face |bytes packets errs|bytes packets\n"
+            + "".join(f"{n:>6}: {' '.join(map(str, v))}\n" for n, v in d.items())
+        ),
+        lambda d: {n: dict(zip(NETDEV_FIELDS, v)) for n, v in d.items()},
+    ),
     "meminfo": (
-        st.dictionaries(st.from_regex(r"[A-Za-z][A-Za-z0-9_()]{0,15}", fullmatch=True),
-                        st.tuples(st.integers(0, 2**50), st.booleans()), min_size=1, max_size=20),
+        st.dictionaries(
+            st.from_regex(r"[A-Za-z][A-Za-z0-9_()]{0,15}", fullmatch=True),
+            st.tuples(st.integers(0, 2**50), st.booleans()),
+            min_size=1,
+            max_size=20,
+        ),
         lambda d: "".join(f"{k}:{v:>15}{' kB' if kb else ''}\n" for k, (v, kb) in d.items()),
-        lambda d: {k: v * 1024 if kb else v for k, (v, kb) in d.items()}),
-    "cpu": (st.lists(counter, min_size=4, max_size=10),
-            lambda v: f"cpu  {' '.join(map(str, v))}\ncpu0 1 2 3 4\nintr 1 2 3\n",
-            lambda v: dict(zip(CPU_FIELDS, v + [0] * (10 - len(v))))),
-    "loadavg": (st.tuples(*[st.floats(0, 1e4, allow_nan=False).map(lambda f: round(f, 2))] * 3),
-                lambda t: f"{t[0]:.2f} {t[1]:.2f} {t[2]:.2f} 3/456 7890\n",
-                lambda t: {"load1": t[0], "load5": t[1], "load15": t[2]}),
+        lambda d: {k: v * 1024 if kb else v for k, (v, kb) in d.items()},
+    ),
+    "cpu": (
+        st.lists(counter, min_size=4, max_size=10),
+        lambda v: f"cpu  {' '.join(map(str, v))}\ncpu0 1 2 3 4\nintr 1 2 3\n",
+        lambda v: dict(zip(CPU_FIELDS, v + [0] * (10 - len(v)))),
+    ),
+    "loadavg": (
+        st.tuples(*[st.floats(0, 1e4, allow_nan=False).map(lambda f: round(f, 2))] * 3),
+        lambda t: f"{t[0]:.2f} {t[1]:.2f} {t[2]:.2f} 3/456 7890\n",
+        lambda t: {"load1": t[0], "load5": t[1], "load15": t[2]},
+    ),
 }
 assert set(GENERATED) == set(PARSERS)
 
@@ -132,8 +179,17 @@ def tree(tmp_path: Path, snap: str = "t0") -> Path:
 
 
 # (line, token) of a value every sampler read depends on, in the t0 fixture of each source
-KEY_VALUE = {"snmp": (1, 1), "netstat": (1, 5), "sockstat": (1, 2), "diskstats": (1, 3), "vmstat": (0, 1),
-             "netdev": (2, 1), "meminfo": (0, 1), "cpu": (0, 1), "loadavg": (0, 0)}
+KEY_VALUE = {
+    "snmp": (1, 1),
+    "netstat": (1, 5),
+    "sockstat": (1, 2),
+    "diskstats": (1, 3),
+    "vmstat": (0, 1),
+    "netdev": (2, 1),
+    "meminfo": (0, 1),
+    "cpu": (0, 1),
+    "loadavg": (0, 0),
+}
 
 
 def _edit(source: str, fn: Callable[[list[str], int], list[str]]) -> Callable[[Path], None]:
@@ -142,6 +198,7 @@ def _edit(source: str, fn: Callable[[list[str], int], list[str]]) -> Callable[[P
         line, token = KEY_VALUE[source]
         lines[line] = " ".join(fn(lines[line].split(), token))
         p.write_text("\n".join(lines) + "\n")
+
     return apply
 
 
@@ -149,8 +206,8 @@ DAMAGE: dict[str, Callable[[str], Callable[[Path], None]]] = {
     "missing": lambda src: lambda p: p.unlink(),
     "empty": lambda src: lambda p: p.write_text(""),
     "truncated-line": lambda src: _edit(src, lambda toks, i: toks[:i]),
-    "garbage-value": lambda src: _edit(src, lambda toks, i: toks[:i] + ["0x1f"] + toks[i + 1:]),
-    "negative-value": lambda src: _edit(src, lambda toks, i: toks[:i] + ["-"] + toks[i + 1:]),
+    "garbage-value": lambda src: _edit(src, lambda toks, i: toks[:i] + ["0x1f"] + toks[i + 1 :]),
+    "negative-value": lambda src: _edit(src, lambda toks, i: toks[:i] + ["-"] + toks[i + 1 :]),
     "binary": lambda src: lambda p: p.write_bytes(bytes(range(256))),
     "directory": lambda src: lambda p: (p.unlink(), p.mkdir()),
 }
@@ -158,8 +215,9 @@ DAMAGE: dict[str, Callable[[str], Callable[[Path], None]]] = {
 
 @pytest.mark.parametrize("damage", DAMAGE.values(), ids=DAMAGE.keys())
 @pytest.mark.parametrize("source", SOURCE_FEATURES)
-def test_damaged_source_gives_nan_for_its_features_only(tmp_path: Path, source: str,
-                                                         damage: Callable[[str], Callable[[Path], None]]) -> None:
+def test_damaged_source_gives_nan_for_its_features_only(
+    tmp_path: Path, source: str, damage: Callable[[str], Callable[[Path], None]]
+) -> None:
     root = tree(tmp_path)
     s = Sampler(procfs=root, psutil_module=None, sysfs=tmp_path / "nosys", clock=lambda: 100.0)
     damage(source)(root / procfs.SOURCES[source][0])
@@ -180,7 +238,8 @@ def write_snmp(root: Path, in_segs: int, out_segs: int, active_opens: int = 0) -
     (root / "net" / "snmp").write_text(
         "Tcp: ActiveOpens PassiveOpens InErrs CurrEstab InSegs OutSegs RetransSegs OutRsts\n"
         f"Tcp: {active_opens} 0 0 5 {in_segs} {out_segs} 0 0\n"
-        "Udp: InDatagrams OutDatagrams RcvbufErrors SndbufErrors\nUdp: 0 0 0 0\n")
+        "Udp: InDatagrams OutDatagrams RcvbufErrors SndbufErrors\nUdp: 0 0 0 0\n"
+    )
 
 
 class Clock:

@@ -5,6 +5,7 @@ The systemd unit's sandbox enforces the write confinement in production;
 these tests check that the agent needs nothing more (run as ``nobody``) and
 writes nothing else (every write-like syscall under strace).
 """
+
 from __future__ import annotations
 
 import ast
@@ -52,8 +53,11 @@ def forbidden(tree: ast.AST) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            bad += [f"{node.lineno}: import {m}" for m in mods
-                    if m.split(".")[0] in ("pickle", "cPickle", "dill", "cloudpickle", "marshal", "shelve", "joblib")]
+            bad += [
+                f"{node.lineno}: import {m}"
+                for m in mods
+                if m.split(".")[0] in ("pickle", "cPickle", "dill", "cloudpickle", "marshal", "shelve", "joblib")
+            ]
         if not isinstance(node, ast.Call):
             continue
         name = _call_name(node)
@@ -80,11 +84,23 @@ def test_no_code_execution_paths_in_agent_sources(path: Path) -> None:
     assert forbidden(ast.parse(path.read_text(), str(path))) == []
 
 
-@pytest.mark.parametrize("snippet", [
-    "import pickle", "from pickle import loads", "eval(x)", "exec(code)", "__import__(name)",
-    "importlib.import_module(name)", "yaml.load(text)", "yaml.load(text, Loader=yaml.Loader)", "yaml.unsafe_load(t)",
-    "np.load(f, allow_pickle=True)", "os.system(cmd)", "subprocess.run(cmd)",
-])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "import pickle",
+        "from pickle import loads",
+        "eval(x)",
+        "exec(code)",
+        "__import__(name)",
+        "importlib.import_module(name)",
+        "yaml.load(text)",
+        "yaml.load(text, Loader=yaml.Loader)",
+        "yaml.unsafe_load(t)",
+        "np.load(f, allow_pickle=True)",
+        "os.system(cmd)",
+        "subprocess.run(cmd)",
+    ],
+)
 def test_the_scanner_catches_each_construct(snippet: str) -> None:
     assert forbidden(ast.parse(snippet)), snippet
 
@@ -101,9 +117,28 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         pytest.skip("openssl not installed")
     d = tmp_path_factory.mktemp("tls")
     key, crt = d / "tls.key", d / "tls.crt"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(crt)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(crt),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return crt, key
 
 
@@ -119,18 +154,37 @@ def _get(url: str, ctx: ssl.SSLContext, user: str | None = None, password: str |
         return e.code
 
 
-def test_tls_basic_auth_and_no_secret_in_debug_logs(agent_process: StartAgent, tmp_path: Path,
-                                                    cert: tuple[Path, Path]) -> None:
+def test_tls_basic_auth_and_no_secret_in_debug_logs(
+    agent_process: StartAgent, tmp_path: Path, cert: tuple[Path, Path]
+) -> None:
     import bcrypt
 
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
     web = tmp_path / "web.yml"
-    web.write_text(f"tls_server_config:\n  cert_file: {cert[0]}\n  key_file: {cert[1]}\n"
-                   f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+    web.write_text(
+        f"tls_server_config:\n  cert_file: {cert[0]}\n  key_file: {cert[1]}\n"
+        f"basic_auth_users:\n  prometheus: '{hashed}'\n"
+    )
     cfg = tmp_path / "agent.yml"
     cfg.write_text(f"web:\n  config_file: {web}\n")
-    agent = agent_process(["replay", "--config.file", str(cfg), "--data", str(DEMO_DATA), "--machine", "machine-1-6",
-                           "--speed", "50", "--loop", "--bundle", str(DEFAULT_BUNDLE), "--log.level", "debug"])
+    agent = agent_process(
+        [
+            "replay",
+            "--config.file",
+            str(cfg),
+            "--data",
+            str(DEMO_DATA),
+            "--machine",
+            "machine-1-6",
+            "--speed",
+            "50",
+            "--loop",
+            "--bundle",
+            str(DEFAULT_BUNDLE),
+            "--log.level",
+            "debug",
+        ]
+    )
     ctx = ssl.create_default_context(cafile=str(cert[0]))
     url = f"https://127.0.0.1:{agent.port}"
     wait_for(lambda: _try(lambda: _get(url + "/metrics", ctx, "prometheus", PASSWORD) == 200), timeout=60)
@@ -144,16 +198,30 @@ def test_tls_basic_auth_and_no_secret_in_debug_logs(agent_process: StartAgent, t
         "healthz-wrong": _get(url + "/healthz", ctx, "prometheus", WRONG),
         "right-again": _get(url + "/model", ctx, "prometheus", PASSWORD),
     }
-    assert results == {"right": 200, "wrong-password": 401, "wrong-user": 401, "empty-password": 401,
-                       "no-credentials": 401, "model-no-credentials": 401, "healthz-wrong": 401, "right-again": 200}
+    assert results == {
+        "right": 200,
+        "wrong-password": 401,
+        "wrong-user": 401,
+        "empty-password": 401,
+        "no-credentials": 401,
+        "model-no-credentials": 401,
+        "healthz-wrong": 401,
+        "right-again": 200,
+    }
     with pytest.raises(OSError):  # plain HTTP on the TLS port
         http_get(f"http://127.0.0.1:{agent.port}/metrics", timeout=3)
     time.sleep(0.3)
     agent.stop()
     log = agent.log.read_text(errors="replace")
     assert "DEBUG" in log  # debug logging was really on
-    for secret in (PASSWORD, WRONG, hashed, hashed[7:29], base64.b64encode(f"prometheus:{PASSWORD}".encode()).decode(),
-                   base64.b64encode(f"prometheus:{WRONG}".encode()).decode()):
+    for secret in (
+        PASSWORD,
+        WRONG,
+        hashed,
+        hashed[7:29],
+        base64.b64encode(f"prometheus:{PASSWORD}".encode()).decode(),
+        base64.b64encode(f"prometheus:{WRONG}".encode()).decode(),
+    ):
         assert secret not in log, f"secret leaked into the log: {secret[:6]}…"
 
 
@@ -182,9 +250,11 @@ def _live_config(d: Path, state: Path, interval: float = 0.1) -> Path:
     for p in [bundle, *bundle.iterdir()]:
         p.chmod(0o755 if p.is_dir() else 0o644)
     cfg = d / "agent.yml"
-    cfg.write_text(f"state_directory: {state}\nmodel:\n  bundle: {bundle}\n  watch_interval_seconds: 1\n"
-                   f"sampling:\n  interval_seconds: {interval}\ncalibration:\n  warmup_samples: 10\n"
-                   "history:\n  max_bytes: 65536\n  rows_per_file: 10\n")
+    cfg.write_text(
+        f"state_directory: {state}\nmodel:\n  bundle: {bundle}\n  watch_interval_seconds: 1\n"
+        f"sampling:\n  interval_seconds: {interval}\ncalibration:\n  warmup_samples: 10\n"
+        "history:\n  max_bytes: 65536\n  rows_per_file: 10\n"
+    )
     cfg.chmod(0o644)
     return cfg
 
@@ -218,20 +288,32 @@ def test_runs_as_nobody(world: Path, state_owner: str) -> None:
     cfg = _live_config(world, state)
     port = free_port()
     log = world / "agent.log"
-    cmd = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", "--no-new-privs",
-           *AGENT, "run", "--config.file", str(cfg), "--web.listen-address", f"127.0.0.1:{port}"]
+    cmd = [
+        "setpriv",
+        f"--reuid={nobody.pw_uid}",
+        f"--regid={nobody.pw_gid}",
+        "--clear-groups",
+        "--no-new-privs",
+        *AGENT,
+        "run",
+        "--config.file",
+        str(cfg),
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+    ]
     with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
-                                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        proc = subprocess.Popen(
+            cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        )
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: proc.poll() is not None or _try(lambda: http_get(url + "/metrics", timeout=1)[0] == 200),
-                 timeout=60)
+        wait_for(
+            lambda: proc.poll() is not None or _try(lambda: http_get(url + "/metrics", timeout=1)[0] == 200), timeout=60
+        )
         assert proc.poll() is None, log.read_text()
         assert _status_uid(proc.pid) == nobody.pw_uid
         # warm-up (49 rows at 0.1 s) completes and scores are published
-        wait_for(lambda: sample_value(http_get(url + "/metrics")[1], "host_anomaly_score") is not None,
-                 timeout=30)
+        wait_for(lambda: sample_value(http_get(url + "/metrics")[1], "host_anomaly_score") is not None, timeout=30)
         body = http_get(url + "/metrics")[1].decode()
         history = sample_value(body, "host_anomaly_state_errors_total", kind="history_write")
         if state_owner == "nobody":
@@ -245,8 +327,10 @@ def test_runs_as_nobody(world: Path, state_owner: str) -> None:
     assert proc.returncode == 0, log.read_text()[-2000:]
 
 
-WRITE_SYSCALLS = re.compile(r"^\d+\s+(open|openat|creat|mkdir|mkdirat|rename|renameat2?|unlink|unlinkat|rmdir|link|"
-                            r"linkat|symlink|symlinkat|truncate|chmod|fchmodat|chown|lchown|fchownat|mknod|mknodat)\(")
+WRITE_SYSCALLS = re.compile(
+    r"^\d+\s+(open|openat|creat|mkdir|mkdirat|rename|renameat2?|unlink|unlinkat|rmdir|link|"
+    r"linkat|symlink|symlinkat|truncate|chmod|fchmodat|chown|lchown|fchownat|mknod|mknodat)\("
+)
 
 
 def written_paths(trace: str, cwd: Path) -> set[str]:
@@ -257,8 +341,11 @@ def written_paths(trace: str, cwd: Path) -> set[str]:
         if not m:
             continue
         call = m.group(1)
-        if (call.startswith(("open", "creat")) and call != "creat"
-                and not re.search(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND", line)):
+        if (
+            call.startswith(("open", "creat"))
+            and call != "creat"
+            and not re.search(r"O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND", line)
+        ):
             continue
         for path in re.findall(r'"((?:[^"\\]|\\.)*)"', line):
             out.add(os.path.normpath(path if path.startswith("/") else cwd / path))
@@ -272,16 +359,31 @@ def test_writes_only_under_the_state_directory(world: Path) -> None:
     cfg = _live_config(world, state)
     trace = world / "trace.txt"
     port = free_port()
-    cmd = ["strace", "-f", "-qq", "-e", "trace=%file", "-o", str(trace), *AGENT, "run", "--config.file", str(cfg),
-           "--web.listen-address", f"127.0.0.1:{port}"]
+    cmd = [
+        "strace",
+        "-f",
+        "-qq",
+        "-e",
+        "trace=%file",
+        "-o",
+        str(trace),
+        *AGENT,
+        "run",
+        "--config.file",
+        str(cfg),
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+    ]
     log = world / "agent.log"
     with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
-                                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        proc = subprocess.Popen(
+            cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        )
     try:
         url = f"http://127.0.0.1:{port}"
-        ok = wait_for(lambda: proc.poll() is not None or _try(lambda: http_get(url + "/metrics", timeout=1)[0] == 200),
-                      timeout=90)
+        ok = wait_for(
+            lambda: proc.poll() is not None or _try(lambda: http_get(url + "/metrics", timeout=1)[0] == 200), timeout=90
+        )
         if proc.poll() is not None:
             text = log.read_text()
             if "ptrace" in text or "Operation not permitted" in text:
@@ -289,8 +391,9 @@ def test_writes_only_under_the_state_directory(world: Path) -> None:
             raise AssertionError(text)
         assert ok
         # calibration saves, a few history rotations, a reload and the shutdown save
-        wait_for(lambda: (state / "calibration.json").exists() and len(list((state / "history").iterdir())) > 6,
-                 timeout=60)
+        wait_for(
+            lambda: (state / "calibration.json").exists() and len(list((state / "history").iterdir())) > 6, timeout=60
+        )
         os.kill(_child_pid(proc.pid), signal.SIGHUP)
         time.sleep(1.0)
     finally:
@@ -310,9 +413,11 @@ def _child_pid(strace_pid: int) -> int:
 
 
 def test_written_paths_parser() -> None:
-    trace = ('12 openat(AT_FDCWD, "/etc/passwd", O_RDONLY|O_CLOEXEC) = 3\n'
-             '12 openat(AT_FDCWD, "/s/a.tmp", O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600) = 4\n'
-             '13 renameat2(AT_FDCWD, "/s/a.tmp", AT_FDCWD, "/s/a", 0) = 0\n'
-             '13 mkdir("rel/dir", 0777) = -1 EEXIST (File exists)\n'
-             '13 readlink("/x", "y", 4096) = 1\n')
+    trace = (
+        '12 openat(AT_FDCWD, "/etc/passwd", O_RDONLY|O_CLOEXEC) = 3\n'
+        '12 openat(AT_FDCWD, "/s/a.tmp", O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0600) = 4\n'
+        '13 renameat2(AT_FDCWD, "/s/a.tmp", AT_FDCWD, "/s/a", 0) = 0\n'
+        '13 mkdir("rel/dir", 0777) = -1 EEXIST (File exists)\n'
+        '13 readlink("/x", "y", 4096) = 1\n'
+    )
     assert written_paths(trace, Path("/cwd")) == {"/s/a.tmp", "/s/a", "/cwd/rel/dir"}

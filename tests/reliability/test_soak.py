@@ -6,6 +6,7 @@ memory may grow by at most 1 MB and descriptors and threads stay within 2.
 The figures go to ``bench/results/soak.json`` and are printed.  The full form
 is ``SOAK_CYCLES=100000`` (or ``python -m bench.soak``).
 """
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ Shared fixtures: a small generated dataset (sinusoids + noise) and one tiny
 fitted bundle per architecture, built once per session because conversion is
 the slow part.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,7 +49,11 @@ def tiny_fits(tmp_path_factory: pytest.TempPathFactory, sine_data: np.ndarray) -
     for arch in ARCHITECTURES:
         opt = FitOptions(window=TINY_WINDOW, latent=4, epochs=2, batch_size=32, tail=3, verbose=0, parity_windows=64)
         out[arch] = fit_bundle(
-            sine_data, arch=arch, out=tmp_path_factory.mktemp(arch), options=opt,
-            feature_names=TINY_FEATURES, provenance={"machine": "sine", "command": "pytest"},
+            sine_data,
+            arch=arch,
+            out=tmp_path_factory.mktemp(arch),
+            options=opt,
+            feature_names=TINY_FEATURES,
+            provenance={"machine": "sine", "command": "pytest"},
         )
     return out

@@ -1,4 +1,5 @@
 """Baselines: hand-computed PCA residuals, Mahalanobis against sklearn, outliers rank first, the detector protocol."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Time-ordered split, scaler fitted on the train part only, windows that never cross the split."""
+
 from __future__ import annotations
 
 import numpy as np

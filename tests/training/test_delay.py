@@ -1,4 +1,5 @@
 """Detection delay (hand-computed cases), and imported data (NAB, CSV) through fit -> evaluate -> report."""
+
 from __future__ import annotations
 
 import csv
@@ -25,8 +26,15 @@ def test_delays_by_hand() -> None:
     assert r.median_s == 60.0 and r.p90_s == pytest.approx(108.0)  # 0 + 0.9 * (120 - 0)
     assert r.detected_within == pytest.approx(2 / 3)
     d = r.as_dict()
-    assert d == {"events": 3, "detected": 2, "median_s": 60.0, "p90_s": pytest.approx(108.0),
-                 "detected_within_5min": pytest.approx(2 / 3), "within_s": 300.0, "delays_s": [0.0, 120.0, None]}
+    assert d == {
+        "events": 3,
+        "detected": 2,
+        "median_s": 60.0,
+        "p90_s": pytest.approx(108.0),
+        "detected_within_5min": pytest.approx(2 / 3),
+        "within_s": 300.0,
+        "delays_s": [0.0, 120.0, None],
+    }
 
 
 def test_only_flags_inside_the_event_count_and_the_bound_is_inclusive() -> None:
@@ -135,22 +143,64 @@ def csv_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("which, machine, names, interval", [
-    ("nab", "wave", ("value",), 300.0), ("csv_data", "host-a", ("cpu_busy", "mem_used", "net_rx"), 60.0)])
-def test_import_fit_evaluate_report(which: str, machine: str, names: tuple[str, ...], interval: float,
-                                    request: pytest.FixtureRequest, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "which, machine, names, interval",
+    [("nab", "wave", ("value",), 300.0), ("csv_data", "host-a", ("cpu_busy", "mem_used", "net_rx"), 60.0)],
+)
+def test_import_fit_evaluate_report(
+    which: str, machine: str, names: tuple[str, ...], interval: float, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     from agent.bundle import load_bundle
     from training.cli import main
 
     data = request.getfixturevalue(which)
     bundle = tmp_path / "bundle"
-    assert main(["fit", "--data", str(data), "--machine", machine, "--out", str(bundle), "--arch", "dense",
-                 "--epochs", "1", "--window", "10"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--data",
+                str(data),
+                "--machine",
+                machine,
+                "--out",
+                str(bundle),
+                "--arch",
+                "dense",
+                "--epochs",
+                "1",
+                "--window",
+                "10",
+            ]
+        )
+        == 0
+    )
     assert load_bundle(bundle).features == names  # the importer's sidecar names travel into the bundle
     out = tmp_path / "eval.json"
-    assert main(["evaluate", "--data", str(data), "--machines", machine, "--models", "dense,pca", "--bundles-dir",
-                 str(tmp_path / "bundles"), "--epochs", "1", "--fit-option", "window=10", "--vus-max-buffer", "5",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                str(data),
+                "--machines",
+                machine,
+                "--models",
+                "dense,pca",
+                "--bundles-dir",
+                str(tmp_path / "bundles"),
+                "--epochs",
+                "1",
+                "--fit-option",
+                "window=10",
+                "--vus-max-buffer",
+                "5",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     doc = json.loads(out.read_text())
     r = doc["results"]["dense"]["machines"][machine]
     assert r["data"]["interval_seconds"] == interval and r["data"]["events"] == 1
@@ -158,8 +208,28 @@ def test_import_fit_evaluate_report(which: str, machine: str, names: tuple[str, 
     assert delay["events"] == 1 and all(d is None or d % interval == 0 for d in delay["delays_s"])
     assert r["best_f1"]["f1"] > 0.5  # the fault is plain (PCA keeps every component of 1-3 features: blind)
     html = tmp_path / "r.html"
-    assert main(["report", "--data", str(data), "--machine", machine, "--bundle", str(bundle), "--out", str(html),
-                 "--baselines", "pca,ocsvm", "--vus-max-buffer", "5", "--incidents", "2"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--data",
+                str(data),
+                "--machine",
+                machine,
+                "--bundle",
+                str(bundle),
+                "--out",
+                str(html),
+                "--baselines",
+                "pca,ocsvm",
+                "--vus-max-buffer",
+                "5",
+                "--incidents",
+                "2",
+            ]
+        )
+        == 0
+    )
     text = html.read_text()
     section = re.search(r'<section id="delay">(.*?)</section>', text, re.S).group(1)
     assert "data:image/png;base64," in section and "<td>ocsvm</td>" in section

@@ -1,4 +1,5 @@
 """Ensembles end to end: PCA as a TFLite member, normalisation from validation, thresholds, evaluate, CLI."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,11 +27,19 @@ NAMES = ("a", "b", "c", "d", "e")
 
 def test_parse_members() -> None:
     assert parse_members("dense,pca") == [("dense", 0.5), ("pca", 0.5)]
-    assert parse_members(" dense:3 , lstm_forecaster, pca:1 ") == [("dense", 0.6), ("lstm_forecaster", 0.2),
-                                                                   ("pca", 0.2)]
-    for text, msg in (("dense", "at least two"), ("dense,knn", "unknown ensemble member 'knn'"),
-                      ("pca,pca", "listed twice"), ("dense:0,pca", "weight must be > 0"),
-                      ("dense:x,pca", "weight must be a number"), ("dense,ensemble", "unknown")):
+    assert parse_members(" dense:3 , lstm_forecaster, pca:1 ") == [
+        ("dense", 0.6),
+        ("lstm_forecaster", 0.2),
+        ("pca", 0.2),
+    ]
+    for text, msg in (
+        ("dense", "at least two"),
+        ("dense,knn", "unknown ensemble member 'knn'"),
+        ("pca,pca", "listed twice"),
+        ("dense:0,pca", "weight must be > 0"),
+        ("dense:x,pca", "weight must be a number"),
+        ("dense,ensemble", "unknown"),
+    ):
         with pytest.raises(ValueError, match=msg):
             parse_members(text)
 
@@ -54,10 +63,24 @@ def test_pca_member_is_the_pca_baseline(sine_data: np.ndarray, tmp_path: Path) -
 
 @pytest.fixture(scope="module")
 def dense_pca(tmp_path_factory: pytest.TempPathFactory, sine_data: np.ndarray):
-    opt = FitOptions(window=W, latent=4, epochs=2, batch_size=32, verbose=0, parity_windows=64, members="dense:3,pca",
-                     pca_variance=0.7)  # 4 of 5 components: the PCA member has an error to normalise
-    return fit_bundle(sine_data, arch="ensemble", out=tmp_path_factory.mktemp("ens"), options=opt,
-                      feature_names=NAMES, provenance={"machine": "sine", "command": "pytest"})
+    opt = FitOptions(
+        window=W,
+        latent=4,
+        epochs=2,
+        batch_size=32,
+        verbose=0,
+        parity_windows=64,
+        members="dense:3,pca",
+        pca_variance=0.7,
+    )  # 4 of 5 components: the PCA member has an error to normalise
+    return fit_bundle(
+        sine_data,
+        arch="ensemble",
+        out=tmp_path_factory.mktemp("ens"),
+        options=opt,
+        feature_names=NAMES,
+        provenance={"machine": "sine", "command": "pytest"},
+    )
 
 
 def _by_hand(r, raw_windows: np.ndarray, sine_data: np.ndarray):
@@ -84,8 +107,7 @@ def test_ensemble_bundle_layout(dense_pca) -> None:
     assert b.meta["conversion"]["parity_max_abs_diff"] <= 1e-4
 
 
-def test_norms_are_validation_stds_and_the_agent_combines_by_hand(dense_pca, sine_data: np.ndarray,
-                                                                 make_sine) -> None:
+def test_norms_are_validation_stds_and_the_agent_combines_by_hand(dense_pca, sine_data: np.ndarray, make_sine) -> None:
     n_val = round(len(sine_data) * 0.2)
     b, dense, pca = _by_hand(dense_pca, make_windows(sine_data[-n_val:], W), sine_data)
     # default "z": one std per member, that of its validation window error (mean over features)
@@ -110,10 +132,20 @@ def test_thresholds_are_pot_on_the_combined_validation_errors(dense_pca, sine_da
 
 
 def test_per_feature_z(tmp_path: Path, sine_data: np.ndarray) -> None:
-    opt = FitOptions(window=W, latent=4, epochs=1, batch_size=32, verbose=0, parity_windows=32, members="dense,pca",
-                     ensemble_norm="z_feature", pca_variance=0.9)
-    r = fit_bundle(sine_data, arch="ensemble", out=tmp_path / "e", options=opt, feature_names=NAMES,
-                   provenance={"machine": "sine"})
+    opt = FitOptions(
+        window=W,
+        latent=4,
+        epochs=1,
+        batch_size=32,
+        verbose=0,
+        parity_windows=32,
+        members="dense,pca",
+        ensemble_norm="z_feature",
+        pca_variance=0.9,
+    )
+    r = fit_bundle(
+        sine_data, arch="ensemble", out=tmp_path / "e", options=opt, feature_names=NAMES, provenance={"machine": "sine"}
+    )
     n_val = round(len(sine_data) * 0.2)
     b, dense, pca = _by_hand(r, make_windows(sine_data[-n_val:], W), sine_data)
     assert b.members[0].norm.scope == "feature"
@@ -123,14 +155,25 @@ def test_per_feature_z(tmp_path: Path, sine_data: np.ndarray) -> None:
 
 
 def test_forecaster_member_with_rank_norm(tmp_path: Path, sine_data: np.ndarray, make_sine) -> None:
-    opt = FitOptions(window=W, latent=4, epochs=1, batch_size=32, verbose=0, parity_windows=32,
-                     members="lstm_forecaster,pca", ensemble_norm="rank")
-    r = fit_bundle(sine_data, arch="ensemble", out=tmp_path / "e", options=opt, feature_names=NAMES,
-                   provenance={"machine": "sine"})
+    opt = FitOptions(
+        window=W,
+        latent=4,
+        epochs=1,
+        batch_size=32,
+        verbose=0,
+        parity_windows=32,
+        members="lstm_forecaster,pca",
+        ensemble_norm="rank",
+    )
+    r = fit_bundle(
+        sine_data, arch="ensemble", out=tmp_path / "e", options=opt, feature_names=NAMES, provenance={"machine": "sine"}
+    )
     loaded = load_model(r.bundle)
     b = loaded.bundle
     assert b.window == W + 1 and [(m.kind, m.window, m.norm.method) for m in b.members] == [
-        ("forecaster", W + 1, "rank"), ("autoencoder", 1, "rank")]
+        ("forecaster", W + 1, "rank"),
+        ("autoencoder", 1, "rank"),
+    ]
     # validation errors normalised by their own CDF spread over [0, 1]
     n_val = round(len(sine_data) * 0.2)
     x = b.scaler.transform(make_windows(sine_data[-n_val:], W + 1)).astype(np.float32)
@@ -150,8 +193,12 @@ def _dataset(root: Path) -> Path:
     test, labels = x[1600:].copy(), np.zeros(1000, int)
     test[400:430, 1] += 0.4
     labels[400:430] = 1
-    for sub, text in (("train", format_rows(x[:1600])), ("test", format_rows(test)),
-                      ("test_label", "".join(f"{v}\n" for v in labels)), ("interpretation_label", "400-430:2\n")):
+    for sub, text in (
+        ("train", format_rows(x[:1600])),
+        ("test", format_rows(test)),
+        ("test_label", "".join(f"{v}\n" for v in labels)),
+        ("interpretation_label", "400-430:2\n"),
+    ):
         (root / sub).mkdir(parents=True, exist_ok=True)
         (root / sub / "m.txt").write_text(text)
     return root
@@ -168,8 +215,28 @@ def test_evaluate_and_cli_run_the_ensemble(tmp_path: Path) -> None:
     assert r["best_f1"]["f1"] > 0.5 and r["detection_delay"]["events"] == 1
     assert "ensemble" in ev.DEFAULT_MODELS and "lstm_forecaster" in ev.DEFAULT_MODELS
     out = tmp_path / "b"
-    assert main(["fit", "--data", str(data), "--machine", "m", "--out", str(out), "--arch", "ensemble",
-                 "--members", "dense,pca", "--window", "10", "--epochs", "1"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--data",
+                str(data),
+                "--machine",
+                "m",
+                "--out",
+                str(out),
+                "--arch",
+                "ensemble",
+                "--members",
+                "dense,pca",
+                "--window",
+                "10",
+                "--epochs",
+                "1",
+            ]
+        )
+        == 0
+    )
     b = load_bundle(out)
     assert b.architecture == "ensemble" and "--members dense,pca" in b.meta["training"]["command"]
     assert b.features == ("f1", "f2", "f3")

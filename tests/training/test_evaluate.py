@@ -1,4 +1,5 @@
 """Evaluation end to end on a generated SMD-layout dataset (no /work/shared needed)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -55,11 +56,25 @@ def _in01(v: float) -> bool:
     return 0.0 <= v <= 1.0
 
 
-def test_baselines_json_structure_and_sane_figures(data: Path, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_baselines_json_structure_and_sane_figures(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "eval.json"
-    rc = main(["evaluate", "--data", str(data), "--machines", "m-1,m-2", "--models", "pca,iforest,mahalanobis",
-               "--out", str(out), "--vus-max-buffer", "10"])
+    rc = main(
+        [
+            "evaluate",
+            "--data",
+            str(data),
+            "--machines",
+            "m-1,m-2",
+            "--models",
+            "pca,iforest,mahalanobis",
+            "--out",
+            str(out),
+            "--vus-max-buffer",
+            "10",
+        ]
+    )
     assert rc == 0
     doc = json.loads(out.read_text())
     assert doc["machines"] == ["m-1", "m-2"] and doc["models"] == ["pca", "iforest", "mahalanobis"]
@@ -79,7 +94,8 @@ def test_baselines_json_structure_and_sane_figures(data: Path, tmp_path: Path,
             assert _in01(x["auc_pr"]) and _in01(x["vus_pr"])
             assert x["pa_f1_inflated"]["f1"] >= x["best_f1"]["f1"] - 1e-12  # adjustment only adds
         assert r["mean"]["best_f1"]["f1"] == pytest.approx(
-            np.mean([r["machines"][m]["best_f1"]["f1"] for m in ("m-1", "m-2")]))
+            np.mean([r["machines"][m]["best_f1"]["f1"] for m in ("m-1", "m-2")])
+        )
     pca = doc["results"]["pca"]["mean"]
     assert pca["best_f1"]["f1"] > 0.8 and pca["auc_pr"] > 0.8  # the shifts are obvious
     assert pca["hitrate@100"] > 0.5 and pca["hitrate@150"] >= pca["hitrate@100"]

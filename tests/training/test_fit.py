@@ -1,4 +1,5 @@
 """fit -> convert -> bundle: the agent's scorer reproduces the Keras model, thresholds match the agent."""
+
 from __future__ import annotations
 
 import json
@@ -88,8 +89,15 @@ def test_quantile_thresholds() -> None:
     np.testing.assert_allclose(values, np.quantile(errors, 0.99, axis=0))
 
 
-@pytest.mark.parametrize("kw, msg", [({"tail": 31}, "tail"), ({"threshold": "best_f1"}, "threshold"),
-                                     ({"epochs": 0}, "epochs"), ({"feature_floor": 0.0}, "feature_floor")])
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        ({"tail": 31}, "tail"),
+        ({"threshold": "best_f1"}, "threshold"),
+        ({"epochs": 0}, "epochs"),
+        ({"feature_floor": 0.0}, "feature_floor"),
+    ],
+)
 def test_bad_options_are_refused(kw: dict, msg: str) -> None:
     with pytest.raises(ValueError, match=msg):
         FitOptions(**kw)
@@ -97,8 +105,14 @@ def test_bad_options_are_refused(kw: dict, msg: str) -> None:
 
 def test_feature_names_must_match_columns(sine_data: np.ndarray, tmp_path) -> None:
     with pytest.raises(ValueError, match="expected \\(T, 4\\)"):
-        fit_bundle(sine_data, arch="dense", out=tmp_path, options=FitOptions(window=8),
-                   feature_names=("a", "b", "c", "d"), provenance={})
+        fit_bundle(
+            sine_data,
+            arch="dense",
+            out=tmp_path,
+            options=FitOptions(window=8),
+            feature_names=("a", "b", "c", "d"),
+            provenance={},
+        )
 
 
 def test_cli_fit_writes_a_verified_bundle(tmp_path, capsys: pytest.CaptureFixture[str], make_sine) -> None:
@@ -107,8 +121,27 @@ def test_cli_fit_writes_a_verified_bundle(tmp_path, capsys: pytest.CaptureFixtur
     (tmp_path / "smd" / "train").mkdir(parents=True)
     (tmp_path / "smd" / "train" / "m-1.txt").write_text(format_rows(make_sine(300, seed=3)))
     out = tmp_path / "bundle"
-    argv = ["fit", "--data", str(tmp_path / "smd"), "--machine", "m-1", "--out", str(out), "--arch", "dense",
-            "--epochs", "1", "--window", "8", "--batch-size", "32", "--tail", "2", "--threshold", "quantile"]
+    argv = [
+        "fit",
+        "--data",
+        str(tmp_path / "smd"),
+        "--machine",
+        "m-1",
+        "--out",
+        str(out),
+        "--arch",
+        "dense",
+        "--epochs",
+        "1",
+        "--window",
+        "8",
+        "--batch-size",
+        "32",
+        "--tail",
+        "2",
+        "--threshold",
+        "quantile",
+    ]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "parity" in text and "threshold" in text and "µs per window" in text

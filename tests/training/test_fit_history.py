@@ -1,4 +1,5 @@
 """`anomaly-train fit --history`: a host-specific bundle from the agent's own recorded history."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,10 @@ def test_fit_from_recorded_history_with_a_gap(tmp_path: Path) -> None:
     writer.close()
 
     out = tmp_path / "bundle"
-    assert main(["fit", "--history", str(hist), "--out", str(out), "--arch", "dense", "--epochs", "1",
-                 "--window", "10"]) == 0
+    assert (
+        main(["fit", "--history", str(hist), "--out", str(out), "--arch", "dense", "--epochs", "1", "--window", "10"])
+        == 0
+    )
     doc = json.loads((out / "bundle.json").read_text())
     assert doc["training"]["host_specific"] is True
     assert doc["training"]["segments"] == 2 and doc["training"]["rows"] == 390

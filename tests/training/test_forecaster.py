@@ -1,4 +1,5 @@
 """``lstm_forecaster``: next-row LSTM, builtin-only unrolled conversion, bundle kind "forecaster", agent thresholds."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -60,8 +61,14 @@ def test_unrolled_conversion_matches_keras(tmp_path: Path) -> None:
 def fitted(tmp_path_factory: pytest.TempPathFactory, sine_data: np.ndarray):
     opt = FitOptions(window=W, latent=8, epochs=3, batch_size=32, verbose=0, parity_windows=64)
     out = tmp_path_factory.mktemp("forecaster")
-    return fit_bundle(sine_data, arch="lstm_forecaster", out=out, options=opt, feature_names=NAMES,
-                      provenance={"machine": "sine", "command": "pytest"})
+    return fit_bundle(
+        sine_data,
+        arch="lstm_forecaster",
+        out=out,
+        options=opt,
+        feature_names=NAMES,
+        provenance={"machine": "sine", "command": "pytest"},
+    )
 
 
 def test_bundle_is_a_forecaster(fitted) -> None:
@@ -110,7 +117,27 @@ def test_cli_fit_arch_lstm_forecaster(tmp_path: Path, make_sine) -> None:
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "m.txt").write_text(format_rows(make_sine(300)))
     out = tmp_path / "b"
-    assert main(["fit", "--data", str(tmp_path), "--machine", "m", "--out", str(out), "--arch", "lstm_forecaster",
-                 "--window", "6", "--latent", "4", "--epochs", "1"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "--data",
+                str(tmp_path),
+                "--machine",
+                "m",
+                "--out",
+                str(out),
+                "--arch",
+                "lstm_forecaster",
+                "--window",
+                "6",
+                "--latent",
+                "4",
+                "--epochs",
+                "1",
+            ]
+        )
+        == 0
+    )
     b = load_bundle(out)
     assert b.kind == "forecaster" and b.window == 7 and "--arch lstm_forecaster" in b.meta["training"]["command"]

@@ -1,4 +1,5 @@
 """training.importers: Prometheus (fake HTTP), CSV and NAB into the SMD layout, hand-checked values."""
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,7 @@ def main(argv: list[str]) -> int:
 
 
 def test_durations_and_times() -> None:
-    assert [parse_duration(s) for s in ("60s", "1m", "1h30m", "500ms", "90", "1d")] == \
-        [60, 60, 5400, 0.5, 90, 86400]
+    assert [parse_duration(s) for s in ("60s", "1m", "1h30m", "500ms", "90", "1d")] == [60, 60, 5400, 0.5, 90, 86400]
     for bad in ("", "1x", "-5s", "0", "5s3"):
         with pytest.raises(ImporterError):
             parse_duration(bad)
@@ -123,12 +123,18 @@ def test_fetch_grid_chunks_and_places_points() -> None:
 
 
 def test_import_prometheus_writes_smd38_with_missing_and_filled(tmp_path: Path) -> None:
-    fake = FakeProm({"node_load1{": lambda t: t / 60, "TCPTimeouts": lambda t: None,
-                     "node_memory_MemTotal": lambda t: 8e9,
-                     "node_sockstat_TCP_tw": lambda t: None if t == 1_000_060 else 3},
-                    targets=[{"labels": {"instance": "h:9100"}, "scrapeInterval": "15s"}])
-    res = import_prometheus(PrometheusAPI("http://p/", urlopen=fake), "h:9100", 1_000_000, 1_000_300, 60, tmp_path,
-                            "host")
+    fake = FakeProm(
+        {
+            "node_load1{": lambda t: t / 60,
+            "TCPTimeouts": lambda t: None,
+            "node_memory_MemTotal": lambda t: 8e9,
+            "node_sockstat_TCP_tw": lambda t: None if t == 1_000_060 else 3,
+        },
+        targets=[{"labels": {"instance": "h:9100"}, "scrapeInterval": "15s"}],
+    )
+    res = import_prometheus(
+        PrometheusAPI("http://p/", urlopen=fake), "h:9100", 1_000_000, 1_000_300, 60, tmp_path, "host"
+    )
     x = load_rows(tmp_path / "train" / "host.txt", n_cols=38)
     col = dict(zip(SMD38_NAMES, x.T))
     assert x.shape == (6, 38)
@@ -180,8 +186,24 @@ def test_resample_means_per_bin() -> None:
 def test_import_csv_hand_checked(tmp_path: Path) -> None:
     src = tmp_path / "in.csv"
     src.write_text(CSV)
-    rc = main(["import", "csv", "--input", str(src), "--time-column", "ts", "--out", str(tmp_path / "out"),
-               "--machine", "web1", "--interval", "1m", "--columns", "b,a"])
+    rc = main(
+        [
+            "import",
+            "csv",
+            "--input",
+            str(src),
+            "--time-column",
+            "ts",
+            "--out",
+            str(tmp_path / "out"),
+            "--machine",
+            "web1",
+            "--interval",
+            "1m",
+            "--columns",
+            "b,a",
+        ]
+    )
     assert rc == 0
     x = load_rows(tmp_path / "out" / "train" / "web1.txt")
     # bins 00:00 (rows 0s, 30s), 00:01, 00:02 + 00:03 empty (forward-filled), 00:04 (b: NaN and 60 -> 60)
@@ -216,12 +238,17 @@ def make_nab(root: Path, n: int = 40) -> str:
     data = root / "data" / rel
     data.parent.mkdir(parents=True)
     t0 = np.datetime64("2014-04-01T00:00:00")
-    lines = ["timestamp,value"] + [f"{str(t0 + np.timedelta64(5 * i, 'm')).replace('T', ' ')},{i * 1.5}"
-                                   for i in range(n)]
+    lines = ["timestamp,value"] + [
+        f"{str(t0 + np.timedelta64(5 * i, 'm')).replace('T', ' ')},{i * 1.5}" for i in range(n)
+    ]
     data.write_text("\n".join(lines) + "\n")
     (root / "labels").mkdir()
-    windows = {rel: [["2014-04-01 01:40:00.000000", "2014-04-01 02:00:00.000000"],  # rows 20..24
-                     ["2014-04-01 03:10:00.000000", "2014-04-01 03:15:00.000000"]]}  # rows 38, 39
+    windows = {
+        rel: [
+            ["2014-04-01 01:40:00.000000", "2014-04-01 02:00:00.000000"],  # rows 20..24
+            ["2014-04-01 03:10:00.000000", "2014-04-01 03:15:00.000000"],
+        ]
+    }  # rows 38, 39
     (root / "labels" / "combined_windows.json").write_text(json.dumps(windows))
     return rel
 

@@ -1,4 +1,5 @@
 """Metrics: hand-computed cases, a brute-force VUS check, and the PA-F1 random-score trap."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Architectures, the unrolled batch-1 clone, builtin-only conversion and the parity check."""
+
 from __future__ import annotations
 
 import subprocess
@@ -29,8 +30,9 @@ def test_registry_names_and_defaults() -> None:
 
 def test_registry_does_not_load_tensorflow() -> None:
     # `anomaly-train --help` must stay fast: only build_model may import keras
-    code = ("import sys, training.cli as c; c.build_parser(); "
-            "print(any(m in sys.modules for m in ('keras', 'tensorflow')))")
+    code = (
+        "import sys, training.cli as c; c.build_parser(); print(any(m in sys.modules for m in ('keras', 'tensorflow')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

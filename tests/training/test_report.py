@@ -1,4 +1,5 @@
 """``anomaly-train report`` on the shipped tiny SMD fixture with a quickly trained dense bundle."""
+
 from __future__ import annotations
 
 import json
@@ -65,8 +66,14 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # min-max and the last step: after one epoch on this tiny split its threshold still leaves incidents to
     # render (a one-epoch z-score model is held back by its anchor); the report draws both kinds alike
     opt = FitOptions(window=10, epochs=1, verbose=0, parity_windows=32, scaling="minmax", tail=1, error_cap=None)
-    fit_bundle(train, arch="dense", out=out, options=opt, feature_names=names,
-               provenance={"data_dir": str(FIXTURE), "machine": MACHINE, "split": "train", "command": "pytest"})
+    fit_bundle(
+        train,
+        arch="dense",
+        out=out,
+        options=opt,
+        feature_names=names,
+        provenance={"data_dir": str(FIXTURE), "machine": MACHINE, "split": "train", "command": "pytest"},
+    )
     return out
 
 
@@ -74,8 +81,25 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def made(bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     out = tmp_path_factory.mktemp("report")
     html, pdf = out / "r.html", out / "r.pdf"
-    rc = main(["report", "--data", str(FIXTURE), "--machine", MACHINE, "--bundle", str(bundle), "--out", str(html),
-               "--pdf", str(pdf), "--incidents", "3", "--vus-max-buffer", "10"])
+    rc = main(
+        [
+            "report",
+            "--data",
+            str(FIXTURE),
+            "--machine",
+            MACHINE,
+            "--bundle",
+            str(bundle),
+            "--out",
+            str(html),
+            "--pdf",
+            str(pdf),
+            "--incidents",
+            "3",
+            "--vus-max-buffer",
+            "10",
+        ]
+    )
     assert rc == 0
     return html.read_text(encoding="utf-8"), pdf
 
@@ -103,12 +127,18 @@ def test_metrics_table_has_bundle_and_every_baseline(made: tuple[str, Path]) -> 
     for h in ("bestF1", "F1@thr", "FPR@thr", "AUC-PR", "VUS-PR", "evF1", "PA-F1 (inflated)", "HR@100", "HR@150"):
         assert f"<th>{h}</th>" in table
     heads = re.findall(r"<th>([^<]+)</th>", table)
-    rows = {m.group(1): re.findall(r"<td>([^<]*)</td>", m.group(2))
-            for m in re.finditer(r"<tr><td>([^<]+)</td>(.*?)</tr>", table)}
+    rows = {
+        m.group(1): re.findall(r"<td>([^<]*)</td>", m.group(2))
+        for m in re.finditer(r"<tr><td>([^<]+)</td>(.*?)</tr>", table)
+    }
     iforest = dict(zip(heads[1:], rows["iforest"]))
     assert iforest["HR@100"] == iforest["HR@150"] == "n/a"  # no per-feature scores: no HitRate
-    shares = [c for cells in rows.values() for h, c in zip(heads[1:], cells)
-              if h not in ("FA/day", "Delay") and re.fullmatch(r"[0-9.]+", c)]  # rates and delays are not shares
+    shares = [
+        c
+        for cells in rows.values()
+        for h, c in zip(heads[1:], cells)
+        if h not in ("FA/day", "Delay") and re.fullmatch(r"[0-9.]+", c)
+    ]  # rates and delays are not shares
     assert shares and all(0.0 <= float(c) <= 1.0 for c in shares)
 
 
@@ -120,8 +150,22 @@ def test_incidents_and_model_card(made: tuple[str, Path], bundle: Path) -> None:
     assert 1 <= n <= 3 and inc.count("data:image/png;base64,") == n
     card = _section(doc, "model")
     meta = json.loads((bundle / "bundle.json").read_text())
-    for field in ("model id", "created", "training data", "architecture", "window", "features", "score", "scaler",
-                  "model size", "inference", "threshold", "parity", "versions", "command"):
+    for field in (
+        "model id",
+        "created",
+        "training data",
+        "architecture",
+        "window",
+        "features",
+        "score",
+        "scaler",
+        "model size",
+        "inference",
+        "threshold",
+        "parity",
+        "versions",
+        "command",
+    ):
         assert f"<th>{field}</th>" in card, field
     assert meta["model_id"] in card and meta["model"]["sha256"] in card
     assert f"{meta['model']['size_bytes']} bytes" in card
@@ -157,6 +201,19 @@ def test_evaluation_json_table_and_appended_section(bundle: Path, tmp_path: Path
 def test_bad_inputs_are_named(bundle: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown baseline"):
         R.gather(FIXTURE, MACHINE, bundle, baselines=["pca", "svm"])
-    rc = main(["report", "--data", str(FIXTURE), "--machine", MACHINE, "--bundle", str(bundle), "--out",
-               str(tmp_path / "x.html"), "--evaluation", str(FIXTURE / "meta.json")])
+    rc = main(
+        [
+            "report",
+            "--data",
+            str(FIXTURE),
+            "--machine",
+            MACHINE,
+            "--bundle",
+            str(bundle),
+            "--out",
+            str(tmp_path / "x.html"),
+            "--evaluation",
+            str(FIXTURE / "meta.json"),
+        ]
+    )
     assert rc == 2 and not (tmp_path / "x.html").exists()

@@ -1,4 +1,5 @@
 """`anomaly-train threshold`: best-F1 threshold on labelled validation rows, model untouched."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,24 @@ from training.cli import main
 
 def test_best_f1_threshold_on_labelled_rows(tmp_path: Path) -> None:
     out = tmp_path / "b"
-    assert main(["threshold", "--bundle", str(DEFAULT_BUNDLE), "--data", str(DEMO_DATA), "--machine", "machine-1-6",
-                 "--rows", ":6000", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "threshold",
+                "--bundle",
+                str(DEFAULT_BUNDLE),
+                "--data",
+                str(DEMO_DATA),
+                "--machine",
+                "machine-1-6",
+                "--rows",
+                ":6000",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     before = json.loads((DEFAULT_BUNDLE / "bundle.json").read_text())
     after = json.loads((out / "bundle.json").read_text())
     assert after["threshold"]["method"] == "best_f1"

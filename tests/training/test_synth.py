@@ -1,4 +1,5 @@
 """training.synth: normal behaviour looks like a host, anomalies are real, labelled and round-trip as SMD."""
+
 from __future__ import annotations
 
 import gzip
@@ -35,6 +36,7 @@ def robust(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # --- shape, determinism, labels ---------------------------------------------------------------
 
+
 def test_shapes_dtypes_and_range() -> None:
     d = synth()
     assert d.train.shape == (2000, 38) and d.test.shape == (3000, 38) and d.labels.shape == (3000,)
@@ -45,8 +47,10 @@ def test_shapes_dtypes_and_range() -> None:
 
 
 def test_same_seed_same_data_other_seed_other_data() -> None:
-    a, b = generate(train_rows=500, test_rows=800, n_anomalies=3, seed=5), generate(
-        train_rows=500, test_rows=800, n_anomalies=3, seed=5)
+    a, b = (
+        generate(train_rows=500, test_rows=800, n_anomalies=3, seed=5),
+        generate(train_rows=500, test_rows=800, n_anomalies=3, seed=5),
+    )
     c = generate(train_rows=500, test_rows=800, n_anomalies=3, seed=6)
     np.testing.assert_array_equal(a.train, b.train)
     np.testing.assert_array_equal(a.test, b.test)
@@ -62,8 +66,8 @@ def test_labels_are_exactly_the_interpretation_segments(seed: int) -> None:
     for a in d.interpretation:
         assert 0 <= a.start < a.end <= 3000 and a.dims == tuple(sorted(set(a.dims)))
         assert 1 <= len(a.dims) <= 4 and all(0 <= j < 38 for j in a.dims)
-        assert expected[a.start:a.end].sum() == 0, "segments overlap"
-        expected[a.start:a.end] = 1
+        assert expected[a.start : a.end].sum() == 0, "segments overlap"
+        expected[a.start : a.end] = 1
     np.testing.assert_array_equal(d.labels, expected)
     assert len(d.interpretation) == len(d.kinds) == 10
     assert sorted(d.kinds) == sorted(KINDS * 2)  # kinds take turns
@@ -77,13 +81,14 @@ def test_anomalies_touch_only_their_rows_and_dims(seed: int) -> None:
     assert clean.labels.sum() == 0 and clean.interpretation == []
     touched = np.zeros(d.test.shape, dtype=bool)
     for a in d.interpretation:
-        touched[a.start:a.end, list(a.dims)] = True
+        touched[a.start : a.end, list(a.dims)] = True
         for j in a.dims:
-            assert not np.array_equal(d.test[a.start:a.end, j], clean.test[a.start:a.end, j])
+            assert not np.array_equal(d.test[a.start : a.end, j], clean.test[a.start : a.end, j])
     np.testing.assert_array_equal(d.test[~touched], clean.test[~touched])
 
 
 # --- each kind is visible to a simple detector ---------------------------------------------------
+
 
 def _segments(kind: str) -> list[tuple[SynthData, Interpretation]]:
     return [(synth(s), a) for s in range(4) for a, k in zip(synth(s).interpretation, synth(s).kinds) if k == kind]
@@ -91,7 +96,7 @@ def _segments(kind: str) -> list[tuple[SynthData, Interpretation]]:
 
 def test_spikes_are_far_outside_the_preceding_hour() -> None:
     for d, a in _segments("spike"):
-        prev, seg = d.test[a.start - 60:a.start][:, list(a.dims)], d.test[a.start:a.end][:, list(a.dims)]
+        prev, seg = d.test[a.start - 60 : a.start][:, list(a.dims)], d.test[a.start : a.end][:, list(a.dims)]
         med, spread = robust(prev)
         assert (np.abs(seg - med) / spread).min(axis=0).min() > 4, a  # every row, every dim
         assert a.end - a.start <= 8
@@ -99,8 +104,8 @@ def test_spikes_are_far_outside_the_preceding_hour() -> None:
 
 def test_level_shifts_move_the_median() -> None:
     for d, a in _segments("level_shift"):
-        med, spread = robust(d.test[a.start - 60:a.start][:, list(a.dims)])
-        seg_med = np.median(d.test[a.start:a.end][:, list(a.dims)], axis=0)
+        med, spread = robust(d.test[a.start - 60 : a.start][:, list(a.dims)])
+        seg_med = np.median(d.test[a.start : a.end][:, list(a.dims)], axis=0)
         assert (np.abs(seg_med - med) / spread).min() > 3, a
 
 
@@ -110,21 +115,21 @@ def test_drifts_ramp_away_from_the_clean_series() -> None:
         for a, kind in zip(d.interpretation, d.kinds):
             if kind != "drift":
                 continue
-            dev = np.abs(d.test[a.start:a.end] - clean.test[a.start:a.end])[:, list(a.dims)]
+            dev = np.abs(d.test[a.start : a.end] - clean.test[a.start : a.end])[:, list(a.dims)]
             n = a.end - a.start
-            assert (dev[: n // 10].mean(axis=0) < 0.1).all() and (dev[-n // 10:].mean(axis=0) > 0.25).all(), a
+            assert (dev[: n // 10].mean(axis=0) < 0.1).all() and (dev[-n // 10 :].mean(axis=0) > 0.25).all(), a
             ramp = np.arange(n)
             assert all(np.corrcoef(ramp, dev[:, i])[0, 1] > 0.9 for i in range(dev.shape[1])), a
-            med, spread = robust(d.test[a.start - 60:a.start][:, list(a.dims)])
-            end_med = np.median(d.test[a.end - n // 10:a.end][:, list(a.dims)], axis=0)
+            med, spread = robust(d.test[a.start - 60 : a.start][:, list(a.dims)])
+            end_med = np.median(d.test[a.end - n // 10 : a.end][:, list(a.dims)], axis=0)
             assert (np.abs(end_med - med) / spread).min() > 3, a
 
 
 def test_variance_changes_raise_the_typical_step() -> None:
     for d, a in _segments("variance"):
         step = lambda x: np.median(np.abs(np.diff(x, axis=0)), axis=0)  # noqa: E731 - robust to bursts
-        before = step(d.test[a.start - 60:a.start][:, list(a.dims)])
-        during = step(d.test[a.start:a.end][:, list(a.dims)])
+        before = step(d.test[a.start - 60 : a.start][:, list(a.dims)])
+        during = step(d.test[a.start : a.end][:, list(a.dims)])
         assert (during / (before + 1e-3)).min() > 3, a
 
 
@@ -136,16 +141,17 @@ def test_broken_correlation_decouples_one_group_member() -> None:
         group = next(g for g in CORRELATED if SMD38_NAMES[j] in g)
         others = [col[n] for n in group if col[n] != j]
         in_train = np.corrcoef(d.train[:, j], d.train[:, others].mean(axis=1))[0, 1]
-        ref = d.test[a.start:a.end, others].mean(axis=1)
-        before = d.test[a.start - 60:a.start]
+        ref = d.test[a.start : a.end, others].mean(axis=1)
+        before = d.test[a.start - 60 : a.start]
         assert in_train > 0.95
         assert np.corrcoef(before[:, j], before[:, others].mean(axis=1))[0, 1] > 0.8, a
-        assert abs(np.corrcoef(d.test[a.start:a.end, j], ref)[0, 1]) < 0.3, a
+        assert abs(np.corrcoef(d.test[a.start : a.end, j], ref)[0, 1]) < 0.3, a
         # level and spread stay plausible: only the relation breaks
-        assert abs(d.test[a.start:a.end, j].mean() - d.test[a.start - 60:a.start, j].mean()) < 0.15
+        assert abs(d.test[a.start : a.end, j].mean() - d.test[a.start - 60 : a.start, j].mean()) < 0.15
 
 
 # --- normal behaviour looks like SMD ---------------------------------------------------------------
+
 
 def test_normal_structure_matches_smd() -> None:
     x = synth().train
@@ -170,20 +176,24 @@ def test_other_feature_counts_and_names() -> None:
     assert d.train.shape == (300, 42)
     d = generate(n_features=5, train_rows=300, test_rows=600, kinds=("spike", "level_shift"), n_anomalies=4)
     assert d.feature_names == SMD38_NAMES[:5] and all(max(a.dims) < 5 for a in d.interpretation)
-    d = generate(n_features=3, train_rows=300, test_rows=300, n_anomalies=1, kinds=("drift",),
-                 feature_names=("a", "b", "c"))
+    d = generate(
+        n_features=3, train_rows=300, test_rows=300, n_anomalies=1, kinds=("drift",), feature_names=("a", "b", "c")
+    )
     assert d.feature_names == ("a", "b", "c") and d.labels.sum() > 0
 
 
-@pytest.mark.parametrize(("kw", "match"), [
-    ({"kinds": ("spike", "tsunami")}, "unknown anomaly kinds.*tsunami"),
-    ({"kinds": ()}, "unknown anomaly kinds"),
-    ({"kinds": "spike,nope"}, "unknown anomaly kinds.*nope"),
-    ({"n_anomalies": 50}, "too short for 50 anomalies"),
-    ({"n_features": 3, "kinds": ("correlation",)}, "correlated group"),
-    ({"n_anomalies": -1}, ">= 0"),
-    ({"feature_names": ("a", "a")}, "not unique"),
-])
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"kinds": ("spike", "tsunami")}, "unknown anomaly kinds.*tsunami"),
+        ({"kinds": ()}, "unknown anomaly kinds"),
+        ({"kinds": "spike,nope"}, "unknown anomaly kinds.*nope"),
+        ({"n_anomalies": 50}, "too short for 50 anomalies"),
+        ({"n_features": 3, "kinds": ("correlation",)}, "correlated group"),
+        ({"n_anomalies": -1}, ">= 0"),
+        ({"feature_names": ("a", "a")}, "not unique"),
+    ],
+)
 def test_bad_arguments_are_refused(kw: dict, match: str) -> None:
     params = {"train_rows": 200, "test_rows": 1000, "n_anomalies": 2, **kw}
     with pytest.raises(ValueError, match=match):
@@ -192,13 +202,15 @@ def test_bad_arguments_are_refused(kw: dict, match: str) -> None:
 
 # --- SMD files ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("compress", [False, True])
 def test_write_smd_round_trips_through_load_machine(tmp_path: Path, compress: bool) -> None:
     d = generate(train_rows=400, test_rows=1200, n_anomalies=4, seed=3)
     files = write_smd(tmp_path, "synth-x", d, compress=compress)
     suffix = ".txt.gz" if compress else ".txt"
     assert sorted(p.relative_to(tmp_path).as_posix() for p in files) == sorted(
-        f"{s}/synth-x{suffix}" for s in ("train", "test", "test_label", "interpretation_label"))
+        f"{s}/synth-x{suffix}" for s in ("train", "test", "test_label", "interpretation_label")
+    )
     m = load_machine(tmp_path, "synth-x")
     np.testing.assert_allclose(m.train, d.train, rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(m.test, d.test, rtol=1e-5, atol=1e-12)
@@ -225,17 +237,52 @@ def test_write_smd_refuses_bad_machine_names(tmp_path: Path, name: str) -> None:
 
 
 def test_cli_writes_the_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = cli.main(["synth", "--out", str(tmp_path), "--machine", "synth-9", "--features", "20",
-                   "--train-rows", "300", "--test-rows", "900", "--kinds", "spike,drift", "--anomalies", "3",
-                   "--seed", "4"])
+    rc = cli.main(
+        [
+            "synth",
+            "--out",
+            str(tmp_path),
+            "--machine",
+            "synth-9",
+            "--features",
+            "20",
+            "--train-rows",
+            "300",
+            "--test-rows",
+            "900",
+            "--kinds",
+            "spike,drift",
+            "--anomalies",
+            "3",
+            "--seed",
+            "4",
+        ]
+    )
     assert rc == 0 and "synth-9" in capsys.readouterr().out
     m = load_machine(tmp_path, "synth-9")
     expected = generate(20, 300, 900, ("spike", "drift"), 3, 4)
     assert m.train.shape == (300, 20) and m.test.shape == (900, 20)
     np.testing.assert_allclose(m.test, expected.test, rtol=1e-5, atol=1e-12)
     assert m.interpretation == expected.interpretation and set(expected.kinds) == {"spike", "drift"}
-    assert cli.main(["synth", "--out", str(tmp_path), "--machine", "z", "--gzip", "--train-rows", "50",
-                     "--test-rows", "300", "--anomalies", "1"]) == 0
+    assert (
+        cli.main(
+            [
+                "synth",
+                "--out",
+                str(tmp_path),
+                "--machine",
+                "z",
+                "--gzip",
+                "--train-rows",
+                "50",
+                "--test-rows",
+                "300",
+                "--anomalies",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "test" / "z.txt.gz").exists()
 
 
@@ -253,6 +300,7 @@ def test_importing_synth_does_not_load_tensorflow() -> None:
 
 
 # --- shipped fixture ---------------------------------------------------------------------------
+
 
 def _regen_module():
     spec = importlib.util.spec_from_file_location("regen_fixtures", FIXTURES / "regen_fixtures.py")

@@ -1,4 +1,5 @@
 """Thresholds: hand-computed cases, a known distribution, fallbacks, JSON-able params."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """``anomaly-train tune``: search space, synthetic injections, trials, the record in the bundle and the report."""
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,28 @@ def tuned(tmp_path_factory: pytest.TempPathFactory, make_sine) -> tuple[Path, Pa
     (data / "train").mkdir()
     (data / "train" / "m.txt").write_text(format_rows(make_sine(700)))
     out = tmp_path_factory.mktemp("tuned")
-    assert main(["tune", "--data", str(data), "--machine", "m", "--arch", "dense", "--trials", "3",
-                 "--trial-epochs", "1", "--epochs", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "tune",
+                "--data",
+                str(data),
+                "--machine",
+                "m",
+                "--arch",
+                "dense",
+                "--trials",
+                "3",
+                "--trial-epochs",
+                "1",
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     return data, out
 
 
@@ -89,13 +110,33 @@ def test_report_shows_the_tuning_section(tuned: tuple[Path, Path], make_sine) ->
     data, out = tuned
     test = make_sine(400, seed=2)
     test[200:220, 1] += 30
-    for sub, text in (("test", format_rows(test)), ("test_label", "".join(
-            "1\n" if 200 <= i < 220 else "0\n" for i in range(400)))):
+    for sub, text in (
+        ("test", format_rows(test)),
+        ("test_label", "".join("1\n" if 200 <= i < 220 else "0\n" for i in range(400))),
+    ):
         (data / sub).mkdir(exist_ok=True)
         (data / sub / "m.txt").write_text(text)
     html = out.parent / "report.html"
-    assert main(["report", "--data", str(data), "--machine", "m", "--bundle", str(out), "--out", str(html),
-                 "--baselines", "", "--vus-max-buffer", "3"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--data",
+                str(data),
+                "--machine",
+                "m",
+                "--bundle",
+                str(out),
+                "--out",
+                str(html),
+                "--baselines",
+                "",
+                "--vus-max-buffer",
+                "3",
+            ]
+        )
+        == 0
+    )
     section = re.search(r'<section id="tuning">(.*?)</section>', html.read_text(), re.S).group(1)
     assert "injection (maximize)" in section and "data:image/png;base64," in section
     assert section.count("<tr><td>") == 3  # one row per trial (at most 10)

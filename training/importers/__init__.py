@@ -13,6 +13,7 @@ One module per source (:mod:`~training.importers.prometheus`,
 :mod:`~training.importers.core`; the subcommand is in
 :mod:`~training.importers.cli`.  This package re-exports the public names.
 """
+
 from __future__ import annotations
 
 from training.importers.cli import register
@@ -44,9 +45,33 @@ from training.importers.prometheus import (
 )
 
 __all__ = [
-    "DISK_EXCLUDE", "MAX_POINTS", "NIC_EXCLUDE", "PROMQL", "ImportResult", "ImporterError", "PrometheusAPI",
-    "PrometheusUnreachable", "build_queries", "chunks", "empty_runs", "fetch_grid", "fill_columns", "import_csv",
-    "import_nab", "import_prometheus", "interpretation_lines", "label_windows", "nab_probation", "parse_duration",
-    "parse_time", "promql_string", "rate_window", "read_csv_columns", "register", "resample", "sidecar_features",
-    "write_sidecar", "write_split",
+    "DISK_EXCLUDE",
+    "MAX_POINTS",
+    "NIC_EXCLUDE",
+    "PROMQL",
+    "ImportResult",
+    "ImporterError",
+    "PrometheusAPI",
+    "PrometheusUnreachable",
+    "build_queries",
+    "chunks",
+    "empty_runs",
+    "fetch_grid",
+    "fill_columns",
+    "import_csv",
+    "import_nab",
+    "import_prometheus",
+    "interpretation_lines",
+    "label_windows",
+    "nab_probation",
+    "parse_duration",
+    "parse_time",
+    "promql_string",
+    "rate_window",
+    "read_csv_columns",
+    "register",
+    "resample",
+    "sidecar_features",
+    "write_sidecar",
+    "write_split",
 ]

@@ -2,6 +2,7 @@
 
 The subcommand: one parser per source, each calling its importer and printing what was written.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,11 +26,19 @@ def _report(res: ImportResult) -> None:
 
 def _run_prometheus(args: argparse.Namespace) -> int:
     res = import_prometheus(
-        PrometheusAPI(args.url, args.timeout), args.instance, parse_time(args.start), parse_time(args.end),
-        parse_duration(args.step), args.out, args.machine or re.sub(r"[^\w.-]", "_", args.instance), job=args.job,
+        PrometheusAPI(args.url, args.timeout),
+        args.instance,
+        parse_time(args.start),
+        parse_time(args.end),
+        parse_duration(args.step),
+        args.out,
+        args.machine or re.sub(r"[^\w.-]", "_", args.instance),
+        job=args.job,
         scrape_interval=parse_duration(args.scrape_interval) if args.scrape_interval else None,
         window=parse_duration(args.rate_window) if args.rate_window else None,
-        disk_exclude=args.disk_exclude, nic_exclude=args.nic_exclude)
+        disk_exclude=args.disk_exclude,
+        nic_exclude=args.nic_exclude,
+    )
     _report(res)
     return 0
 
@@ -47,8 +56,9 @@ def _run_nab(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("import", help="convert Prometheus, CSV or NAB data to the SMD layout",
-                              description=__doc__.splitlines()[0])
+    p = subparsers.add_parser(
+        "import", help="convert Prometheus, CSV or NAB data to the SMD layout", description=__doc__.splitlines()[0]
+    )
     sub = p.add_subparsers(dest="source", required=True)
     pr = sub.add_parser("prometheus", help="node_exporter series via the query_range API")
     pr.add_argument("--url", required=True, help="Prometheus base URL, e.g. http://prometheus:9090")
@@ -75,8 +85,9 @@ def register(subparsers: Any) -> None:
     pc.set_defaults(func=_run_csv)
     pn = sub.add_parser("nab", help="one Numenta Anomaly Benchmark series with its label windows")
     pn.add_argument("--data", type=Path, required=True, help="NAB checkout (holds data/ and labels/)")
-    pn.add_argument("--file", required=True,
-                    help="series under data/, e.g. realKnownCause/ec2_request_latency_system_failure.csv")
+    pn.add_argument(
+        "--file", required=True, help="series under data/, e.g. realKnownCause/ec2_request_latency_system_failure.csv"
+    )
     pn.add_argument("--labels", type=Path, default=None, help="default: DATA/labels/combined_windows.json")
     pn.add_argument("--probation-percent", type=float, default=0.15)
     pn.add_argument("--out", type=Path, required=True)

@@ -1,4 +1,5 @@
 """What every importer shares: errors, durations and times, gap filling, the SMD files and sidecar it writes."""
+
 from __future__ import annotations
 
 import json
@@ -86,8 +87,6 @@ class ImportResult:
 
 def grid_doc(start: float, step: float, count: int) -> dict[str, float]:
     return {"start": start, "step": step, "count": count}
-
-
 
 
 def fill_columns(x: np.ndarray) -> tuple[np.ndarray, dict[int, int], list[int]]:

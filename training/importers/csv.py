@@ -1,4 +1,5 @@
 """``anomaly-train import csv``: a timestamped CSV with named columns, resampled to a regular grid."""
+
 from __future__ import annotations
 
 import csv
@@ -20,8 +21,9 @@ from training.importers.core import (
 )
 
 
-def read_csv_columns(path: Path, time_column: str, columns: list[str] | None = None
-                     ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+def read_csv_columns(
+    path: Path, time_column: str, columns: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """A timestamped CSV with a header -> (t (N,) unix s sorted, values (N, F) NaN for empty, names)."""
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
@@ -79,8 +81,9 @@ def empty_runs(grid: np.ndarray, x: np.ndarray) -> list[tuple[float, int]]:
     return [(float(grid[a]), int(b - a)) for a, b in zip(edges[::2], edges[1::2])]
 
 
-def import_csv(path: Path, time_column: str, out: Path, machine: str, interval: float = 60.0,
-               columns: list[str] | None = None) -> ImportResult:
+def import_csv(
+    path: Path, time_column: str, out: Path, machine: str, interval: float = 60.0, columns: list[str] | None = None
+) -> ImportResult:
     """Resample a timestamped CSV to ``interval`` and write it in the SMD layout."""
     t, x, names = read_csv_columns(path, time_column, columns)
     grid, v = resample(t, x, interval)
@@ -90,12 +93,21 @@ def import_csv(path: Path, time_column: str, out: Path, machine: str, interval: 
         raise ImporterError(f"{path}: column(s) {', '.join(names[j] for j in empty)} hold no number at all")
     cells = {names[j]: c for j, c in counts.items()}
     doc = {
-        "source": {"kind": "csv", "input": str(path), "time_column": time_column, "rows_read": len(t),
-                   "aggregation": "mean per interval"},
-        "features": list(names), "units": [CATALOG[n].unit if n in CATALOG else "" for n in names],
+        "source": {
+            "kind": "csv",
+            "input": str(path),
+            "time_column": time_column,
+            "rows_read": len(t),
+            "aggregation": "mean per interval",
+        },
+        "features": list(names),
+        "units": [CATALOG[n].unit if n in CATALOG else "" for n in names],
         "timestamps": grid_doc(float(grid[0]), interval, len(grid)),
-        "gaps": [{"start": s, "rows": n} for s, n in gaps], "filled_cells": cells,
+        "gaps": [{"start": s, "rows": n} for s, n in gaps],
+        "filled_cells": cells,
     }
-    files = (write_split(out, "train", machine, "".join(format_row(r) for r in filled)),
-             write_sidecar(out, machine, doc))
+    files = (
+        write_split(out, "train", machine, "".join(format_row(r) for r in filled)),
+        write_sidecar(out, machine, doc),
+    )
     return ImportResult(files, len(filled), (), cells)

@@ -1,4 +1,5 @@
 """``anomaly-train import nab``: one Numenta Anomaly Benchmark series with its label windows -> train, test, labels."""
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,9 @@ def interpretation_lines(labels: np.ndarray, dims: str = "1") -> str:
     return "".join(f"{a}-{b}:{dims}\n" for a, b in zip(edges[::2], edges[1::2]))
 
 
-def import_nab(root: Path, file: str, labels: Path, out: Path, machine: str | None = None,
-               probation_percent: float = 0.15) -> ImportResult:
+def import_nab(
+    root: Path, file: str, labels: Path, out: Path, machine: str | None = None, probation_percent: float = 0.15
+) -> ImportResult:
     """One NAB series -> train (probationary period), test, test_label, interpretation_label."""
     machine = machine or Path(file).stem
     t, x, names = read_csv_columns(Path(root) / "data" / file, "timestamp")
@@ -66,11 +68,16 @@ def import_nab(root: Path, file: str, labels: Path, out: Path, machine: str | No
     cells = {names[j]: c for j, c in counts.items()}
     doc = {
         "source": {"kind": "nab", "file": key, "labels": str(labels), "probation_percent": probation_percent},
-        "features": list(names), "units": [""] * len(names),
+        "features": list(names),
+        "units": [""] * len(names),
         "timestamps": {**grid_doc(float(t[0]), step, p), "regular": bool(np.allclose(np.diff(t[:p]), step))},
         "test_timestamps": {"start": float(t[p]), "count": len(t) - p},
-        "splits": {"train_rows": p, "test_rows": len(t) - p, "anomalous_test_rows": int(y[p:].sum()),
-                   "labelled_train_rows": int(y[:p].sum())},
+        "splits": {
+            "train_rows": p,
+            "test_rows": len(t) - p,
+            "anomalous_test_rows": int(y[p:].sum()),
+            "labelled_train_rows": int(y[:p].sum()),
+        },
         "filled_cells": cells,
     }
     rows = [format_row(r) for r in filled]

@@ -2,6 +2,7 @@
 
 The PromQL mapping, its rate window and what node_exporter lacks are in ``docs/importers.md``.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,7 +54,7 @@ def _per_io(num: str, *den: str) -> str:
 
 PROMQL: dict[str, str] = {
     "cpu_r": '1 - sum(rate(node_cpu_seconds_total{$S,mode=~"idle|iowait"}[$W])) '
-             "/ sum(rate(node_cpu_seconds_total{$S}[$W]))",
+    "/ sum(rate(node_cpu_seconds_total{$S}[$W]))",
     "load_1": "max(node_load1{$S})",
     "load_5": "max(node_load5{$S})",
     "load_15": "max(node_load15{$S})",
@@ -64,8 +65,9 @@ PROMQL: dict[str, str] = {
     "disk_q": _rate("node_disk_io_time_weighted_seconds_total", ",$D"),
     "disk_r": _rate("node_disk_reads_completed_total", ",$D"),
     "disk_rb": _rate("node_disk_read_bytes_total", ",$D"),
-    "disk_svc": _per_io("node_disk_io_time_seconds_total", "node_disk_reads_completed_total",
-                        "node_disk_writes_completed_total"),
+    "disk_svc": _per_io(
+        "node_disk_io_time_seconds_total", "node_disk_reads_completed_total", "node_disk_writes_completed_total"
+    ),
     "disk_u": "clamp_max(max(rate(node_disk_io_time_seconds_total{$S,$D}[$W])), 1)",
     "disk_w": _rate("node_disk_writes_completed_total", ",$D"),
     "disk_wa": _per_io("node_disk_write_time_seconds_total", "node_disk_writes_completed_total"),
@@ -110,13 +112,22 @@ def rate_window(step: float, scrape_interval: float) -> float:
     return max(step + scrape_interval, 4 * scrape_interval)
 
 
-def build_queries(instance: str, window: float, job: str | None = None, disk_exclude: str = DISK_EXCLUDE,
-                  nic_exclude: str = NIC_EXCLUDE) -> dict[str, str]:
+def build_queries(
+    instance: str,
+    window: float,
+    job: str | None = None,
+    disk_exclude: str = DISK_EXCLUDE,
+    nic_exclude: str = NIC_EXCLUDE,
+) -> dict[str, str]:
     """SMD-38 feature -> PromQL expression for one node_exporter target."""
     sel = f"instance={promql_string(instance)}" + (f",job={promql_string(job)}" if job else "")
     ms = int(math.ceil(window * 1000))
-    fill = {"S": sel, "D": f"device!~{promql_string(disk_exclude)}", "N": f"device!~{promql_string(nic_exclude)}",
-            "W": f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"}
+    fill = {
+        "S": sel,
+        "D": f"device!~{promql_string(disk_exclude)}",
+        "N": f"device!~{promql_string(nic_exclude)}",
+        "W": f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms",
+    }
     return {f: re.sub(r"\$([SDNW])", lambda m: fill[m.group(1)], q) for f, q in PROMQL.items()}
 
 
@@ -149,8 +160,9 @@ class PrometheusAPI:
         except ValueError:
             raise ImporterError(f"{self.url}{path}: the answer is not Prometheus API JSON") from None
         if doc.get("status") != "success":
-            raise ImporterError(f"{self.url}{path}: {doc.get('errorType')}: {doc.get('error')} "
-                                f"(query {params.get('query', '')!r})")
+            raise ImporterError(
+                f"{self.url}{path}: {doc.get('errorType')}: {doc.get('error')} (query {params.get('query', '')!r})"
+            )
         return doc["data"]
 
     def query_range(self, query: str, start: float, end: float, step: float) -> list[tuple[float, float]]:
@@ -175,8 +187,9 @@ class PrometheusAPI:
         return None
 
 
-def fetch_grid(api: PrometheusAPI, queries: dict[str, str], start: float, end: float,
-               step: float) -> tuple[np.ndarray, np.ndarray]:
+def fetch_grid(
+    api: PrometheusAPI, queries: dict[str, str], start: float, end: float, step: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Evaluate every query on the grid start + i * step.
 
     Returns
@@ -195,10 +208,20 @@ def fetch_grid(api: PrometheusAPI, queries: dict[str, str], start: float, end: f
     return start + step * np.arange(n), values
 
 
-def import_prometheus(api: PrometheusAPI, instance: str, start: float, end: float, step: float, out: Path,
-                      machine: str, job: str | None = None, scrape_interval: float | None = None,
-                      window: float | None = None, disk_exclude: str = DISK_EXCLUDE,
-                      nic_exclude: str = NIC_EXCLUDE) -> ImportResult:
+def import_prometheus(
+    api: PrometheusAPI,
+    instance: str,
+    start: float,
+    end: float,
+    step: float,
+    out: Path,
+    machine: str,
+    job: str | None = None,
+    scrape_interval: float | None = None,
+    window: float | None = None,
+    disk_exclude: str = DISK_EXCLUDE,
+    nic_exclude: str = NIC_EXCLUDE,
+) -> ImportResult:
     """Pull node_exporter series for one instance into ``OUT/train/MACHINE.txt`` (SMD-38, raw)."""
     if scrape_interval is None:
         scrape_interval = api.scrape_interval(instance)
@@ -209,18 +232,33 @@ def import_prometheus(api: PrometheusAPI, instance: str, start: float, end: floa
     queries = build_queries(instance, w, job, disk_exclude, nic_exclude)
     ts, raw = fetch_grid(api, queries, start, end, step)
     if np.isnan(raw).all():
-        raise ImporterError(f"no node_exporter data for instance={instance!r}"
-                            f"{f', job={job!r}' if job else ''} between {start} and {end} at {api.url}")
+        raise ImporterError(
+            f"no node_exporter data for instance={instance!r}"
+            f"{f', job={job!r}' if job else ''} between {start} and {end} at {api.url}"
+        )
     x, counts, empty = fill_columns(raw)
     names = SMD38_NAMES
     missing = tuple(names[j] for j in empty)
     filled = {names[j]: c for j, c in counts.items()}
     doc = {
-        "source": {"kind": "prometheus", "url": api.url, "instance": instance, "job": job, "start": start,
-                   "end": end, "step": step, "scrape_interval": scrape_interval, "rate_window": w},
-        "features": list(names), "units": [CATALOG[f].unit for f in names],
+        "source": {
+            "kind": "prometheus",
+            "url": api.url,
+            "instance": instance,
+            "job": job,
+            "start": start,
+            "end": end,
+            "step": step,
+            "scrape_interval": scrape_interval,
+            "rate_window": w,
+        },
+        "features": list(names),
+        "units": [CATALOG[f].unit for f in names],
         "timestamps": grid_doc(float(ts[0]), step, len(ts)),
-        "mapping": queries, "missing": list(missing), "missing_filled_with": 0, "filled_cells": filled,
+        "mapping": queries,
+        "missing": list(missing),
+        "missing_filled_with": 0,
+        "filled_cells": filled,
     }
     files = (write_split(out, "train", machine, "".join(format_row(r) for r in x)), write_sidecar(out, machine, doc))
     return ImportResult(files, len(x), missing, filled)
