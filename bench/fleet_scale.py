@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         executor: Any = partial(run_ray, cpus_per_host=args.cpus_per_host, num_cpus=args.num_cpus)
     else:
         executor = run_local
+    load_before = os.getloadavg()[0]
     mem = MemorySampler()
     mem.start()
     t0 = time.monotonic()
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_mb": {"driver": round(mem.driver / 2**20), "largest_worker": round(mem.worker / 2**20),
                         "driver_and_descendants": round(mem.tree / 2**20)},
         "machine_cpus": os.cpu_count(),
+        # the machine is shared: other jobs' load makes these figures pessimistic
+        "load_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "command": f"python -m bench.fleet_scale --hosts {args.hosts} --rows {args.rows} --executor {args.executor} "
                    f"--num-cpus {args.num_cpus}",
     }

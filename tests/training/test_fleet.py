@@ -134,6 +134,17 @@ def test_bad_arguments_exit_2(tmp_path: Path) -> None:
     assert host_dir_name("10.0.0.1:9100") == "10.0.0.1_9100"
 
 
+def test_ray_executor_without_ray_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    data = smd(tmp_path / "smd", n=1, bad=False)
+    assert main(["fleet", "fit", "--data", str(data), "--out", str(tmp_path / "o"), "--executor", "ray"]) == 2
+    assert "pip install '.[fleet]'" in capsys.readouterr().err
+
+
 def test_serve_answers_if_none_match_with_304(tmp_path: Path) -> None:
     (tmp_path / "h1").mkdir()
     (tmp_path / "h1" / "bundle.json").write_text("{}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from functools import partial
@@ -70,6 +71,10 @@ def _fit(args: argparse.Namespace) -> int:
         print(f"anomaly-train fleet fit: error: {exc}", file=sys.stderr)
         return 2
     if args.executor == "ray":
+        if importlib.util.find_spec("ray") is None:
+            print("anomaly-train fleet fit: error: Ray is not installed: pip install '.[fleet]', "
+                  "or --executor local", file=sys.stderr)
+            return 2
         cpus = args.num_cpus or os.cpu_count() or 1
         executor: Any = partial(run_ray, cpus_per_host=args.cpus_per_host, address=args.ray_address,
                                 num_cpus=None if args.ray_address else cpus)

@@ -85,6 +85,7 @@ def fit_fleet(jobs: list[HostJob], out: Path, executor: Callable[[list[HostJob],
     for j in jobs:
         if j not in todo:
             hosts[j.host] = {**hosts[j.host], "skipped": True}
+            write_host_record(out, hosts[j.host])
             bar.update(hosts[j.host], skipped=True)
     t0 = time.monotonic()
     try:
