@@ -9,6 +9,7 @@ hosts per hour, seconds per host, failed hosts, and the peak resident memory of 
 largest worker and of the driver with every descendant (Ray's raylet, GCS and workers), sampled every
 0.5 s with psutil.  Results: ``bench/results/fleet_scale_<executor>.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -105,19 +106,30 @@ def main(argv: list[str] | None = None) -> int:
     recs = [doc["hosts"][j.host] for j in jobs]
     ok = [r for r in recs if r.get("status") == "ok"]
     result = {
-        "hosts": args.hosts, "rows_per_host": args.rows, "features": 38, "executor": args.executor,
-        "num_cpus": args.num_cpus, "cpus_per_host": args.cpus_per_host, "epochs": args.epochs,
-        "window": args.window, "ok": len(ok), "failed": len(recs) - len(ok), "wall_seconds": round(wall, 1),
+        "hosts": args.hosts,
+        "rows_per_host": args.rows,
+        "features": 38,
+        "executor": args.executor,
+        "num_cpus": args.num_cpus,
+        "cpus_per_host": args.cpus_per_host,
+        "epochs": args.epochs,
+        "window": args.window,
+        "ok": len(ok),
+        "failed": len(recs) - len(ok),
+        "wall_seconds": round(wall, 1),
         "hosts_per_hour": round(3600 * len(recs) / wall),
         "task_seconds_median": round(float(np.median([r["seconds"] for r in ok])), 2) if ok else None,
         "bundle_bytes_median": int(np.median([r["model_bytes"] for r in ok])) if ok else None,
-        "peak_rss_mb": {"driver": round(mem.driver / 2**20), "largest_worker": round(mem.worker / 2**20),
-                        "driver_and_descendants": round(mem.tree / 2**20)},
+        "peak_rss_mb": {
+            "driver": round(mem.driver / 2**20),
+            "largest_worker": round(mem.worker / 2**20),
+            "driver_and_descendants": round(mem.tree / 2**20),
+        },
         "machine_cpus": os.cpu_count(),
         # the machine is shared: other jobs' load makes these figures pessimistic
         "load_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "command": f"python -m bench.fleet_scale --hosts {args.hosts} --rows {args.rows} --executor {args.executor} "
-                   f"--num-cpus {args.num_cpus}",
+        f"--num-cpus {args.num_cpus}",
     }
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"fleet_scale_{args.executor}.json"

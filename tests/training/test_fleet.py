@@ -1,5 +1,6 @@
 """anomaly-train fleet: plan (digests, resume), one task per host (failures recorded), fleet.json, status,
 serve; the local loop always, Ray when the [fleet] extra is installed (a local cluster, num_cpus=2)."""
+
 from __future__ import annotations
 
 import json
@@ -84,8 +85,10 @@ def test_fleet_fit_from_history_trees(tmp_path: Path) -> None:
             assert w.append(rng.random(len(SMD38_NAMES)) + 1.0, 1_700_000_000.0 + 60 * i)
         w.close()
     out = tmp_path / "out"
-    assert main(["fleet", "fit", "--histories", str(tmp_path / "hist"), "--out", str(out), "--executor", "local",
-                 *FAST]) == 0
+    assert (
+        main(["fleet", "fit", "--histories", str(tmp_path / "hist"), "--out", str(out), "--executor", "local", *FAST])
+        == 0
+    )
     doc = read_manifest(out)
     assert sorted(doc["hosts"]) == ["db-1", "web-1"]
     meta = load_bundle(out / "web-1").meta
@@ -105,16 +108,36 @@ def test_fleet_fit_from_prometheus(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     api = PrometheusAPI("http://prom:9090", urlopen=urlopen)
     instances = prometheus_instances(api, 'job="node"')
     assert instances == ["node-a:9100", "node-b:9100"]
-    jobs = prometheus_jobs("http://prom:9090", instances, 1.7e9, 1.7e9 + 6000, 60.0, None, "dense",
-                           FitOptions(window=8, epochs=1, batch_size=32, verbose=0))
+    jobs = prometheus_jobs(
+        "http://prom:9090",
+        instances,
+        1.7e9,
+        1.7e9 + 6000,
+        60.0,
+        None,
+        "dense",
+        FitOptions(window=8, epochs=1, batch_size=32, verbose=0),
+    )
     assert [j.host for j in jobs] == ["node-a", "node-b"] and jobs[0].input_digest != jobs[1].input_digest
 
-    def fake_import(api: PrometheusAPI, instance: str, start: float, end: float, step: float, out: Path,
-                    machine: str, job: str | None = None) -> None:
+    def fake_import(
+        api: PrometheusAPI,
+        instance: str,
+        start: float,
+        end: float,
+        step: float,
+        out: Path,
+        machine: str,
+        job: str | None = None,
+    ) -> None:
         if instance == "node-b:9100":
             raise ValueError("no node_exporter data for instance='node-b:9100'")
-        write_split(out, "train", machine, "".join(",".join(f"{v:.4f}" for v in r) + "\n"
-                                                   for r in np.random.default_rng(1).random((200, 38))))
+        write_split(
+            out,
+            "train",
+            machine,
+            "".join(",".join(f"{v:.4f}" for v in r) + "\n" for r in np.random.default_rng(1).random((200, 38))),
+        )
 
     monkeypatch.setattr(fleet_task, "import_prometheus", fake_import)
     out = tmp_path / "out"
@@ -134,8 +157,9 @@ def test_bad_arguments_exit_2(tmp_path: Path) -> None:
     assert host_dir_name("10.0.0.1:9100") == "10.0.0.1_9100"
 
 
-def test_ray_executor_without_ray_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_ray_executor_without_ray_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import importlib.util
 
     real = importlib.util.find_spec
@@ -174,8 +198,10 @@ def test_serve_answers_if_none_match_with_304(tmp_path: Path) -> None:
 def test_fleet_fit_on_ray_local_cluster(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     data, out = smd(tmp_path / "smd", n=2), tmp_path / "out"
-    assert main(["fleet", "fit", "--data", str(data), "--out", str(out), "--num-cpus", "2",
-                 "--cpus-per-host", "1", *FAST]) == 1
+    assert (
+        main(["fleet", "fit", "--data", str(data), "--out", str(out), "--num-cpus", "2", "--cpus-per-host", "1", *FAST])
+        == 1
+    )
     doc = read_manifest(out)
     assert {h: r["status"] for h, r in doc["hosts"].items()} == {"bad": "failed", "m0": "ok", "m1": "ok"}
     assert load_bundle(out / "m1").sha256 == doc["hosts"]["m1"]["sha256"]

@@ -5,6 +5,7 @@
 local loop, progress), :mod:`~training.fleet.manifest` (fleet.json, status
 table), :mod:`~training.fleet.serve` (HTTP with ETags), :mod:`~training.fleet.cli`.
 """
+
 from __future__ import annotations
 
 from training.fleet.cli import register

@@ -1,4 +1,5 @@
 """``anomaly-train fleet {fit,status,serve}``: per-host bundles for many hosts, their manifest, a server."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,10 +33,18 @@ def prometheus_instances(api: PrometheusAPI, selector: str) -> list[str]:
 
 
 def _options(args: argparse.Namespace) -> FitOptions:
-    return FitOptions(window=args.window or default_window(args.arch), epochs=args.epochs, seed=args.seed,
-                      batch_size=args.batch_size, stride=args.stride, patience=args.patience,
-                      max_train_seconds=args.max_train_seconds, scaling=args.scaling, threshold=args.threshold,
-                      verbose=0)
+    return FitOptions(
+        window=args.window or default_window(args.arch),
+        epochs=args.epochs,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        stride=args.stride,
+        patience=args.patience,
+        max_train_seconds=args.max_train_seconds,
+        scaling=args.scaling,
+        threshold=args.threshold,
+        verbose=0,
+    )
 
 
 def plan(args: argparse.Namespace) -> list[HostJob]:
@@ -58,8 +67,9 @@ def plan(args: argparse.Namespace) -> list[HostJob]:
         instances = prometheus_instances(api, args.selector)
         if not instances:
             raise BadArguments(f"no instance matches up{{{args.selector}}} at {args.prometheus}")
-        jobs = prometheus_jobs(args.prometheus, instances, start, end, parse_duration(args.step), args.job,
-                               args.arch, opt)
+        jobs = prometheus_jobs(
+            args.prometheus, instances, start, end, parse_duration(args.step), args.job, args.arch, opt
+        )
     check_unique(jobs)
     return jobs
 
@@ -72,20 +82,28 @@ def _fit(args: argparse.Namespace) -> int:
         return 2
     if args.executor == "ray":
         if importlib.util.find_spec("ray") is None:
-            print("anomaly-train fleet fit: error: Ray is not installed: pip install '.[fleet]', "
-                  "or --executor local", file=sys.stderr)
+            print(
+                "anomaly-train fleet fit: error: Ray is not installed: pip install '.[fleet]', or --executor local",
+                file=sys.stderr,
+            )
             return 2
         cpus = args.num_cpus or os.cpu_count() or 1
-        executor: Any = partial(run_ray, cpus_per_host=args.cpus_per_host, address=args.ray_address,
-                                num_cpus=None if args.ray_address else cpus)
+        executor: Any = partial(
+            run_ray,
+            cpus_per_host=args.cpus_per_host,
+            address=args.ray_address,
+            num_cpus=None if args.ray_address else cpus,
+        )
     else:
         executor = run_local
     doc = fit_fleet(jobs, args.out, executor, force=args.force, progress=not args.no_progress)
     names = {j.host for j in jobs}
     failed = sorted(h for h, r in doc["hosts"].items() if h in names and r.get("status") == "failed")
     run = doc["run"]
-    print(f"fleet {args.out}: {run['hosts']} hosts, {run['trained']} trained, {run['skipped']} skipped (current), "
-          f"{len(failed)} failed, {run['seconds']:.0f} s")
+    print(
+        f"fleet {args.out}: {run['hosts']} hosts, {run['trained']} trained, {run['skipped']} skipped (current), "
+        f"{len(failed)} failed, {run['seconds']:.0f} s"
+    )
     for h in failed:
         print(f"  failed {h}: {doc['hosts'][h].get('error')}")
     return 1 if failed else 0
@@ -130,8 +148,12 @@ def register(subparsers: Any) -> None:
     f.add_argument("--end", help="with --prometheus: range end")
     f.add_argument("--step", default="60s", help="with --prometheus: row interval (default 60s)")
     f.add_argument("--out", type=Path, required=True, help="fleet directory: OUT/<host>/ and OUT/fleet.json")
-    f.add_argument("--executor", choices=["ray", "local"], default="ray",
-                   help="ray (default: a local cluster, or --ray-address) or a plain sequential loop")
+    f.add_argument(
+        "--executor",
+        choices=["ray", "local"],
+        default="ray",
+        help="ray (default: a local cluster, or --ray-address) or a plain sequential loop",
+    )
     f.add_argument("--ray-address", help="join an existing Ray cluster (e.g. auto, ray://head:10001)")
     f.add_argument("--num-cpus", type=int, help="CPUs of the local Ray cluster (default: all)")
     f.add_argument("--cpus-per-host", type=float, default=1.0, help="CPUs reserved by each host's task")

@@ -1,6 +1,7 @@
 """``OUT/fleet.json``: one record per host (status, bundle sha256, digests, rows, seconds, thresholds,
 validation figures, error), rewritten atomically after every finished host so a stopped run resumes;
 ``OUT/fleet.d/<host>.json`` holds each record alone for that host's agent."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,9 @@ def write_host_record(out: Path, record: dict[str, Any]) -> Path:
     path = Path(out) / SLICES / f"{record['host']}.json"
     path.parent.mkdir(exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"format": FORMAT, "hosts": {record["host"]: record}}, sort_keys=True) + "\n",
-                   encoding="utf-8")
+    tmp.write_text(
+        json.dumps({"format": FORMAT, "hosts": {record["host"]: record}}, sort_keys=True) + "\n", encoding="utf-8"
+    )
     tmp.replace(path)
     return path
 

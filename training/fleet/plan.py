@@ -6,6 +6,7 @@ the task will read (SMD file and sidecar, every file of a history tree) or,
 for Prometheus, over the query (URL, instance, absolute time range, step):
 a host whose input and options digests match its finished bundle is skipped.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -78,8 +79,16 @@ def smd_jobs(data: Path, machines: list[str] | None, arch: str, opt: FitOptions)
         if not path.is_file():
             raise ValueError(f"--machines: no {path}")
         files = [path] + [p for p in (train / f"{m}.json",) if p.is_file()]
-        jobs.append(_job(host_dir_name(m), "smd", {"data_dir": str(Path(data).resolve()), "machine": m},
-                         digest_files(files), arch, opt))
+        jobs.append(
+            _job(
+                host_dir_name(m),
+                "smd",
+                {"data_dir": str(Path(data).resolve()), "machine": m},
+                digest_files(files),
+                arch,
+                opt,
+            )
+        )
     return jobs
 
 
@@ -91,19 +100,36 @@ def history_jobs(root: Path, arch: str, opt: FitOptions) -> list[HostJob]:
     hosts = sorted(p for p in root.iterdir() if p.is_dir())
     if not hosts:
         raise ValueError(f"--histories {root}: no HOST/ directories")
-    return [_job(host_dir_name(h.name), "history", {"history_dir": str(h.resolve()), "machine": h.name},
-                 digest_files(sorted(p for p in h.rglob("*") if p.is_file())), arch, opt) for h in hosts]
+    return [
+        _job(
+            host_dir_name(h.name),
+            "history",
+            {"history_dir": str(h.resolve()), "machine": h.name},
+            digest_files(sorted(p for p in h.rglob("*") if p.is_file())),
+            arch,
+            opt,
+        )
+        for h in hosts
+    ]
 
 
-def prometheus_jobs(url: str, instances: list[str], start: float, end: float, step: float, job: str | None,
-                    arch: str, opt: FitOptions) -> list[HostJob]:
+def prometheus_jobs(
+    url: str, instances: list[str], start: float, end: float, step: float, job: str | None, arch: str, opt: FitOptions
+) -> list[HostJob]:
     """One job per node_exporter instance; the digest is the query (absolute times keep it stable)."""
     out = []
     for inst in instances:
-        source = {"url": url, "instance": inst, "start": start, "end": end, "step": step, "job": job,
-                  "machine": inst}
-        out.append(_job(host_dir_name(inst.rsplit(":", 1)[0] if re.search(r":\d+$", inst) else inst),
-                        "prometheus", source, digest_doc(source), arch, opt))
+        source = {"url": url, "instance": inst, "start": start, "end": end, "step": step, "job": job, "machine": inst}
+        out.append(
+            _job(
+                host_dir_name(inst.rsplit(":", 1)[0] if re.search(r":\d+$", inst) else inst),
+                "prometheus",
+                source,
+                digest_doc(source),
+                arch,
+                opt,
+            )
+        )
     return out
 
 

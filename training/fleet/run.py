@@ -4,6 +4,7 @@ Both record each finished host in fleet.json at once (resumable) and drive
 one progress bar (hosts done, failed, time left).  Ray is imported only by
 the Ray executor: ``--executor local`` needs no ``[fleet]`` extra.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,8 +45,9 @@ def run_local(jobs: list[HostJob], out: str) -> Iterator[dict[str, Any]]:
         yield train_host(job, out)
 
 
-def run_ray(jobs: list[HostJob], out: str, cpus_per_host: float, address: str | None = None,
-            num_cpus: int | None = None) -> Iterator[dict[str, Any]]:
+def run_ray(
+    jobs: list[HostJob], out: str, cpus_per_host: float, address: str | None = None, num_cpus: int | None = None
+) -> Iterator[dict[str, Any]]:
     """One Ray task per host; records come back as tasks finish (``ray.wait``)."""
     import ray
 
@@ -66,15 +68,25 @@ def run_ray(jobs: list[HostJob], out: str, cpus_per_host: float, address: str | 
                 try:
                     yield ray.get(ref)
                 except Exception as exc:  # the worker died (out of memory, killed): the host failed
-                    yield {"host": job.host, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                           "input_digest": job.input_digest, "options_digest": job.options_digest}
+                    yield {
+                        "host": job.host,
+                        "status": "failed",
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "input_digest": job.input_digest,
+                        "options_digest": job.options_digest,
+                    }
     finally:
         if started:
             ray.shutdown()
 
 
-def fit_fleet(jobs: list[HostJob], out: Path, executor: Callable[[list[HostJob], str], Iterator[dict[str, Any]]],
-              force: bool = False, progress: bool = True) -> dict[str, Any]:
+def fit_fleet(
+    jobs: list[HostJob],
+    out: Path,
+    executor: Callable[[list[HostJob], str], Iterator[dict[str, Any]]],
+    force: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Skip current hosts, run the rest through ``executor``, keep fleet.json up to date; return the manifest."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -97,7 +109,11 @@ def fit_fleet(jobs: list[HostJob], out: Path, executor: Callable[[list[HostJob],
             bar.update(rec)
     finally:
         bar.close()
-    doc["run"] = {"hosts": len(jobs), "trained": len(todo), "skipped": len(jobs) - len(todo),
-                  "seconds": round(time.monotonic() - t0, 1)}
+    doc["run"] = {
+        "hosts": len(jobs),
+        "trained": len(todo),
+        "skipped": len(jobs) - len(todo),
+        "seconds": round(time.monotonic() - t0, 1),
+    }
     write_manifest(out, doc)
     return doc

@@ -3,6 +3,7 @@
 The ETag is the file's size and mtime; ``If-None-Match`` that matches gets
 304 without a body, which is what every agent's poll costs between retrains.
 """
+
 from __future__ import annotations
 
 import http.server
