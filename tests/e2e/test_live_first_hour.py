@@ -132,13 +132,16 @@ def cpu_burn(processes: int, seconds: float) -> Iterator[None]:
 def describe(name: str, scores: list[Score]) -> str:
     values = [s.value for s in scores]
     high = [f"{s.value:.2f}:{'/'.join(s.top[:2])}" for s in scores if s.value > 1]
-    return (f"{name}: {len(values)} scores, {share_above(values):.1%} above 1, longest run {longest_run(values)}, "
-            f"max {max(values, default=0):.2f}, median {sorted(values)[len(values) // 2] if values else 0:.2f}"
-            + (f"; above 1 (score:top): {' '.join(high[:20])}" if high else ""))
+    return (
+        f"{name}: {len(values)} scores, {share_above(values):.1%} above 1, longest run {longest_run(values)}, "
+        f"max {max(values, default=0):.2f}, median {sorted(values)[len(values) // 2] if values else 0:.2f}"
+        + (f"; above 1 (score:top): {' '.join(high[:20])}" if high else "")
+    )
 
 
-def test_quickstart_first_hour_is_quiet_idle_and_fires_under_cpu_burn(agent_process: StartAgent,
-                                                                          tmp_path: Path) -> None:
+def test_quickstart_first_hour_is_quiet_idle_and_fires_under_cpu_burn(
+    agent_process: StartAgent, tmp_path: Path
+) -> None:
     if not Path("/proc/stat").exists():
         pytest.skip("the live collectors need Linux /proc")
     cfg = yaml.safe_load(QUICKSTART.read_text())
@@ -158,8 +161,10 @@ def test_quickstart_first_hour_is_quiet_idle_and_fires_under_cpu_burn(agent_proc
         assert time.monotonic() - t0 < limit, f"no calibration in {limit:.0f} s:\n{agent.log.read_text()}"
         time.sleep(1.0)
     learned = json.loads(http_get(agent.url + "/model")[1])["calibration"]["result"]["scaler"]["center"]
-    print(f"\ncalibrated after {time.monotonic() - t0:.0f} s; warm-up centre: cpu_r {learned['cpu_r']:.2f}, "
-          f"load_1 {learned['load_1']:.2f}, load_15 {learned['load_15']:.2f}, curr_estab {learned['curr_estab']:.0f}")
+    print(
+        f"\ncalibrated after {time.monotonic() - t0:.0f} s; warm-up centre: cpu_r {learned['cpu_r']:.2f}, "
+        f"load_1 {learned['load_1']:.2f}, load_15 {learned['load_15']:.2f}, curr_estab {learned['curr_estab']:.0f}"
+    )
 
     reader = ScoreReader(agent.url)
     reader.collect(2 * interval)  # skip the first cycles after calibration settles its window
@@ -180,8 +185,10 @@ def test_quickstart_first_hour_is_quiet_idle_and_fires_under_cpu_burn(agent_proc
     if learned["cpu_r"] >= SATURATED and longest_run(burn_v) < RULE_RUN:
         # Other jobs kept both cores busy through the warm-up: two more busy loops leave cpu_r at 1 and add
         # 2 to a load the host learned at several cores, which is its normal, not an anomaly to page on.
-        pytest.skip(f"the CPU burn cannot be told apart here: cpu_r was {learned['cpu_r']:.2f} during the "
-                    f"warm-up (other jobs saturated the cores); idle and TCP checks passed")
+        pytest.skip(
+            f"the CPU burn cannot be told apart here: cpu_r was {learned['cpu_r']:.2f} during the "
+            f"warm-up (other jobs saturated the cores); idle and TCP checks passed"
+        )
     assert longest_run(burn_v) >= RULE_RUN, describe("2-core CPU burn", burn)
 
 
