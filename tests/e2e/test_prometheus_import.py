@@ -72,6 +72,13 @@ def _query(prom: str, path: str, **params: object) -> dict:
     return json.loads(body)["data"]
 
 
+def _ready(prom: str) -> bool:
+    try:
+        return http_get(f"{prom}/-/ready", timeout=1)[0] == 200
+    except OSError:
+        return False
+
+
 def test_import_from_real_prometheus(tmp_path: Path) -> None:
     _need(NODE_EXPORTER)
     _need(PROMETHEUS)
@@ -114,6 +121,8 @@ def test_import_from_real_prometheus(tmp_path: Path) -> None:
             step=0.2,
             procs=procs,
         )
+        # Prometheus answers 503 until its TSDB is open: wait for /-/ready before querying it
+        wait_for(lambda: _ready(prom), 30, "Prometheus ready", step=0.2, procs=procs)
         wait_for(
             lambda: (
                 _query(prom, "/api/v1/query", query=f'up{{instance="{target}"}}')["result"]
