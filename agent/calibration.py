@@ -271,6 +271,7 @@ class Calibrator:
     def recalibrate(self, errors_fn: ErrorsFn) -> CalibrationResult:
         """Refit scaler and threshold from the recent rows (anomalous ones left out of the scaler)."""
         rows, _ = self.recent.arrays()
+        mask = self.recent.scaler_mask()  # copies the ring once more: compute it once
         r = calibrate_rows(
             rows,
             self.features,
@@ -281,10 +282,10 @@ class Calibrator:
             self.bundle_sha,
             self.clock(),
             self.recipe,
-            self.recent.scaler_mask(),
+            mask,
         )
         r.details["source"] = "recent"
-        r.details["excluded_rows"] = int(len(rows) - self.recent.scaler_mask().sum())
+        r.details["excluded_rows"] = int(len(rows) - mask.sum())
         r.details["next_recalibration"] = self._next_recalibration(r)
         self.result = r
         self.recalibrations += 1
