@@ -30,7 +30,7 @@ import bcrypt
 import numpy as np
 import pytest
 import yaml
-from support import DEMO_DATA, ROOT, free_port, http_get, wait_for
+from support import DEMO_DATA, ROOT, free_port, http_get, prometheus_ready, wait_for
 
 from agent import smd
 from agent.backtest import backtest
@@ -296,7 +296,7 @@ def test_alert_fires_with_contributors_and_resolves(tmp_path: Path, procs: list,
         ],
         tmp_path / "agent-tls.log",
     )
-    wait_for(lambda: http_get(prom + "/-/ready")[0] == 200 if _up(prom) else False, 30, "Prometheus ready")
+    wait_for(lambda: prometheus_ready(prom), 30, "Prometheus ready")
 
     firing = wait_for(
         lambda: [
@@ -332,10 +332,3 @@ def test_alert_fires_with_contributors_and_resolves(tmp_path: Path, procs: list,
 
     wait_for(lambda: "resolved" in hook.statuses("HostAnomaly"), 90, "HostAnomaly resolved at the webhook")
     assert time.monotonic() - t0 < 240 + WARMUP / SPEED
-
-
-def _up(prom: str) -> bool:
-    try:
-        return http_get(prom + "/-/ready", timeout=1)[0] == 200
-    except OSError:
-        return False

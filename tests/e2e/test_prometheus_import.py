@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import ROOT, free_port, http_get, wait_for
+from support import ROOT, free_port, http_get, prometheus_ready, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -72,13 +72,6 @@ def _query(prom: str, path: str, **params: object) -> dict:
     return json.loads(body)["data"]
 
 
-def _ready(prom: str) -> bool:
-    try:
-        return http_get(f"{prom}/-/ready", timeout=1)[0] == 200
-    except OSError:
-        return False
-
-
 def test_import_from_real_prometheus(tmp_path: Path) -> None:
     _need(NODE_EXPORTER)
     _need(PROMETHEUS)
@@ -122,7 +115,7 @@ def test_import_from_real_prometheus(tmp_path: Path) -> None:
             procs=procs,
         )
         # Prometheus answers 503 until its TSDB is open: wait for /-/ready before querying it
-        wait_for(lambda: _ready(prom), 30, "Prometheus ready", step=0.2, procs=procs)
+        wait_for(lambda: prometheus_ready(prom), 30, "Prometheus ready", step=0.2, procs=procs)
         wait_for(
             lambda: (
                 _query(prom, "/api/v1/query", query=f'up{{instance="{target}"}}')["result"]

@@ -17,7 +17,7 @@ from support.exposition import families, om_families, sample_value
 from support.paths import AGENT, DEFAULT_BUNDLE, DEMO_DATA, ROOT, SHARED_SMD
 from support.ports import free_port
 from support.waiting import wait_for
-from support.web import http_get
+from support.web import http_get, prometheus_ready
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -28,6 +28,7 @@ __all__ = [
     "ROOT",
     "SHARED_SMD",
     "AgentProcess",
+    "prometheus_ready",
     "StartAgent",
     "families",
     "free_port",

@@ -13,3 +13,11 @@ def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = No
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+def prometheus_ready(url: str) -> bool:
+    """A real Prometheus at ``url`` answers ``/-/ready`` with 200 (503 while its TSDB opens; refused before)."""
+    try:
+        return http_get(f"{url}/-/ready", timeout=1)[0] == 200
+    except OSError:
+        return False
