@@ -32,8 +32,8 @@ def alert_fires(scores: np.ndarray, run: int = RULE_RUN, level: float = RULE_LEV
 
 
 def incidents(labels: np.ndarray) -> np.ndarray:
-    """(K, 2) [start, end) row ranges of the labelled incidents (runs of label 1)."""
-    lab = np.asarray(labels).astype(bool).astype(np.int8)
+    """(K, 2) int [start, end) row ranges of the labelled incidents (runs of labels > 0)."""
+    lab = (np.asarray(labels).ravel() > 0).astype(np.int8)
     edges = np.diff(np.concatenate([[0], lab, [0]]))
     return np.stack([np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)], axis=1)
 

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from agent.alerts import incidents
+
 if TYPE_CHECKING:  # a type only: agent.smd reads files, this module only computes
     from agent.smd import Interpretation
 
@@ -57,11 +59,7 @@ def _f1(p: np.ndarray | float, r: np.ndarray | float) -> np.ndarray:
     return np.divide(2 * p * r, p + r, out=np.zeros_like(p + r), where=(p + r) > 0)
 
 
-def segments(labels: np.ndarray) -> np.ndarray:
-    """Contiguous runs of 1 as an (E, 2) int array of [start, end) rows."""
-    y = np.asarray(labels).ravel() > 0
-    d = np.diff(np.r_[0, y.astype(np.int8), 0])
-    return np.stack([np.flatnonzero(d == 1), np.flatnonzero(d == -1)], axis=1)
+segments = incidents  # contiguous runs of labels > 0 as an (E, 2) int array of [start, end) rows: agent.alerts
 
 
 def pr_curve(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
