@@ -14,16 +14,20 @@ rows (:func:`training.evaluate.model_scores`, the ``evaluate`` path):
 point-wise best F1, AUC-PR, HitRate@150 per host, mean, spread and the
 smallest margin over PCA.
 
-(b) **Live path**: a fleet model (``fit --machine A,B``) trained on the *other*
-SMD machines (synthetic hosts: on all of them) runs through
-:func:`agent.backtest.backtest` on the held-out host's train + test rows as a
-new host would see them: the first ``warm-up`` rows calibrate, everything
-after is scored; labels are 0 on the train part and ``test_label`` after.
-Alert figures under the shipped rule (:func:`agent.alerts.alert_figures`).
-The shipped default bundle (``models/default``; when it was trained on the
-held-out machine it is not a held-out figure) and any ``--compare`` bundle
-run the same way.  Without SMD data the fleet of a synthetic host is the other
-synthetic hosts.
+(b) **Live path** (:mod:`bench.lomo_live`): a fleet model (``fit --machine
+A,B``) trained on the *other* SMD machines (synthetic hosts: on all of them;
+without SMD data, on the other synthetic hosts), the host's own per-host
+bundle of (a), the shipped default (``models/default``: not held out on the
+machines it was trained on) and any ``--compare`` bundle each run through
+:func:`agent.backtest.backtest` on the host's train + test rows as a new host
+sees them (``warm-up`` rows calibrate, the rest is scored); alert figures
+under the shipped rule.
+
+(c) **Per-host vs fleet, like for like** (:mod:`bench.lomo_tables`): those
+live scores on the TEST split only (the per-host bundle saw the train split):
+false alerts/day, incidents alerted, median delay, point-wise AUC-PR and best
+F1, per host with mean and worst host; beside them the cost (training
+seconds, bundles per round, bundle bytes, agent calibration seconds).
 
 Bundles are cached under ``--cache`` keyed by the data and the options, so a
 rerun only scores.  Writes ``bench/results/lomo.json``; protocol in
@@ -39,23 +43,29 @@ import json
 import logging
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from agent.alerts import alert_figures
-from agent.backtest import backtest, input_timestamps
 from agent.bundle import BUNDLE_FILE
-from agent.config import load_config
-from agent.model import load_model
 from agent.smd import Machine, load_machine
+from bench.lomo_live import INTERVAL, cost, git_state, live
+from bench.lomo_tables import (
+    FIGURES,
+    format_comparison,
+    format_cost,
+    format_live,
+    format_per_host,
+    per_host_summary,
+    targets,
+)
+from bench.lomo_tables import comparison as compare_models
 from training import metrics as M
 from training import synth
 from training.baselines import make_baseline
@@ -74,9 +84,6 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "lomo.json"
 SHIPPED = ROOT / "models" / "default"
 CACHE = Path(tempfile.gettempdir()) / "anomaly-lomo-cache"
-INTERVAL = 60.0  # SMD and synth: one row a minute
-END = 1_800_000_000.0  # simulated time of the last row (fixed: reruns are identical)
-FIGURES = (("bestF1", "best_f1.f1"), ("AUC-PR", "auc_pr"), ("HR@150", "hitrate@150"))
 
 
 @dataclass(frozen=True)
@@ -112,12 +119,17 @@ def cache_dir(cache: Path, label: str, keys: Sequence[str], opt: FitOptions) -> 
     return cache / f"{label}-{hashlib.sha256(doc.encode()).hexdigest()[:12]}"
 
 
+def host_bundle(h: Host, opt: FitOptions, cache: Path) -> Path:
+    """Where the per-host bundle of ``h`` is cached (trained by :func:`per_host` when missing)."""
+    return cache_dir(cache, f"host-{h.name}", [h.key], opt)
+
+
 # -- (a) per host: default fit vs PCA -------------------------------------------------------------
 def per_host(h: Host, opt: FitOptions, cache: Path) -> dict[str, Any]:
     m = h.machine
     assert m.train is not None and m.test is not None and m.labels is not None
     names = default_names(m.train.shape[1])
-    path = cache_dir(cache, f"host-{h.name}", [h.key], opt)
+    path = host_bundle(h, opt, cache)
     det = BundleDetector(DEFAULT_ARCH, path, opt, names, {"machine": h.name, "command": "python -m bench.lomo"})
     t0 = time.monotonic()
     scores = {"default": model_scores(det, m), "pca": model_scores(make_baseline("pca"), m)}
@@ -129,34 +141,6 @@ def per_host(h: Host, opt: FitOptions, cache: Path) -> dict[str, Any]:
     out["rows"] = int(mask.sum())
     out["seconds"] = round(time.monotonic() - t0, 1)
     return out
-
-
-def _get(d: dict[str, Any], dotted: str) -> Any:
-    for part in dotted.split("."):
-        d = d.get(part) if isinstance(d, dict) else None  # type: ignore[assignment]
-    return d
-
-
-def per_host_summary(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Mean, std, min and max of each figure and of its margin over PCA, over the hosts of ``rows``."""
-    out: dict[str, Any] = {}
-    for label, key in FIGURES:
-        d = np.array([_get(r["default"], key) for r in rows.values()], np.float64)
-        p = np.array([_get(r["pca"], key) for r in rows.values()], np.float64)
-        out[label] = {
-            "default": _stats(d),
-            "pca": _stats(p),
-            "margin": _stats(d - p),
-            "worst_host": list(rows)[int(np.nanargmin(d - p))] if len(d) else None,
-        }
-    return out
-
-
-def _stats(a: np.ndarray) -> dict[str, float | None]:
-    a = a[np.isfinite(a)]
-    if not len(a):
-        return {"mean": None, "std": None, "min": None, "max": None}
-    return {"mean": float(a.mean()), "std": float(a.std()), "min": float(a.min()), "max": float(a.max())}
 
 
 # -- (b) the live path: a fleet model on a held-out host through the backtest -------------------------
@@ -184,128 +168,6 @@ def fleet_bundle(fleet: Sequence[Host], opt: FitOptions, cache: Path) -> tuple[P
         },
     )
     return path, round(time.monotonic() - t0, 1)
-
-
-def live(h: Host, bundle: Path, warmup: int) -> dict[str, Any]:
-    """Backtest ``bundle`` on the host's train + test rows as a new host: warm-up, then everything scored."""
-    m = h.machine
-    assert m.train is not None and m.test is not None and m.labels is not None
-    cfg = load_config(None, check_files=False)
-    cfg = replace(
-        cfg,
-        model=replace(cfg.model, bundle=str(bundle)),
-        calibration=replace(cfg.calibration, noise_floors="range", warmup_samples=warmup),
-    )
-    model = load_model(bundle, cfg.model.num_threads)
-    rows = np.concatenate([m.train, m.test])
-    labels = np.concatenate([np.zeros(len(m.train), np.int64), m.labels])
-    with tempfile.TemporaryDirectory(prefix="lomo-backtest-") as state:
-        r = backtest(
-            cfg,
-            model,
-            rows,
-            input_timestamps(len(rows), INTERVAL, END),
-            Path(state),
-            record_history=cfg.seasonal.enabled,
-        )
-    per_day = 86400.0 / INTERVAL
-    n = len(m.train)
-    return {
-        "bundle": model.bundle.model_id,
-        "rows": len(rows),
-        "scored": r.scored,
-        "warmup": warmup,
-        "seconds": round(r.seconds, 1),
-        "all": alert_figures(r.score, labels, per_day).to_dict(),  # every row after the warm-up
-        "train_part": alert_figures(r.score[:n], labels[:n], per_day).to_dict(),  # normal weeks
-        "test_part": alert_figures(r.score[n:], labels[n:], per_day).to_dict(),
-    }  # the labelled period
-
-
-# -- tables ------------------------------------------------------------------------------------------
-def _c(v: Any, fmt: str = "{:.3f}") -> str:
-    return "n/a" if v is None or (isinstance(v, float) and not np.isfinite(v)) else fmt.format(v)
-
-
-def format_per_host(rows: dict[str, dict[str, Any]], summary: dict[str, Any]) -> str:
-    head = ["host"] + [f"{lab} {w}" for lab, _ in FIGURES for w in ("def", "PCA", "marg")]
-    lines = [
-        "== (a) per host: default fit vs PCA, same test rows",
-        "".join([head[0].ljust(14)] + [h.rjust(12) for h in head[1:]]),
-    ]
-    for name, r in rows.items():
-        cells = []
-        for _, key in FIGURES:
-            d, p = _get(r["default"], key), _get(r["pca"], key)
-            cells += [_c(d), _c(p), _c(None if d is None or p is None else d - p, "{:+.3f}")]
-        lines.append(name.ljust(14) + "".join(c.rjust(12) for c in cells))
-    for stat in ("mean", "std", "min", "max"):
-        cells = []
-        for lab, _ in FIGURES:
-            s = summary[lab]
-            cells += [_c(s["default"][stat]), _c(s["pca"][stat]), _c(s["margin"][stat], "{:+.3f}")]
-        lines.append(stat.ljust(14) + "".join(c.rjust(12) for c in cells))
-    return "\n".join(lines)
-
-
-def format_live(rows: dict[str, dict[str, Any]]) -> str:
-    head = ("host", "bundle", "FA/day", "FA/d train", "FA/d test", "inc", "alerted", ">=5 al.", "delay", "s")
-    widths = (14, 22, 8, 11, 10, 5, 9, 9, 7, 7)
-    lines = [
-        "== (b) live path: backtest after a warm-up, alerts = 5 scores > 1 in a row",
-        "".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths))),
-    ]
-    for name, runs in rows.items():
-        for label, r in runs.items():
-            a = r["all"]
-            cells = (
-                name,
-                label,
-                _c(a["false_alerts_per_day"], "{:.2f}"),
-                _c(r["train_part"]["false_alerts_per_day"], "{:.2f}"),
-                _c(r["test_part"]["false_alerts_per_day"], "{:.2f}"),
-                str(a["incidents"]),
-                _c(a["incident_recall"], "{:.0%}"),
-                _c(a["long_incident_recall"], "{:.0%}"),
-                _c(a["median_delay_samples"], "{:g}"),
-                _c(r["seconds"], "{:.0f}"),
-            )
-            lines.append("".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))))
-    return "\n".join(lines)
-
-
-def targets(per: dict[str, dict[str, Any]], lv: dict[str, dict[str, Any]], smd: Sequence[str]) -> list[str]:
-    """Issue 13's targets, each as one PASS/FAIL line."""
-    out = []
-    for name in smd:
-        r = per[name]
-        f, ap, hr = ([_get(r[m], k) for m in ("default", "pca")] for _, k in FIGURES)
-        ok = f[0] >= f[1] + 0.05 and ap[0] >= ap[1] + 0.05 and (hr[0] or 0) >= (hr[1] or 0)
-        out.append(
-            f"{'PASS' if ok else 'FAIL'} {name}: best F1 {f[0]:.3f} vs PCA {f[1]:.3f}, AUC-PR {ap[0]:.3f} "
-            f"vs {ap[1]:.3f} (need +0.05), HR@150 {_c(hr[0])} vs {_c(hr[1])}"
-        )
-    for name, runs in lv.items():
-        a = runs["fleet"]["all"]
-        ok = a["false_alerts_per_day"] <= 0.2 and (a["incident_recall"] or 0) >= 0.7
-        out.append(
-            f"{'PASS' if ok else 'FAIL'} {name} live: {a['false_alerts_per_day']:.2f} false alerts/day "
-            f"(<= 0.2), {_c(a['incident_recall'], '{:.0%}')} incidents alerted (>= 70 %)"
-        )
-    return out
-
-
-def git_state() -> dict[str, Any]:
-    """HEAD and the modified tracked files under agent/ and training/ (empty when not a git checkout)."""
-
-    def git(*a: str) -> str:
-        try:
-            return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, timeout=20).stdout
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "agent", "training").splitlines()
-    return {"git_head": git("rev-parse", "HEAD").strip() or None, "modified": [line[3:] for line in dirty]}
 
 
 # -- the run -----------------------------------------------------------------------------------------
@@ -353,14 +215,20 @@ def main(argv: list[str] | None = None) -> int:
     per = {h.name: per_host(h, opt, args.cache) for h in hosts}
     lv: dict[str, dict[str, Any]] = {}
     fleets: dict[str, Any] = {}
+    bundles: dict[str, dict[str, Path]] = {"per-host": {}, "fleet": {}}  # model -> host -> bundle
     for h in hosts:
         pool = smd if smd else syn
         fleet = [o for o in pool if o.name != h.name]
         path, secs = fleet_bundle(fleet, opt, args.cache)
         fleets[h.name] = {"machines": [o.name for o in fleet], "bundle": str(path), "train_seconds": secs}
-        lv[h.name] = {"fleet": live(h, path, warmup)}
+        bundles["per-host"][h.name], bundles["fleet"][h.name] = host_bundle(h, opt, args.cache), path
         for label, other in compare.items():
-            lv[h.name][label] = live(h, other, warmup)
+            bundles.setdefault(label, {})[h.name] = other
+        # every model through the same backtest, same rows, same warm-up: the like-for-like comparison
+        lv[h.name] = {label: live(h.machine, b[h.name], warmup) for label, b in bundles.items()}
+    groups = {"all": [h.name for h in hosts], "smd": [h.name for h in smd], "synth": [h.name for h in syn]}
+    comp = {g: compare_models(lv, names) for g, names in groups.items() if names and (g == "all" or smd and syn)}
+    costs = cost(bundles, lv)
     summary: dict[str, Any] = {
         "all": per_host_summary(per),
         "smd": per_host_summary({h.name: per[h.name] for h in smd}) if smd else None,
@@ -385,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         "per_host_summary": summary,
         "fleets": fleets,
         "live": lv,
+        "comparison": comp,  # test split only, per host x model, mean and worst host
+        "cost": costs,
         "targets": checks,
         "bench": {
             "seconds": seconds,
@@ -405,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
             )
     print()
     print(format_live(lv))
+    print()
+    for g in comp:
+        print(format_comparison(f"== per-host vs fleet vs shipped, {g} hosts, TEST split only", comp[g]))
+        print()
+    print(format_cost(costs))
     print()
     print("\n".join(checks))
     print(f"wall time {seconds:.0f} s; written {args.out}")
