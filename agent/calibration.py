@@ -13,7 +13,9 @@ The rows collected so far and the result live in one JSON state file written
 atomically (:mod:`agent.state`), so a restart resumes the warm-up, a restart
 with the same bundle reuses the calibration, and a new bundle with the same
 features recalibrates at once from the kept rows.  Not thread-safe: drive it
-from the sampling job.
+from the sampling job.  The document is :mod:`agent.calibration_state`'s; the
+refits of z-score bundles from the recent rows, after the warm-up, are
+:mod:`agent.recalibration`'s.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -38,8 +40,9 @@ from agent.calibration_fit import (
     fit_host_scaler,
     scorer_errors_fn,
 )
+from agent.calibration_state import parse_state, row_lists, state_doc
 from agent.memory import release_free_memory
-from agent.recent import RecentRows
+from agent.recalibration import POT_ROWS, Recalibration
 from agent.scoring import SCALER_CLIP, ScoringSpec, ZScaler
 from agent.state import StateCorrupt, atomic_write_json, read_json
 
@@ -55,12 +58,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 1
-STATE_KIND = "host-anomaly-exporter/calibration"
 MIN_WINDOWS = 20  # the warm-up is stretched so that it yields at least this many windows
 SAVE_EVERY = 10  # rows between state saves during the warm-up
-POT_ROWS = 500  # rows giving POT its 10 excesses over the 98 % level: the provisional threshold is refined then
-RECENT_SAVE_EVERY = 60  # recorded rows between saves of the recent-rows ring
 
 
 def needs_calibration(bundle_meta: dict[str, Any]) -> bool:
@@ -104,7 +103,7 @@ class Calibrator:
         self.clip = clip
         self.save_every = save_every
         self.clock = clock
-        self.write_errors = 0  # failed state saves (retried at the next observe)
+        self._write_errors = 0  # failed state saves (retried at the next observe)
         self.corrupt_state = 0  # state files found unreadable and rebuilt
         self.created = clock()
         self._rows = np.empty((0, len(self.features)))
@@ -113,11 +112,8 @@ class Calibrator:
         self._write_failing = False
         self.result: CalibrationResult | None = None
         self.recipe = recipe  # None: a min-max bundle, calibrated once (format-1 behaviour)
-        self.recalibrate_seconds = recalibrate_seconds
-        self.recent = RecentRows(recent_samples, len(self.features))
-        self.recent_path = self.state_path.with_name(self.state_path.stem + ".recent.npz")
-        self.recalibrations = 0
-        self._recorded = 0
+        recent_path = self.state_path.with_name(self.state_path.stem + ".recent.npz")
+        self.recalibration = Recalibration(recent_samples, len(self.features), recent_path, recalibrate_seconds)
         self.window, self.bundle_sha = window, bundle_sha  # typed here; rebind() compares and sets them
         self.rebind(self.features, window, bundle_sha, save=False)
 
@@ -154,6 +150,11 @@ class Calibrator:
         return self._write_failing
 
     @property
+    def write_errors(self) -> int:
+        """Failed saves of the state file and of the recent rows (each retried)."""
+        return self._write_errors + self.recalibration.write_errors
+
+    @property
     def rows(self) -> np.ndarray:
         """(n, F) warm-up rows collected so far (a copy)."""
         return self._rows[: self._n].copy()
@@ -186,7 +187,7 @@ class Calibrator:
                 "calibration: features changed (%d -> %d): starting a new warm-up", len(self.features), len(features)
             )
             self.features, self._n = tuple(features), 0
-            self.recent = RecentRows(self.recent.capacity, len(self.features))
+            self.recalibration.reset(len(self.features))
         if self.result is not None and (not kept or (self.result.bundle_sha, self.window) != (bundle_sha, window)):
             log.info(
                 "calibration: bundle changed (%s -> %s): recalibrating from the kept rows",
@@ -241,68 +242,35 @@ class Calibrator:
             self.recipe,
         )
         if self.recipe is not None:
-            self.recent = RecentRows(self.recent.capacity, len(self.features))
-            self.recent.extend(rows)  # the warm-up is the first stretch of recent history
-            r.details["next_recalibration"] = self._next_recalibration(r)
+            self.recalibration.reset(len(self.features), rows)
+            r.details["next_recalibration"] = self.recalibration.next_at(r)
         self._log(r, "calibrated")
         self.save()
         return r
 
-    # -- recalibration (z-score bundles) ----------------------------------------
+    # -- recalibration (z-score bundles): agent.recalibration ---------------------
     def record(self, row: np.ndarray, anomalous: bool) -> None:
         """Keep a scored row for the next recalibration (a no-op before calibration or for min-max bundles)."""
-        if self.result is None or self.recipe is None:
-            return
-        self.recent.append(np.asarray(row, np.float64).reshape(-1), anomalous)
-        self._recorded += 1
-        if self._recorded % RECENT_SAVE_EVERY == 0:
-            self._save_recent()
+        if self.result is not None and self.recipe is not None:
+            self.recalibration.record(row, anomalous)
 
     def recalibration_due(self) -> bool:
         """A provisional threshold has enough rows for POT, or a day (``recalibrate_seconds``) has passed."""
         r = self.result
-        if r is None or self.recipe is None or len(self.recent) < self.target_rows:
-            return False
-        if r.details.get("threshold_kind") == "provisional":
-            return len(self.recent) >= POT_ROWS + self.window - 1 and len(self.recent) > r.rows
-        nxt = r.details.get("next_recalibration")
-        return isinstance(nxt, (int, float)) and self.clock() >= nxt
+        return (
+            r is not None
+            and self.recipe is not None
+            and self.recalibration.due(r, self.target_rows, self.window, self.clock())
+        )
 
     def recalibrate(self, errors_fn: ErrorsFn) -> CalibrationResult:
         """Refit scaler and threshold from the recent rows (anomalous ones left out of the scaler)."""
-        rows, _ = self.recent.arrays()
-        mask = self.recent.scaler_mask()  # copies the ring once more: compute it once
-        r = calibrate_rows(
-            rows,
-            self.features,
-            self.window,
-            self.pot_q,
-            self.clip,
-            errors_fn,
-            self.bundle_sha,
-            self.clock(),
-            self.recipe,
-            mask,
-        )
-        r.details["source"] = "recent"
-        r.details["excluded_rows"] = int(len(rows) - mask.sum())
-        r.details["next_recalibration"] = self._next_recalibration(r)
-        self.result = r
-        self.recalibrations += 1
+        args = (self.features, self.window, self.pot_q, self.clip, errors_fn, self.bundle_sha)
+        self.result = r = self.recalibration.refit(*args, self.clock(), self.recipe)
         self._log(r, "recalibrated")
         self.save()
-        self._save_recent()
+        self.recalibration.save()
         return r
-
-    def _next_recalibration(self, r: CalibrationResult) -> float | None:
-        return None if self.recalibrate_seconds <= 0 else r.calibrated_at + self.recalibrate_seconds
-
-    def _save_recent(self) -> None:
-        try:
-            self.recent.save(self.recent_path)
-        except OSError as exc:
-            self.write_errors += 1
-            log.warning("calibration: cannot save recent rows to %s (will retry): %s", self.recent_path, exc)
 
     @staticmethod
     def _log(r: CalibrationResult, what: str) -> None:
@@ -341,35 +309,28 @@ class Calibrator:
         r = self.result
         return replace(spec, scaler=r.scaler, threshold=r.threshold, feature_thresholds=r.feature_thresholds)
 
-    # -- persistence --------------------------------------------------------
-    def _row_lists(self) -> Iterator[list[float | None]]:
-        for r in self._rows[: self._n]:
-            yield [None if v != v else v for v in r.tolist()]  # strict JSON: NaN cells are null
-
+    # -- persistence: the document is agent.calibration_state's ------------------------
     def to_doc(self, rows: bool = True) -> dict[str, Any]:
-        """The state file document (strict JSON: NaN cells are null); ``rows=False`` leaves the rows out
-        (:meth:`save` streams them)."""
-        return {
-            "kind": STATE_KIND,
-            "version": STATE_VERSION,
-            "created": self.created,
-            "updated": self.clock(),
-            "features": list(self.features),
-            "window": self.window,
-            "warmup_samples": self.warmup_samples,
-            "pot_q": self.pot_q,
-            "bundle_sha256": self.bundle_sha,
-            "rows": list(self._row_lists()) if rows else [],
-            "calibration": None if self.result is None else self.result.to_doc(),
-        }
+        """The state file document; ``rows=False`` leaves the rows out (:meth:`save` streams them)."""
+        return state_doc(
+            created=self.created,
+            updated=self.clock(),
+            features=self.features,
+            window=self.window,
+            warmup_samples=self.warmup_samples,
+            pot_q=self.pot_q,
+            bundle_sha=self.bundle_sha,
+            rows=row_lists(self._rows[: self._n]) if rows else [],
+            result=self.result,
+        )
 
     def save(self) -> bool:
         """Write the state file now; a failure is counted in ``write_errors`` and retried at the next observe."""
         try:
-            atomic_write_json(self.state_path, self.to_doc(rows=False), rows=("rows", self._row_lists()))
+            atomic_write_json(self.state_path, self.to_doc(rows=False), rows=("rows", row_lists(self._rows[: self._n])))
             release_free_memory()  # the document's ~2 MB of floats and text would stay in the heap
         except OSError as exc:
-            self.write_errors += 1
+            self._write_errors += 1
             (log.debug if self._write_failing else log.warning)(
                 "calibration: cannot save state to %s (will retry): %s", self.state_path, exc
             )
@@ -414,37 +375,17 @@ class Calibrator:
         return cal
 
     def _restore(self, doc: dict[str, Any]) -> None:
-        if doc.get("kind") != STATE_KIND or doc.get("version") != STATE_VERSION:
-            raise ValueError(f"not a version {STATE_VERSION} calibration state")
-        features = doc["features"]
-        if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
-            raise ValueError("'features' must be a list of names")
-        if tuple(features) != self.features:
+        saved = parse_state(doc, self.features, self.target_rows, self.bundle_sha, self.window, self.pot_q)
+        if saved is None:
             log.info("calibration: saved state is for other features; starting a new warm-up")
             return
-        rows = np.array(doc["rows"], dtype=np.float64)
-        if rows.size == 0:
-            rows = rows.reshape(0, len(self.features))
-        if rows.ndim != 2 or rows.shape[1] != len(self.features):
-            raise ValueError(f"'rows' must be a list of {len(self.features)}-value rows")
-        rows = np.where(np.isfinite(rows), rows, np.nan)[-self.target_rows :]
-        result = None if doc["calibration"] is None else CalibrationResult.from_doc(doc["calibration"], len(features))
-        created = float(doc["created"])
-        same = (
-            result is not None
-            and result.bundle_sha == self.bundle_sha
-            and doc["window"] == self.window
-            and doc["pot_q"] == self.pot_q
-            and (result.rows == self.target_rows or result.details.get("source") == "recent")
-        )
-        self.created = created  # everything parsed: only now change self
-        self._rows[: len(rows)], self._n = rows, len(rows)
-        if same and result is not None:
+        result = saved.result
+        self.created = saved.created  # everything parsed: only now change self
+        self._rows[: len(saved.rows)], self._n = saved.rows, len(saved.rows)
+        if saved.reusable and result is not None:
             self.result = result
             if self.recipe is not None:
-                self.recent = RecentRows.load(self.recent_path, self.recent.capacity, len(self.features))
-                if not len(self.recent):
-                    self.recent.extend(self._rows[: self._n])
+                self.recalibration.resume(len(self.features), self._rows[: self._n])
             log.info(
                 "calibration: reusing the calibration of %s",
                 time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(result.calibrated_at)),

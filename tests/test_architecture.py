@@ -69,6 +69,7 @@ PURE = {
     "agent.alerts",
     "agent.bundle_fields",
     "agent.calibration_fit",
+    "agent.calibration_state",
     "agent.ensemble",
     "agent.features",
     "agent.pot",

@@ -25,6 +25,7 @@ from agent.calibration import (
     needs_calibration,
     scorer_errors_fn,
 )
+from agent.calibration_state import STATE_KIND
 from agent.scoring import Scaler, Scorer, ScoringSpec
 from agent.state import read_json
 
@@ -299,13 +300,13 @@ def test_hot_reload_rebind_in_memory(tmp_path: Path) -> None:
         b"{not json",
         b"[]",
         json.dumps({"kind": "other", "version": 1}).encode(),
-        json.dumps({"kind": cal_mod.STATE_KIND, "version": 99}).encode(),
+        json.dumps({"kind": STATE_KIND, "version": 99}).encode(),
         json.dumps(
-            {"kind": cal_mod.STATE_KIND, "version": 1, "features": list(FEATURES), "rows": [], "calibration": None}
+            {"kind": STATE_KIND, "version": 1, "features": list(FEATURES), "rows": [], "calibration": None}
         ).encode(),  # no "created"
         json.dumps(
             {
-                "kind": cal_mod.STATE_KIND,
+                "kind": STATE_KIND,
                 "version": 1,
                 "features": list(FEATURES),
                 "window": W,
@@ -317,7 +318,7 @@ def test_hot_reload_rebind_in_memory(tmp_path: Path) -> None:
         ).encode(),
         json.dumps(
             {
-                "kind": cal_mod.STATE_KIND,
+                "kind": STATE_KIND,
                 "version": 1,
                 "features": list(FEATURES),
                 "window": W,
@@ -394,73 +395,3 @@ def test_calibration_needs_numpy_only() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-# -- z-score bundles: provisional threshold, refinement, daily recalibration ------------------------------------
-
-
-def test_zscore_calibration_is_provisional_then_refined_then_daily(tmp_path: Path) -> None:
-    from agent.calibration import POT_ROWS
-    from agent.calibration_fit import HostRecipe
-
-    f, w = 4, 5
-    now = [1_800_000_000.0]
-    rng = np.random.default_rng(3)
-
-    def errors_fn(scaler, windows):  # stands in for the model: squared z values of the windows' last row
-        return np.minimum(scaler.transform(windows)[:, -1, :] ** 2, 36.0)
-
-    cal = Calibrator(
-        tuple("abcd"),
-        w,
-        30,
-        1e-3,
-        tmp_path / "cal.json",
-        "sha",
-        clock=lambda: now[0],
-        recipe=HostRecipe(units=False, anchor=0.5),
-        recent_samples=2000,
-        recalibrate_seconds=86400.0,
-    )
-    for _ in range(cal.target_rows):
-        cal.observe(rng.normal(0.5, 0.05, f))
-    r = cal.calibrate(errors_fn)
-    assert cal.state == "provisional" and r.details["threshold_kind"] == "provisional"
-    assert r.threshold >= 0.5 and r.scaler.method == "zscore"
-    assert np.allclose(r.feature_thresholds, f * r.threshold)  # feature scores add up to the window score
-    assert not cal.recalibration_due()
-    for _ in range(POT_ROWS + w):
-        cal.record(rng.normal(0.5, 0.05, f), anomalous=False)
-    assert cal.recalibration_due()
-    r2 = cal.recalibrate(errors_fn)
-    assert cal.state == "calibrated" and r2.details["source"] == "recent" and r2.threshold >= 0.5
-    assert not cal.recalibration_due()
-    now[0] += 86400.0 + 1
-    cal.record(rng.normal(0.5, 0.05, f), anomalous=False)
-    assert cal.recalibration_due()
-    # a restart keeps the recalibrated result and the recent rows
-    cal.save()
-    back = Calibrator.load(
-        tuple("abcd"),
-        w,
-        30,
-        1e-3,
-        tmp_path / "cal.json",
-        "sha",
-        clock=lambda: now[0],
-        recipe=HostRecipe(units=False, anchor=0.5),
-        recent_samples=2000,
-    )
-    assert back.calibrated and back.result.threshold == r2.threshold and len(back.recent) >= POT_ROWS
-
-
-def test_anomalous_rows_are_left_out_of_the_scaler_only_when_few() -> None:
-    from agent.recent import RecentRows
-
-    ring = RecentRows(10, 1)
-    for i in range(10):
-        ring.append(np.array([float(i)]), anomalous=i == 9)
-    assert ring.scaler_mask().tolist() == [True] * 9 + [False]
-    for _ in range(5):
-        ring.append(np.array([0.0]), anomalous=True)  # half the ring anomalous: a new normal, not an incident
-    assert ring.scaler_mask().all()
