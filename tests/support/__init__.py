@@ -5,7 +5,8 @@ One module per job: :mod:`support.paths` (repository paths, the agent command),
 :mod:`support.agents` (an agent subprocess, started and stopped),
 :mod:`support.exposition` (Prometheus text/OpenMetrics parsed by
 prometheus_client's own parsers) and :mod:`support.waiting` (polling until a
-condition holds).  The names are re-exported here.
+condition holds).  The names are re-exported here.  :mod:`support.rhythm` (rows
+of a host with a nightly job) imports the agent, so it is imported from itself.
 """
 
 from __future__ import annotations
