@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import shutil
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,6 +44,18 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def run_backtest(config: Path) -> Callable[..., int]:
+    """``anomaly-agent backtest --bundle <default bundle> ARGS --config.file <config>``, its exit code;
+    ``config_file=None``: no config file, or another file."""
+
+    def run(*args: str | Path, config_file: Path | None = config) -> int:
+        argv = ["backtest", "--bundle", str(DEFAULT_BUNDLE), *map(str, args)]
+        return main(argv if config_file is None else [*argv, "--config.file", str(config_file)])
+
+    return run
+
+
 def _cfg(**calibration: object) -> Config:
     cfg = Config()
     return replace(
@@ -63,25 +76,10 @@ def _scores(rows: list[list[str]], col: int) -> np.ndarray:
 
 
 def test_warmup_gives_empty_scores_then_scores(
-    tmp_path: Path, config: Path, model: LoadedModel, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, run_backtest: Callable[..., int], model: LoadedModel, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out.csv"
-    assert (
-        main(
-            [
-                "backtest",
-                "--bundle",
-                str(DEFAULT_BUNDLE),
-                "--input",
-                str(TINY_TEST),
-                "--output",
-                str(out),
-                "--config.file",
-                str(config),
-            ]
-        )
-        == 0
-    )
+    assert run_backtest("--input", TINY_TEST, "--output", out) == 0
     header, rows = _read_csv(out)
     assert header == ["row", "score", "anomalous", *model.bundle.features]
     assert len(rows) == 1500 and [r[0] for r in rows[:3]] == ["0", "1", "2"]
@@ -94,7 +92,9 @@ def test_warmup_gives_empty_scores_then_scores(
     assert "alerts (score > 1 for 5 samples)" in line and "rows/s" in line
 
 
-def test_scores_equal_a_live_agent_driven_row_by_row(tmp_path: Path, model: LoadedModel) -> None:
+def test_scores_equal_a_live_agent_driven_row_by_row(
+    tmp_path: Path, model: LoadedModel, run_backtest: Callable[..., int]
+) -> None:
     """The reference: an Agent built by hand on the replay source, stepped with a fake clock."""
     cfg = _cfg()
     clock = SimClock(1_700_000_000.0)
@@ -135,26 +135,10 @@ def test_scores_equal_a_live_agent_driven_row_by_row(tmp_path: Path, model: Load
     assert got.scored == 1500 - WARMUP + 1
 
     out = tmp_path / "out.csv"  # the CLI writes the same numbers (6 significant digits)
-    config = tmp_path / "agent.yml"
-    config.write_text(f"calibration:\n  warmup_samples: {WARMUP}\n")
-    assert (
-        main(
-            [
-                "backtest",
-                "--bundle",
-                str(DEFAULT_BUNDLE),
-                "--input",
-                str(TINY_TEST),
-                "--output",
-                str(out),
-                "--config.file",
-                str(config),
-                "--noise-floors",
-                "units",
-            ]
-        )
-        == 0
-    )  # as _cfg(); --input defaults to range
+    live_config = tmp_path / "live.yml"  # as _cfg(): the seasonal default, not the fixture's "off"
+    live_config.write_text(f"calibration:\n  warmup_samples: {WARMUP}\n")
+    # as _cfg(); --input defaults to range
+    assert run_backtest("--input", TINY_TEST, "--output", out, "--noise-floors", "units", config_file=live_config) == 0
     _, csv_rows = _read_csv(out)
     np.testing.assert_allclose(_scores(csv_rows, 1), got.score, rtol=1e-5)
     np.testing.assert_allclose(_scores(csv_rows, 3 + 37), got.feature_scores[:, 37], rtol=1e-5, atol=1e-12)
@@ -172,47 +156,21 @@ def test_without_calibration_the_scores_are_the_bundles(tmp_path: Path, model: L
     )
 
 
-def test_state_dir_keeps_the_calibration_across_runs(tmp_path: Path, config: Path) -> None:
+def test_state_dir_keeps_the_calibration_across_runs(tmp_path: Path, run_backtest: Callable[..., int]) -> None:
     """A second run on the same state directory reuses the calibration, like a restarted agent."""
-    args = [
-        "backtest",
-        "--bundle",
-        str(DEFAULT_BUNDLE),
-        "--input",
-        str(TINY_TEST),
-        "--config.file",
-        str(config),
-        "--state-dir",
-        str(tmp_path / "state"),
-    ]
-    assert main([*args, "--output", str(tmp_path / "first.csv")]) == 0
+    args = ("--input", TINY_TEST, "--state-dir", tmp_path / "state")
+    assert run_backtest(*args, "--output", tmp_path / "first.csv") == 0
     assert (tmp_path / "state" / "calibration.json").is_file()
-    assert main([*args, "--output", str(tmp_path / "second.csv")]) == 0
+    assert run_backtest(*args, "--output", tmp_path / "second.csv") == 0
     first, second = (_scores(_read_csv(tmp_path / f)[1], 1) for f in ("first.csv", "second.csv"))
     assert np.isnan(second[: WINDOW - 1]).all() and np.isfinite(second[WINDOW - 1 :]).all()
     # not equal to the first run's scores: the restart resumes from the first run's last daily recalibration
     assert not (tmp_path / "state" / "history").exists()  # no history unless asked
-    assert main([*args, "--output", str(tmp_path / "third.csv"), "--record-history"]) == 0
+    assert run_backtest(*args, "--output", tmp_path / "third.csv", "--record-history") == 0
     assert len(list((tmp_path / "state" / "history").glob("history-*.txt"))) == 1
     # what was recorded replays to the same scores (fresh state: the warm-up again)
-    assert (
-        main(
-            [
-                "backtest",
-                "--bundle",
-                str(DEFAULT_BUNDLE),
-                "--history",
-                str(tmp_path / "state" / "history"),
-                "--config.file",
-                str(config),
-                "--output",
-                str(tmp_path / "replayed.csv"),
-                "--noise-floors",
-                "range",
-            ]
-        )
-        == 0
-    )  # the rows recorded from --input are SMD rows
+    history = tmp_path / "state" / "history"  # the rows recorded from --input are SMD rows: range floors
+    assert run_backtest("--history", history, "--output", tmp_path / "replayed.csv", "--noise-floors", "range") == 0
     replayed = _scores(_read_csv(tmp_path / "replayed.csv")[1], 2)
     np.testing.assert_array_equal(replayed, first)
 
@@ -226,7 +184,7 @@ def _gzip_set(directory: Path, stem: str) -> None:
 
 
 def test_history_gap_resets_the_window(
-    tmp_path: Path, config: Path, model: LoadedModel, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, run_backtest: Callable[..., int], model: LoadedModel, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = smd.load_rows(TINY_TEST)[:400]
     gap_at = 250  # the row after a 10-minute gap (max 3 intervals of 60 s)
@@ -246,22 +204,7 @@ def test_history_gap_resets_the_window(
     _gzip_set(hist, stems[0])  # an archived set
 
     out = tmp_path / "out.csv"
-    assert (
-        main(
-            [
-                "backtest",
-                "--bundle",
-                str(DEFAULT_BUNDLE),
-                "--history",
-                str(hist),
-                "--output",
-                str(out),
-                "--config.file",
-                str(config),
-            ]
-        )
-        == 0
-    )
+    assert run_backtest("--history", hist, "--output", out) == 0
     header, csv_rows = _read_csv(out)
     assert header == ["row", "timestamp", "score", "anomalous", *model.bundle.features]
     assert len(csv_rows) == 400
@@ -274,25 +217,10 @@ def test_history_gap_resets_the_window(
     assert "400 rows, " in capsys.readouterr().out
 
 
-def test_labels_add_alert_figures(tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        main(
-            [
-                "backtest",
-                "--bundle",
-                str(DEFAULT_BUNDLE),
-                "--input",
-                str(TINY_TEST),
-                "--output",
-                str(tmp_path / "o.csv"),
-                "--config.file",
-                str(config),
-                "--labels",
-                str(TINY_LABELS),
-            ]
-        )
-        == 0
-    )
+def test_labels_add_alert_figures(
+    tmp_path: Path, run_backtest: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_backtest("--input", TINY_TEST, "--output", tmp_path / "o.csv", "--labels", TINY_LABELS) == 0
     line = capsys.readouterr().out
     assert "false alerts in" in line and "/day)" in line and "incidents alerted" in line and "median delay" in line
 
@@ -344,38 +272,25 @@ def _empty_history(tmp_path: Path) -> Path:
     ],
 )
 def test_bad_input_exits_2_naming_the_problem(
-    tmp_path: Path, make_args, needle: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, run_backtest: Callable[..., int], make_args, needle: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(
-        ["backtest", "--bundle", str(DEFAULT_BUNDLE), "--output", str(tmp_path / "o.csv"), *make_args(tmp_path)]
-    )
+    code = run_backtest("--output", tmp_path / "o.csv", *make_args(tmp_path), config_file=None)
     assert code == EXIT_CONFIG
     assert needle in capsys.readouterr().err
 
 
-def test_history_with_other_features_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_history_with_other_features_is_refused(
+    tmp_path: Path, run_backtest: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
     with HistoryWriter(tmp_path / "h", ("cpu_r", "load_1"), interval=60.0, hostname="t") as w:
         w.append(np.array([0.1, 0.2]), 1_700_000_000.0)
-    assert (
-        main(
-            [
-                "backtest",
-                "--bundle",
-                str(DEFAULT_BUNDLE),
-                "--history",
-                str(tmp_path / "h"),
-                "--output",
-                str(tmp_path / "o.csv"),
-            ]
-        )
-        == EXIT_CONFIG
-    )
+    assert run_backtest("--history", tmp_path / "h", "--output", tmp_path / "o.csv", config_file=None) == EXIT_CONFIG
     assert "lacks 36 of the bundle's features (load_5" in capsys.readouterr().err
 
 
-def test_input_and_history_are_exclusive(tmp_path: Path) -> None:
+def test_input_and_history_are_exclusive(run_backtest: Callable[..., int]) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["backtest", "--bundle", str(DEFAULT_BUNDLE), "--input", "a", "--history", "b", "--output", "o.csv"])
+        run_backtest("--input", "a", "--history", "b", "--output", "o.csv", config_file=None)
     assert exc.value.code == 2
 
 

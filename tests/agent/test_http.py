@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 import re
 import socket
 import ssl
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -17,11 +15,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import bcrypt
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
 from support import DEFAULT_BUNDLE, http_get
+from support.tls import auth_get, self_signed_cert, web_config
 
 from agent.buildinfo import version
 from agent.calibration import Calibrator
@@ -37,31 +35,7 @@ PASSWORD = "s3cret-scrape"
 
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("tls")
-    key, crt = d / "tls.key", d / "tls.crt"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(crt),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return crt, key
+    return self_signed_cert(tmp_path_factory.mktemp("tls"))
 
 
 def _registry() -> CollectorRegistry:
@@ -80,37 +54,13 @@ def _serve(web: WebSettings | None = None, auth: BasicAuth | None = None, timeou
         httpd.server_close()
 
 
-def get(url: str, user: str | None = None, password: str | None = None, ctx: ssl.SSLContext | None = None) -> int:
-    req = urllib.request.Request(url)
-    if user is not None:
-        req.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
-    try:
-        with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
-            r.read()
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
-def web_config(tmp_path: Path, cert: tuple[Path, Path] | None, users: bool) -> Path:
-    lines = []
-    if cert:
-        lines += ["tls_server_config:", f"  cert_file: {cert[0]}", f"  key_file: {cert[1]}"]
-    if users:
-        hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-        lines += ["basic_auth_users:", f"  prometheus: '{hashed}'"]
-    p = tmp_path / "web.yml"
-    p.write_text("\n".join(lines) + "\n")
-    return p
-
-
 def test_routes_plain_http() -> None:
     for addr in _serve():
-        assert get(f"http://{addr}/metrics") == 200
-        assert get(f"http://{addr}/healthz") == 200
-        assert get(f"http://{addr}/model") == 200
-        assert get(f"http://{addr}/") == 200
-        assert get(f"http://{addr}/other") == 404
+        assert auth_get(f"http://{addr}/metrics") == 200
+        assert auth_get(f"http://{addr}/healthz") == 200
+        assert auth_get(f"http://{addr}/model") == 200
+        assert auth_get(f"http://{addr}/") == 200
+        assert auth_get(f"http://{addr}/other") == 404
 
 
 def test_metrics_serves_the_registry_in_text_openmetrics_and_gzip() -> None:
@@ -128,17 +78,17 @@ def test_metrics_serves_the_registry_in_text_openmetrics_and_gzip() -> None:
 
 
 def test_basic_auth_and_tls(tmp_path: Path, cert: tuple[Path, Path]) -> None:
-    web = load_web_config(web_config(tmp_path, cert, users=True))
+    web = load_web_config(web_config(tmp_path / "web.yml", cert, {"prometheus": PASSWORD}))
     ctx = ssl.create_default_context(cafile=str(cert[0]))
     for addr in _serve(web, BasicAuth(web.users)):
         url = f"https://{addr}/metrics"
-        assert get(url, "prometheus", PASSWORD, ctx) == 200
-        assert get(url, "prometheus", PASSWORD, ctx) == 200  # cached path
-        assert get(url, "prometheus", "wrong", ctx) == 401
-        assert get(url, "intruder", PASSWORD, ctx) == 401
-        assert get(url, ctx=ctx) == 401
+        assert auth_get(url, "prometheus", PASSWORD, ctx) == 200
+        assert auth_get(url, "prometheus", PASSWORD, ctx) == 200  # cached path
+        assert auth_get(url, "prometheus", "wrong", ctx) == 401
+        assert auth_get(url, "intruder", PASSWORD, ctx) == 401
+        assert auth_get(url, ctx=ctx) == 401
         with pytest.raises(OSError):  # plain HTTP to a TLS port fails
-            get(f"http://{addr}/metrics", "prometheus", PASSWORD)
+            auth_get(f"http://{addr}/metrics", "prometheus", PASSWORD)
 
 
 def test_web_config_errors(tmp_path: Path) -> None:
@@ -159,7 +109,7 @@ def test_slow_client_does_not_block_scrapes() -> None:
         idle = socket.create_connection((host, int(port)))  # connects, never sends a request
         try:
             # answered while the idle connection holds its thread (no wall-clock limit: benchmarks time it)
-            assert get(f"http://{addr}/metrics") == 200
+            assert auth_get(f"http://{addr}/metrics") == 200
             time.sleep(1.5)  # the idle connection is dropped after the request timeout
             idle.settimeout(2)
             assert idle.recv(1) == b""

@@ -26,11 +26,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import bcrypt
 import numpy as np
 import pytest
 import yaml
 from support import DEMO_DATA, ROOT, free_port, http_get, prometheus_ready, wait_for
+from support.tls import self_signed_cert, web_config
 
 from agent import smd
 from agent.backtest import backtest
@@ -170,39 +170,9 @@ def test_alert_fires_with_contributors_and_resolves(tmp_path: Path, procs: list,
     prom = f"http://127.0.0.1:{ports['prom']}"
 
     # TLS + basic-auth agent (a second replay of the same data; what matters is the scrape).
-    key, crt = tmp_path / "tls.key", tmp_path / "tls.crt"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            key,
-            "-out",
-            crt,
-        ],
-        check=True,
-        capture_output=True,
-    )
-    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=6)).decode()
-    (tmp_path / "web.yml").write_text(
-        yaml.safe_dump(
-            {
-                "tls_server_config": {"cert_file": str(crt), "key_file": str(key)},
-                "basic_auth_users": {"prometheus": hashed},
-            }
-        )
-    )
-    (tmp_path / "agent-tls.yml").write_text(yaml.safe_dump({"web": {"config_file": str(tmp_path / "web.yml")}}))
+    crt, key = self_signed_cert(tmp_path)
+    web = web_config(tmp_path / "web.yml", (crt, key), {"prometheus": PASSWORD}, rounds=6)
+    (tmp_path / "agent-tls.yml").write_text(yaml.safe_dump({"web": {"config_file": str(web)}}))
 
     rules = shorten_for(yaml.safe_load((ROOT / "packaging" / "prometheus" / "rules.yml").read_text()))
     (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules))

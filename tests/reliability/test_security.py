@@ -19,14 +19,14 @@ import ssl
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import yaml
 from support import AGENT, DEFAULT_BUNDLE, DEMO_DATA, ROOT, StartAgent, free_port, http_get, sample_value, wait_for
+from support.tls import auth_get, self_signed_cert, web_config
 
 T = TypeVar("T")
 
@@ -115,56 +115,14 @@ def test_the_scanner_allows_the_safe_forms() -> None:
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     if shutil.which("openssl") is None:
         pytest.skip("openssl not installed")
-    d = tmp_path_factory.mktemp("tls")
-    key, crt = d / "tls.key", d / "tls.crt"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(crt),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return crt, key
-
-
-def _get(url: str, ctx: ssl.SSLContext, user: str | None = None, password: str | None = None) -> int:
-    req = urllib.request.Request(url)
-    if user is not None:
-        req.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
-    try:
-        with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
-            r.read()
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
+    return self_signed_cert(tmp_path_factory.mktemp("tls"))
 
 
 def test_tls_basic_auth_and_no_secret_in_debug_logs(
     agent_process: StartAgent, tmp_path: Path, cert: tuple[Path, Path]
 ) -> None:
-    import bcrypt
-
-    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-    web = tmp_path / "web.yml"
-    web.write_text(
-        f"tls_server_config:\n  cert_file: {cert[0]}\n  key_file: {cert[1]}\n"
-        f"basic_auth_users:\n  prometheus: '{hashed}'\n"
-    )
+    web = web_config(tmp_path / "web.yml", cert, {"prometheus": PASSWORD})
+    hashed = yaml.safe_load(web.read_text())["basic_auth_users"]["prometheus"]  # must not reach the logs either
     cfg = tmp_path / "agent.yml"
     cfg.write_text(f"web:\n  config_file: {web}\n")
     agent = agent_process(
@@ -187,16 +145,16 @@ def test_tls_basic_auth_and_no_secret_in_debug_logs(
     )
     ctx = ssl.create_default_context(cafile=str(cert[0]))
     url = f"https://127.0.0.1:{agent.port}"
-    wait_for(lambda: _try(lambda: _get(url + "/metrics", ctx, "prometheus", PASSWORD) == 200), timeout=60)
+    wait_for(lambda: _try(lambda: auth_get(url + "/metrics", "prometheus", PASSWORD, ctx=ctx) == 200), timeout=60)
     results = {
-        "right": _get(url + "/metrics", ctx, "prometheus", PASSWORD),
-        "wrong-password": _get(url + "/metrics", ctx, "prometheus", WRONG),
-        "wrong-user": _get(url + "/metrics", ctx, "admin", PASSWORD),
-        "empty-password": _get(url + "/metrics", ctx, "prometheus", ""),
-        "no-credentials": _get(url + "/metrics", ctx),
-        "model-no-credentials": _get(url + "/model", ctx),
-        "healthz-wrong": _get(url + "/healthz", ctx, "prometheus", WRONG),
-        "right-again": _get(url + "/model", ctx, "prometheus", PASSWORD),
+        "right": auth_get(url + "/metrics", "prometheus", PASSWORD, ctx=ctx),
+        "wrong-password": auth_get(url + "/metrics", "prometheus", WRONG, ctx=ctx),
+        "wrong-user": auth_get(url + "/metrics", "admin", PASSWORD, ctx=ctx),
+        "empty-password": auth_get(url + "/metrics", "prometheus", "", ctx=ctx),
+        "no-credentials": auth_get(url + "/metrics", ctx=ctx),
+        "model-no-credentials": auth_get(url + "/model", ctx=ctx),
+        "healthz-wrong": auth_get(url + "/healthz", "prometheus", WRONG, ctx=ctx),
+        "right-again": auth_get(url + "/model", "prometheus", PASSWORD, ctx=ctx),
     }
     assert results == {
         "right": 200,

@@ -6,7 +6,9 @@ One module per job: :mod:`support.paths` (repository paths, the agent command),
 :mod:`support.exposition` (Prometheus text/OpenMetrics parsed by
 prometheus_client's own parsers) and :mod:`support.waiting` (polling until a
 condition holds).  The names are re-exported here.  :mod:`support.rhythm` (rows
-of a host with a nightly job) imports the agent, so it is imported from itself.
+of a host with a nightly job) and :mod:`support.tls` (a self-signed certificate,
+a web config with bcrypt users, a GET with basic auth) import the agent or
+bcrypt and yaml, so they are imported from themselves.
 """
 
 from __future__ import annotations
