@@ -25,7 +25,7 @@ COLUMNS = (
     ("AUC-PR", "test_pointwise.auc_pr", "min"),
     ("bestF1", "test_pointwise.best_f1.f1", "min"),
 )
-FORMATS = {"FA/day": "{:.2f}", "alerted": "{:.0%}", ">=5 al.": "{:.0%}", "delay": "{:g}"}
+FORMATS = {"FA/day": "{:.2f}", "alerted": "{:.0%}", ">=5 al.": "{:.0%}", "delay": "{:.0f}"}
 
 
 def get(d: Any, dotted: str) -> Any:
