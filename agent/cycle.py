@@ -276,7 +276,7 @@ class Agent:
                     )
                     self._maybe_calibrate()  # same features: recalibrates at once from the kept rows
                 else:
-                    log.info("bundle %s is host-specific: calibration not needed", nb.model_id)
+                    log.info("bundle %s is a host-specific min-max bundle: calibration not needed", nb.model_id)
                     self.calibrator = None
             self.scorer = self._scorer()
             self._reloads["accepted"] += 1

@@ -36,7 +36,7 @@ def build() -> dict[str, str]:
 
 
 def calibration_state(calibrator: Calibrator | None) -> str:
-    """``off`` (no calibration: replay, host-specific bundle, disabled), else the calibrator's own state
+    """``off`` (no calibration: replay, host-specific min-max bundle, disabled), else the calibrator's own state
     when it names one (e.g. ``provisional``), else ``calibrated`` or ``calibrating``."""
     if calibrator is None:
         return "off"

@@ -101,7 +101,9 @@ def history_train(directory: Path, window: int) -> tuple[np.ndarray, tuple[str, 
     (:mod:`training.history`); segments shorter than two windows are dropped
     and the rest are joined, so only the few windows that straddle a join mix
     two segments.  The bundle is marked ``host_specific``: it was trained on
-    this host's raw values, so the agent skips calibration for it.
+    this host's raw values (a min-max bundle is then used as it is; a z-score
+    one is still calibrated and recalibrated daily by the agent, because the
+    host drifts after training).
     """
     segments, names = load_history_segments(Path(directory), min_rows=2 * window)
     if not segments:

@@ -93,7 +93,9 @@ def test_needs_calibration() -> None:
     assert needs_calibration({"training": {"machine": "machine-1-6"}})
     assert needs_calibration({})
     assert needs_calibration({"training": {"host_specific": "yes"}})  # only a real true counts
-    assert not needs_calibration({"training": {"host_specific": True}})
+    assert not needs_calibration({"training": {"host_specific": True}, "scaler": {"method": "minmax"}})
+    # a z-score bundle calibrates (and recalibrates daily) even when it was trained on this host
+    assert needs_calibration({"training": {"host_specific": True}, "scaler": {"method": "zscore"}})
 
 
 def test_scaler_robust_range_and_constant_spans() -> None:
