@@ -234,7 +234,14 @@ class Calibrator:
             self.save()
 
     def calibrate(self, errors_fn: ErrorsFn) -> CalibrationResult:
-        """Fit scaler and thresholds on the warm-up rows; ``errors_fn(scaler, (N, W, F)) -> (N, F)``."""
+        """Fit scaler and thresholds on the warm-up rows; ``errors_fn(scaler, (N, W, F)) -> (N, F)``.
+
+        A bundle swapped in on a host that has recorded more recent rows than the warm-up holds
+        (a z-score bundle: a retrain round, ``model.url``) calibrates from those rows instead: the
+        warm-up may be weeks old, and starting over from it would also drop the recent week.
+        """
+        if self.recipe is not None and len(self.recalibration.recent) > self._n >= self.target_rows:
+            return self.recalibrate(errors_fn)
         if self._n < self.target_rows:
             raise CalibrationError(f"calibration needs {self.target_rows} rows, has {self._n}")
         rows = self._rows[: self._n]

@@ -87,3 +87,31 @@ def test_due_when_the_next_recalibration_time_comes_and_never_when_off(tmp_path:
     r.details["next_recalibration"] = daily.next_at(r)
     assert not daily.due(r, 30, 5, now=86400.0) and daily.due(r, 30, 5, now=86401.0)
     assert not daily.due(r, 41, 5, now=86401.0)  # fewer recent rows than a warm-up: wait
+
+
+def test_a_swapped_in_bundle_calibrates_from_the_recent_rows_not_the_old_warm_up(tmp_path: Path) -> None:
+    f = 4
+    now = [1_800_000_000.0]
+    rng = np.random.default_rng(5)
+    cal = zscore_calibrator(Calibrator, tmp_path / "cal.json", lambda: now[0])
+    for _ in range(cal.target_rows):
+        cal.observe(rng.normal(0.5, 0.05, f))
+    cal.calibrate(errors_fn)
+    for _ in range(600):  # the host moved on after its warm-up: a new level, recorded while scoring
+        cal.record(rng.normal(2.0, 0.05, f), anomalous=False)
+    assert cal.rebind(tuple("abcd"), 5, "new-sha")  # a retrained bundle: rows kept, calibration dropped
+    assert cal.ready
+    r = cal.calibrate(errors_fn)
+    assert r.bundle_sha == "new-sha" and r.details["source"] == "recent"
+    assert r.rows > cal.target_rows  # the warm-up plus the recorded week, not the warm-up alone
+    assert np.allclose(r.scaler.typical, 2.0, atol=0.1)  # the recent level, not the warm-up's 0.5
+    assert len(cal.recalibration.recent) == cal.target_rows + 600  # the ring is kept
+
+
+def test_the_first_calibration_uses_the_warm_up(tmp_path: Path) -> None:
+    cal = zscore_calibrator(Calibrator, tmp_path / "cal.json", lambda: 1_800_000_000.0)
+    rng = np.random.default_rng(6)
+    for _ in range(cal.target_rows):
+        cal.observe(rng.normal(0.5, 0.05, 4))
+    r = cal.calibrate(errors_fn)
+    assert r.details.get("source") != "recent" and r.rows == cal.target_rows
