@@ -166,12 +166,13 @@ class Container:
 def wait_booted(box: Container, timeout: float = 90) -> str:
     """The system state once the boot is over: running or degraded, else what it was at the end."""
     # degraded is fine: units a container cannot run (e.g. systemd-remount-fs) may fail.
-    # Until PID 1 listens on its socket, systemctl fails at once, --wait or not.
+    # Until PID 1 listens on its socket, systemctl fails at once, --wait or not, and prints
+    # "offline": that is a boot not yet started, so it is polled on like any other early state.
     deadline, state = time.monotonic() + timeout, ""
     while time.monotonic() < deadline:
         r = box.sh("systemctl is-system-running --wait", timeout=120, check=False)
         state = r.stdout.strip() or r.stderr.strip()[-200:]
-        if state in ("running", "degraded", "maintenance", "stopping", "offline"):
+        if state in ("running", "degraded", "maintenance", "stopping"):
             break
         time.sleep(0.5)
     return state
