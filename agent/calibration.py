@@ -280,8 +280,16 @@ class Calibrator:
 
     def recalibrate(self, errors_fn: ErrorsFn) -> CalibrationResult:
         """Refit scaler and threshold from the recent rows (anomalous ones left out of the scaler)."""
-        args = (self.features, self.window, self.pot_q, self.clip, errors_fn, self.bundle_sha)
-        self.result = r = self.recalibration.refit(*args, self.clock(), self.recipe)
+        self.result = r = self.recalibration.refit(
+            self.features,
+            self.window,
+            pot_q=self.pot_q,
+            clip=self.clip,
+            errors_fn=errors_fn,
+            bundle_sha=self.bundle_sha,
+            now=self.clock(),
+            recipe=self.recipe,
+        )
         self._log(r, "recalibrated")
         self.save()
         self.recalibration.save()
@@ -406,9 +414,12 @@ class Calibrator:
                 time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(result.calibrated_at)),
             )
         elif result is not None:
+            if self.recipe is not None:  # the recent rows outlive the bundle: a restart calibrates as a hot swap does
+                self.recalibration.resume(len(self.features), self._rows[:0])
             log.info(
-                "calibration: bundle or settings changed since the last calibration; recalibrating from %d kept rows",
-                self._n,
+                "calibration: bundle or settings changed since the last calibration; recalibrating from %d %s rows",
+                max(len(self.recalibration.recent), self._n),
+                "recent" if len(self.recalibration.recent) > self._n else "kept warm-up",
             )
         else:
             log.info("calibration: resuming the warm-up at %d/%d rows", self._n, self.target_rows)

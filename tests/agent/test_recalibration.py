@@ -115,3 +115,42 @@ def test_the_first_calibration_uses_the_warm_up(tmp_path: Path) -> None:
         cal.observe(rng.normal(0.5, 0.05, 4))
     r = cal.calibrate(errors_fn)
     assert r.details.get("source") != "recent" and r.rows == cal.target_rows
+
+
+def test_a_restart_with_another_bundle_calibrates_from_the_saved_recent_rows(tmp_path: Path) -> None:
+    """A package upgrade shipping a new default model: the restart takes the hot-swap path."""
+    f = 4
+    now = [1_800_000_000.0]
+    rng = np.random.default_rng(7)
+    cal = zscore_calibrator(Calibrator, tmp_path / "cal.json", lambda: now[0])
+    for _ in range(cal.target_rows):
+        cal.observe(rng.normal(0.5, 0.05, f))
+    cal.calibrate(errors_fn)
+    for _ in range(600):
+        cal.record(rng.normal(2.0, 0.05, f), anomalous=False)
+    cal.recalibration.save()
+    cal.save()
+    recipe = HostRecipe(units=False, anchor=0.5)
+    back = Calibrator.load(
+        tuple("abcd"), 5, 30, 1e-3, tmp_path / "cal.json", "new-sha", clock=lambda: now[0], recipe=recipe,
+        recent_samples=2000,
+    )  # fmt: skip
+    assert not back.calibrated and back.ready  # another bundle: recalibrate, the kept rows suffice
+    r = back.calibrate(errors_fn)
+    assert r.bundle_sha == "new-sha" and r.details["source"] == "recent"
+    assert np.allclose(r.scaler.typical, 2.0, atol=0.1)  # the recent level, not the warm-up's 0.5
+    assert len(back.recalibration.recent) == cal.target_rows + 600
+
+
+def test_a_restart_with_another_bundle_and_no_saved_ring_uses_the_warm_up(tmp_path: Path) -> None:
+    cal = zscore_calibrator(Calibrator, tmp_path / "cal.json", lambda: 1_800_000_000.0)
+    rng = np.random.default_rng(8)
+    for _ in range(cal.target_rows):
+        cal.observe(rng.normal(0.5, 0.05, 4))
+    cal.calibrate(errors_fn)
+    cal.save()
+    cal.recalibration.path.unlink(missing_ok=True)
+    recipe = HostRecipe(units=False, anchor=0.5)
+    back = Calibrator.load(tuple("abcd"), 5, 30, 1e-3, tmp_path / "cal.json", "new-sha", recipe=recipe)
+    r = back.calibrate(errors_fn)
+    assert r.details.get("source") != "recent" and r.rows == cal.target_rows
