@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 from rel_support import proc_figures
-from support import DEFAULT_BUNDLE, DEMO_DATA, AgentProcess, free_port, http_get, sample_value
+from support import DEFAULT_BUNDLE, AgentProcess, demo_replay, free_port, http_get, sample_value
 
 from agent.http import MAX_CONNECTIONS, MAX_REQUEST_HEAD_BYTES
 
@@ -33,20 +33,7 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
     cfg = d / "agent.yml"
     cfg.write_text(f"web:\n  request_timeout_seconds: {TIMEOUT}\n")
     a = AgentProcess(
-        [
-            "replay",
-            "--config.file",
-            str(cfg),
-            "--data",
-            str(DEMO_DATA),
-            "--machine",
-            "machine-1-6",
-            "--speed",
-            "20",
-            "--loop",
-            "--bundle",
-            str(d / "bundle"),
-        ],
+        demo_replay(d / "bundle", 20, "--config.file", str(cfg)),
         free_port(),
         d / "agent.log",
     )

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 from rel_support import HALF, QUARTER, ListSource, bundle_doc, make_agent, make_bundle, sha256, value
-from support import DEMO_DATA, StartAgent, families, http_get, sample_value
+from support import StartAgent, demo_replay, families, http_get, sample_value
 
 from agent.http import make_app, serve
 from agent.model import load_model
@@ -241,20 +241,7 @@ def test_collector_raising_mid_cycle_is_counted(tmp_path: Path) -> None:
 def test_burst_of_sighups(agent_process: StartAgent, default_bundle: Path, count: int, pause: float) -> None:
     """The flood found a crash: handlers that called threading.Event.set() nested until RecursionError
     (a handler interrupting the lock it wanted); handlers now only flip flags."""
-    agent = agent_process(
-        [
-            "replay",
-            "--data",
-            str(DEMO_DATA),
-            "--machine",
-            "machine-1-6",
-            "--speed",
-            "200",
-            "--loop",
-            "--bundle",
-            str(default_bundle),
-        ]
-    )
+    agent = agent_process(demo_replay(default_bundle, 200))
     agent.wait_ready("/healthz", timeout=60)
     before = sample_value(http_get(agent.url + "/metrics")[1], "host_anomaly_last_score_timestamp_seconds")
     for _ in range(count):
@@ -281,20 +268,7 @@ def test_sighup_during_startup_does_not_kill_the_agent(agent_process: StartAgent
     (Interpreter start-up and the imports before ``main()``, a few hundred ms, stay unprotected; systemd
     does not deliver ``systemctl reload`` to a unit that is still starting.)
     """
-    agent = agent_process(
-        [
-            "replay",
-            "--data",
-            str(DEMO_DATA),
-            "--machine",
-            "machine-1-6",
-            "--speed",
-            "50",
-            "--loop",
-            "--bundle",
-            str(default_bundle),
-        ]
-    )
+    agent = agent_process(demo_replay(default_bundle, 50))
     deadline = time.monotonic() + 60
     while not _ignores_sighup(agent.proc.pid):  # main() has started
         assert agent.proc.poll() is None and time.monotonic() < deadline, agent.log.read_text()

@@ -25,7 +25,7 @@ from typing import TypeVar
 
 import pytest
 import yaml
-from support import AGENT, DEFAULT_BUNDLE, DEMO_DATA, ROOT, StartAgent, free_port, http_get, sample_value, wait_for
+from support import AGENT, DEFAULT_BUNDLE, ROOT, StartAgent, demo_replay, free_port, http_get, sample_value, wait_for
 from support.tls import auth_get, self_signed_cert, web_config
 
 T = TypeVar("T")
@@ -125,24 +125,7 @@ def test_tls_basic_auth_and_no_secret_in_debug_logs(
     hashed = yaml.safe_load(web.read_text())["basic_auth_users"]["prometheus"]  # must not reach the logs either
     cfg = tmp_path / "agent.yml"
     cfg.write_text(f"web:\n  config_file: {web}\n")
-    agent = agent_process(
-        [
-            "replay",
-            "--config.file",
-            str(cfg),
-            "--data",
-            str(DEMO_DATA),
-            "--machine",
-            "machine-1-6",
-            "--speed",
-            "50",
-            "--loop",
-            "--bundle",
-            str(DEFAULT_BUNDLE),
-            "--log.level",
-            "debug",
-        ]
-    )
+    agent = agent_process(demo_replay(DEFAULT_BUNDLE, 50, "--config.file", str(cfg), "--log.level", "debug"))
     ctx = ssl.create_default_context(cafile=str(cert[0]))
     url = f"https://127.0.0.1:{agent.port}"
     wait_for(lambda: _try(lambda: auth_get(url + "/metrics", "prometheus", PASSWORD, ctx=ctx) == 200), timeout=60)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from support.agents import AgentProcess, StartAgent
+from support.agents import AgentProcess, StartAgent, demo_replay
 from support.exposition import families, om_families, sample_value
 from support.paths import AGENT, DEFAULT_BUNDLE, DEMO_DATA, ROOT, SHARED_SMD
 from support.ports import free_port
@@ -33,6 +33,7 @@ __all__ = [
     "AgentProcess",
     "prometheus_ready",
     "StartAgent",
+    "demo_replay",
     "families",
     "free_port",
     "http_get",

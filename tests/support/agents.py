@@ -6,9 +6,15 @@ import subprocess
 from pathlib import Path
 from typing import Protocol
 
-from support.paths import AGENT, ROOT
+from support.paths import AGENT, DEMO_DATA, ROOT
 from support.waiting import wait_for
 from support.web import http_get
+
+
+def demo_replay(bundle: Path, speed: float, *extra: str) -> list[str]:
+    """Arguments replaying the demo's machine-1-6 in a loop at ``speed`` rows/s with ``bundle``."""
+    data = ["--data", str(DEMO_DATA), "--machine", "machine-1-6", "--speed", f"{speed:g}", "--loop"]
+    return ["replay", *data, "--bundle", str(bundle), *extra]
 
 
 class AgentProcess:
