@@ -20,11 +20,11 @@ def errors_fn(scaler, windows):  # stands in for the model: squared z values of 
 
 
 def zscore_calibrator(
-    make: Callable[..., Calibrator], state: Path, clock: Callable[[], float], **kw: float
+    make: Callable[..., Calibrator], state: Path, clock: Callable[[], float], sha: str = "sha", **kw: float
 ) -> Calibrator:
     """A z-score host of 4 features, window 5 and 30 warm-up rows, built by ``make`` (new or resumed)."""
     recipe = HostRecipe(units=False, anchor=0.5)
-    return make(tuple("abcd"), 5, 30, 1e-3, state, "sha", clock=clock, recipe=recipe, recent_samples=2000, **kw)
+    return make(tuple("abcd"), 5, 30, 1e-3, state, sha, clock=clock, recipe=recipe, recent_samples=2000, **kw)
 
 
 def test_zscore_calibration_is_provisional_then_refined_then_daily(tmp_path: Path) -> None:
@@ -89,16 +89,26 @@ def test_due_when_the_next_recalibration_time_comes_and_never_when_off(tmp_path:
     assert not daily.due(r, 41, 5, now=86401.0)  # fewer recent rows than a warm-up: wait
 
 
-def test_a_swapped_in_bundle_calibrates_from_the_recent_rows_not_the_old_warm_up(tmp_path: Path) -> None:
-    f = 4
-    now = [1_800_000_000.0]
-    rng = np.random.default_rng(5)
-    cal = zscore_calibrator(Calibrator, tmp_path / "cal.json", lambda: now[0])
+def warmed_up(state: Path, rng: np.random.Generator) -> Calibrator:
+    """A z-score host that has collected its warm-up rows (around 0.5), not yet calibrated."""
+    cal = zscore_calibrator(Calibrator, state, lambda: 1_800_000_000.0)
     for _ in range(cal.target_rows):
-        cal.observe(rng.normal(0.5, 0.05, f))
+        cal.observe(rng.normal(0.5, 0.05, 4))
+    return cal
+
+
+def moved_on(state: Path, seed: int) -> Calibrator:
+    """A host calibrated on its warm-up that then recorded 600 scored rows around 2.0."""
+    rng = np.random.default_rng(seed)
+    cal = warmed_up(state, rng)
     cal.calibrate(errors_fn)
     for _ in range(600):  # the host moved on after its warm-up: a new level, recorded while scoring
-        cal.record(rng.normal(2.0, 0.05, f), anomalous=False)
+        cal.record(rng.normal(2.0, 0.05, 4), anomalous=False)
+    return cal
+
+
+def test_a_swapped_in_bundle_calibrates_from_the_recent_rows_not_the_old_warm_up(tmp_path: Path) -> None:
+    cal = moved_on(tmp_path / "cal.json", 5)
     assert cal.rebind(tuple("abcd"), 5, "new-sha")  # a retrained bundle: rows kept, calibration dropped
     assert cal.ready
     r = cal.calibrate(errors_fn)
@@ -109,32 +119,17 @@ def test_a_swapped_in_bundle_calibrates_from_the_recent_rows_not_the_old_warm_up
 
 
 def test_the_first_calibration_uses_the_warm_up(tmp_path: Path) -> None:
-    cal = zscore_calibrator(Calibrator, tmp_path / "cal.json", lambda: 1_800_000_000.0)
-    rng = np.random.default_rng(6)
-    for _ in range(cal.target_rows):
-        cal.observe(rng.normal(0.5, 0.05, 4))
+    cal = warmed_up(tmp_path / "cal.json", np.random.default_rng(6))
     r = cal.calibrate(errors_fn)
     assert r.details.get("source") != "recent" and r.rows == cal.target_rows
 
 
 def test_a_restart_with_another_bundle_calibrates_from_the_saved_recent_rows(tmp_path: Path) -> None:
     """A package upgrade shipping a new default model: the restart takes the hot-swap path."""
-    f = 4
-    now = [1_800_000_000.0]
-    rng = np.random.default_rng(7)
-    cal = zscore_calibrator(Calibrator, tmp_path / "cal.json", lambda: now[0])
-    for _ in range(cal.target_rows):
-        cal.observe(rng.normal(0.5, 0.05, f))
-    cal.calibrate(errors_fn)
-    for _ in range(600):
-        cal.record(rng.normal(2.0, 0.05, f), anomalous=False)
+    cal = moved_on(tmp_path / "cal.json", 7)
     cal.recalibration.save()
     cal.save()
-    recipe = HostRecipe(units=False, anchor=0.5)
-    back = Calibrator.load(
-        tuple("abcd"), 5, 30, 1e-3, tmp_path / "cal.json", "new-sha", clock=lambda: now[0], recipe=recipe,
-        recent_samples=2000,
-    )  # fmt: skip
+    back = zscore_calibrator(Calibrator.load, tmp_path / "cal.json", lambda: 1_800_000_000.0, sha="new-sha")
     assert not back.calibrated and back.ready  # another bundle: recalibrate, the kept rows suffice
     r = back.calibrate(errors_fn)
     assert r.bundle_sha == "new-sha" and r.details["source"] == "recent"
@@ -143,14 +138,10 @@ def test_a_restart_with_another_bundle_calibrates_from_the_saved_recent_rows(tmp
 
 
 def test_a_restart_with_another_bundle_and_no_saved_ring_uses_the_warm_up(tmp_path: Path) -> None:
-    cal = zscore_calibrator(Calibrator, tmp_path / "cal.json", lambda: 1_800_000_000.0)
-    rng = np.random.default_rng(8)
-    for _ in range(cal.target_rows):
-        cal.observe(rng.normal(0.5, 0.05, 4))
+    cal = warmed_up(tmp_path / "cal.json", np.random.default_rng(8))
     cal.calibrate(errors_fn)
     cal.save()
     cal.recalibration.path.unlink(missing_ok=True)
-    recipe = HostRecipe(units=False, anchor=0.5)
-    back = Calibrator.load(tuple("abcd"), 5, 30, 1e-3, tmp_path / "cal.json", "new-sha", recipe=recipe)
+    back = zscore_calibrator(Calibrator.load, tmp_path / "cal.json", lambda: 1_800_000_000.0, sha="new-sha")
     r = back.calibrate(errors_fn)
     assert r.details.get("source") != "recent" and r.rows == cal.target_rows
