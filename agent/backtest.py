@@ -83,7 +83,7 @@ def backtest(
     cfg = replace(cfg, state_directory=str(state_dir), history=replace(cfg.history, enabled=record_history))
     calibrator, history = host_state(cfg, model)
     clock = SimClock(float(timestamps[0]) if len(timestamps) else 0.0)
-    if calibrator is not None:  # its recalibration counts simulated time, not the wall clock's
+    if calibrator is not None:  # its daily recalibration counts simulated days, not the wall clock's
         calibrator.clock = clock
     agent = Agent(
         cfg,

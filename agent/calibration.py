@@ -65,7 +65,7 @@ SAVE_EVERY = 10  # rows between state saves during the warm-up
 def needs_calibration(bundle_meta: dict[str, Any]) -> bool:
     """False only for a min-max bundle trained on this host's own history (``training.host_specific: true``).
 
-    A z-score bundle always calibrates and recalibrates (every 6 h by default), host-specific or not: used as trained,
+    A z-score bundle always calibrates and recalibrates daily, host-specific or not: used as trained,
     machine-1-6's own bundle raised 3.32 false alerts/day on its test split against 0.22 calibrated
     by the agent, because the host drifts after training (docs/fleet.md).
     """
@@ -100,7 +100,7 @@ class Calibrator:
         clock: Callable[[], float] = time.time,
         recipe: HostRecipe | None = None,
         recent_samples: int = 10080,
-        recalibrate_seconds: float = 6 * 3600.0,
+        recalibrate_seconds: float = 86400.0,
     ) -> None:
         if not features or window < 1 or warmup_samples < 1 or not 0 < pot_q < 1 or save_every < 1:
             raise ValueError("Calibrator: need features, window >= 1, warmup_samples >= 1, 0 < pot_q < 1")
@@ -270,7 +270,7 @@ class Calibrator:
             self.recalibration.record(row, anomalous)
 
     def recalibration_due(self) -> bool:
-        """A provisional threshold has enough rows for POT, or ``recalibrate_seconds`` (6 h by default) have passed."""
+        """A provisional threshold has enough rows for POT, or a day (``recalibrate_seconds``) has passed."""
         r = self.result
         return (
             r is not None

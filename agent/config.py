@@ -110,8 +110,8 @@ class CalibrationConfig:
     warmup_samples: int = field(default=1440, metadata=_range(10, 1_000_000))
     # POT risk for the host's own threshold
     pot_q: float = field(default=1e-3, metadata=_range(1e-9, 0.5, lo_open=True))
-    # refit scaler and threshold from the recent rows this often (0 = never); 6 h: docs/detection.md
-    recalibrate_hours: float = field(default=6.0, metadata=_range(0, 24 * 365))
+    # refit scaler and threshold from the recent rows this often (0 = never); docs/detection.md
+    recalibrate_hours: float = field(default=24.0, metadata=_range(0, 24 * 365))
     # the recent rows a recalibration learns from (10080 = 7 days at one sample a minute)
     recent_samples: int = field(default=10080, metadata=_range(100, 1_000_000))
     # z-score noise floors: "units" (live host metrics) or "range" (SMD-format rows scaled to [0, 1])

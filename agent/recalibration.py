@@ -5,7 +5,7 @@ A warm-up day does not represent the weeks after it (docs/detection.md
 :class:`~agent.calibration_fit.HostRecipe` keeps its scored rows in a
 :class:`~agent.recent.RecentRows` ring.  A provisional threshold (too few
 warm-up rows for POT) is refined as soon as ``POT_ROWS`` rows are there;
-after that the host refits every ``every_seconds`` (6 h by default),
+after that the host refits every ``every_seconds`` (a day by default),
 anomalous rows left out of the scaler fit.  The ring is saved beside the
 calibration state (``<state>.recent.npz``) every ``RECENT_SAVE_EVERY`` rows
 and after each refit, so a restart keeps it.
@@ -91,7 +91,7 @@ class Recalibration:
         return r
 
     def next_at(self, r: CalibrationResult) -> float | None:
-        """When the calibration ``r`` is refitted; None when recalibration is off."""
+        """When the calibration ``r`` is refitted; None when daily recalibration is off."""
         return None if self.every_seconds <= 0 else r.calibrated_at + self.every_seconds
 
     def save(self) -> None:

@@ -164,7 +164,7 @@ def test_state_dir_keeps_the_calibration_across_runs(tmp_path: Path, run_backtes
     assert run_backtest(*args, "--output", tmp_path / "second.csv") == 0
     first, second = (_scores(_read_csv(tmp_path / f)[1], 1) for f in ("first.csv", "second.csv"))
     assert np.isnan(second[: WINDOW - 1]).all() and np.isfinite(second[WINDOW - 1 :]).all()
-    # not equal to the first run's scores: the restart resumes from the first run's last recalibration
+    # not equal to the first run's scores: the restart resumes from the first run's last daily recalibration
     assert not (tmp_path / "state" / "history").exists()  # no history unless asked
     assert run_backtest(*args, "--output", tmp_path / "third.csv", "--record-history") == 0
     assert len(list((tmp_path / "state" / "history").glob("history-*.txt"))) == 1

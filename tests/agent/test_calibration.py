@@ -94,7 +94,7 @@ def test_needs_calibration() -> None:
     assert needs_calibration({})
     assert needs_calibration({"training": {"host_specific": "yes"}})  # only a real true counts
     assert not needs_calibration({"training": {"host_specific": True}, "scaler": {"method": "minmax"}})
-    # a z-score bundle calibrates (and recalibrates every 6 h) even when it was trained on this host
+    # a z-score bundle calibrates (and recalibrates daily) even when it was trained on this host
     assert needs_calibration({"training": {"host_specific": True}, "scaler": {"method": "zscore"}})
 
 

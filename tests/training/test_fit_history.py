@@ -40,7 +40,7 @@ def test_fit_from_recorded_history_with_a_gap(tmp_path: Path) -> None:
     assert doc["training"]["host_specific"] is True
     assert doc["training"]["segments"] == 2 and doc["training"]["rows"] == 390
     assert "--history" in doc["training"]["command"]
-    assert needs_calibration(doc)  # z-score: the host still calibrates and recalibrates it (every 6 h)
+    assert needs_calibration(doc)  # z-score: the host still calibrates and recalibrates it daily
     model = load_model(out)
     assert model.bundle.features == SMD38_NAMES
     assert np.isfinite(model.scorer.score_series(data.test).score[9:]).all()
