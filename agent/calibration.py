@@ -405,17 +405,16 @@ class Calibrator:
         result = saved.result
         self.created = saved.created  # everything parsed: only now change self
         self._rows[: len(saved.rows)], self._n = saved.rows, len(saved.rows)
+        if result is not None and self.recipe is not None:
+            # the recent rows outlive the bundle: with another bundle, calibrate() uses them as a hot swap does
+            self.recalibration.resume(len(self.features), self._rows[: self._n])
         if saved.reusable and result is not None:
             self.result = result
-            if self.recipe is not None:
-                self.recalibration.resume(len(self.features), self._rows[: self._n])
             log.info(
                 "calibration: reusing the calibration of %s",
                 time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(result.calibrated_at)),
             )
         elif result is not None:
-            if self.recipe is not None:  # the recent rows outlive the bundle: a restart calibrates as a hot swap does
-                self.recalibration.resume(len(self.features), self._rows[:0])
             log.info(
                 "calibration: bundle or settings changed since the last calibration; recalibrating from %d %s rows",
                 max(len(self.recalibration.recent), self._n),
