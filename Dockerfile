@@ -25,7 +25,7 @@ COPY agent ./agent
 COPY training ./training
 RUN if [ -n "$CA_BUNDLE" ]; then export PIP_CERT="$CA_BUNDLE"; fi \
     && /opt/venv/bin/pip install . \
-    && /opt/venv/bin/python -c "import agent.model, agent.daemon, sys; \
+    && /opt/venv/bin/python -c "import agent.model.loaded, agent.runtime.daemon, sys; \
 assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules" \
     && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools  # 23 MB the runtime never uses
 

@@ -19,20 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
-from agent import journal, smd
-from agent.backtest import add_parser as add_backtest_parser
-from agent.backtest import cmd_backtest
+from agent import journal
 from agent.buildinfo import revision, version
-from agent.bundle import BundleError
+from agent.collect.sampler import Sampler
 from agent.config import Config, ConfigError, load_config, validate_files
-from agent.daemon import run
+from agent.history import smd
 from agent.memory import tune_allocator
-from agent.model import LoadedModel, load_model
-from agent.sampler import Sampler
-from agent.sources import LiveSource, ReplaySource
-from agent.status_cmd import add_parser as add_status_parser
-from agent.status_cmd import cmd_status
-from agent.webconfig import load_web_config
+from agent.model.bundle import BundleError
+from agent.model.loaded import LoadedModel, load_model
+from agent.runtime.backtest import add_parser as add_backtest_parser
+from agent.runtime.backtest import cmd_backtest
+from agent.runtime.daemon import run
+from agent.runtime.sources import LiveSource, ReplaySource
+from agent.serve.status_cmd import add_parser as add_status_parser
+from agent.serve.status_cmd import cmd_status
+from agent.serve.webconfig import load_web_config
 
 log = logging.getLogger("agent")
 EXIT_CONFIG = 2

@@ -12,14 +12,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import reprlib
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+
+from agent.typed import bounds, build
 
 DEFAULT_BUNDLE = "/usr/share/host-anomaly-exporter/models/default"  # the .deb's and the container's copy
 # Where else the default bundle is when DEFAULT_BUNDLE is absent: a wheel ships models/default as the
@@ -42,28 +42,13 @@ class ConfigError(ValueError):
         super().__init__(f"{source}: invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-_short = reprlib.Repr()
-_short.maxstring = _short.maxother = 60
-_short.maxlist = _short.maxdict = 4
-_short.maxlevel = 2
-
-
-def _show(value: Any) -> str:
-    """A bounded repr for messages: YAML aliases can make a small file decode to a huge structure."""
-    return _short.repr(value)
-
-
-def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> dict[str, Any]:
-    return {"lo": lo, "hi": hi, "lo_open": lo_open}
-
-
 @dataclass(frozen=True)
 class WebConfig:
     listen_address: str = ":9840"
     # exporter-toolkit style web config (tls_server_config + basic_auth_users); empty = plain HTTP
     config_file: str = ""
     # seconds a client may take to send its request before the connection is dropped
-    request_timeout_seconds: float = field(default=10.0, metadata=_range(0, 300, lo_open=True))
+    request_timeout_seconds: float = field(default=10.0, metadata=bounds(0, 300, lo_open=True))
 
 
 @dataclass(frozen=True)
@@ -71,12 +56,12 @@ class ModelConfig:
     bundle: str = field(default_factory=default_bundle)  # DEFAULT_BUNDLE, else the packaged copy
     # poll the bundle files and reload when they change (SIGHUP always reloads)
     watch: bool = True
-    watch_interval_seconds: float = field(default=30.0, metadata=_range(1, 86400))
-    num_threads: int = field(default=1, metadata=_range(1, 64))
+    watch_interval_seconds: float = field(default=30.0, metadata=bounds(1, 86400))
+    num_threads: int = field(default=1, metadata=bounds(1, 64))
     # pull the bundle from a fleet server (docs/fleet.md): the host's bundle directory, {hostname} replaced;
     # a new bundle is checked against its fleet.json record and swapped in at `bundle` (then a symlink)
     url: str = ""
-    url_poll_seconds: float = field(default=300.0, metadata=_range(5, 86400))
+    url_poll_seconds: float = field(default=300.0, metadata=bounds(5, 86400))
     url_manifest: str = ""  # relative to `url` or absolute, {hostname} replaced; "" = ../fleet.d/{hostname}.json
     url_ca_file: str = ""  # CA bundle for https (default: the system's)
     url_cert_file: str = ""  # client certificate (and key) for mutual TLS
@@ -87,10 +72,10 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    interval_seconds: float = field(default=60.0, metadata=_range(0, 86400, lo_open=True))
-    top_k: int = field(default=5, metadata=_range(1, 64))
+    interval_seconds: float = field(default=60.0, metadata=bounds(0, 86400, lo_open=True))
+    top_k: int = field(default=5, metadata=bounds(1, 64))
     # a gap longer than this many intervals (suspend/resume, stalled host) clears the window
-    max_gap_intervals: float = field(default=3.0, metadata=_range(1.5, 10000))
+    max_gap_intervals: float = field(default=3.0, metadata=bounds(1.5, 10000))
 
 
 @dataclass(frozen=True)
@@ -107,13 +92,13 @@ class CollectorConfig:
 class CalibrationConfig:
     # learn scaling and threshold from this host before publishing scores
     enabled: bool = True
-    warmup_samples: int = field(default=1440, metadata=_range(10, 1_000_000))
+    warmup_samples: int = field(default=1440, metadata=bounds(10, 1_000_000))
     # POT risk for the host's own threshold
-    pot_q: float = field(default=1e-3, metadata=_range(1e-9, 0.5, lo_open=True))
+    pot_q: float = field(default=1e-3, metadata=bounds(1e-9, 0.5, lo_open=True))
     # refit scaler and threshold from the recent rows this often (0 = never); docs/detection.md
-    recalibrate_hours: float = field(default=24.0, metadata=_range(0, 24 * 365))
+    recalibrate_hours: float = field(default=24.0, metadata=bounds(0, 24 * 365))
     # the recent rows a recalibration learns from (10080 = 7 days at one sample a minute)
-    recent_samples: int = field(default=10080, metadata=_range(100, 1_000_000))
+    recent_samples: int = field(default=10080, metadata=bounds(100, 1_000_000))
     # z-score noise floors: "units" (live host metrics) or "range" (SMD-format rows scaled to [0, 1])
     noise_floors: str = field(default="units", metadata={"choices": ("units", "range")})
 
@@ -121,8 +106,8 @@ class CalibrationConfig:
 @dataclass(frozen=True)
 class HistoryConfig:
     enabled: bool = True
-    max_bytes: int = field(default=64 * 1024 * 1024, metadata=_range(64 * 1024, 1 << 40))
-    rows_per_file: int = field(default=10080, metadata=_range(10, 10_000_000))
+    max_bytes: int = field(default=64 * 1024 * 1024, metadata=bounds(64 * 1024, 1 << 40))
+    rows_per_file: int = field(default=10080, metadata=bounds(10, 10_000_000))
 
 
 @dataclass(frozen=True)
@@ -132,15 +117,15 @@ class SeasonalConfig:
     # IANA zone whose wall clock the schedule follows (e.g. Europe/Berlin); "" = the system's local time
     timezone: str = ""
     # no profile (scores as without) until the history spans this many days
-    min_history_days: float = field(default=7.0, metadata=_range(1, 365))
+    min_history_days: float = field(default=7.0, metadata=bounds(1, 365))
     # slots per day of the week (not only of the day) once the history spans this many days
-    weekly_after_days: float = field(default=14.0, metadata=_range(7, 365))
+    weekly_after_days: float = field(default=14.0, metadata=bounds(7, 365))
     # slot width; a job shorter than about half a slot is not learned
-    slot_minutes: int = field(default=10, metadata={**_range(1, 60), "divides": 60})
+    slot_minutes: int = field(default=10, metadata={**bounds(1, 60), "divides": 60})
     # a slot with n rows keeps n / (n + shrinkage_rows) of its deviation from the overall median
-    shrinkage_rows: float = field(default=10.0, metadata=_range(0, 10000))
-    relearn_hours: float = field(default=24.0, metadata=_range(1, 8760))
-    lookback_days: float = field(default=28.0, metadata=_range(1, 365))
+    shrinkage_rows: float = field(default=10.0, metadata=bounds(0, 10000))
+    relearn_hours: float = field(default=24.0, metadata=bounds(1, 8760))
+    lookback_days: float = field(default=28.0, metadata=bounds(1, 365))
     # also shrink a busy slot's spread towards the overall spread
     scale: bool = False
     # move a row towards the overall median by at most the slot's offset, never past it
@@ -175,90 +160,6 @@ class Config:
     exporter: ExporterConfig = ExporterConfig()
     state_directory: str = "/var/lib/host-anomaly-exporter"
     log_level: str = field(default="info", metadata={"choices": ("debug", "info", "warning", "error")})
-
-
-def _convert(value: Any, typ: Any, path: str, problems: list[str]) -> Any:
-    """Check ``value`` against a field type; return the converted value or None on error."""
-    if dataclasses.is_dataclass(typ):
-        return _build(typ, value, path, problems)
-    origin = typing.get_origin(typ)
-    if origin is dict:  # dict[str, float]
-        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            problems.append(f"{path}: must be a mapping of names to numbers")
-            return None
-        out = {k: _convert(v, float, f"{path}.{k}", problems) for k, v in value.items()}
-        return None if any(v is None for v in out.values()) else out
-    if origin is tuple:  # tuple[str, ...]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            problems.append(f"{path}: must be a list of strings")
-            return None
-        return tuple(value)
-    if typ is bool:
-        if not isinstance(value, bool):
-            problems.append(f"{path}: must be true or false, got {_show(value)}")
-            return None
-        return value
-    if typ is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(f"{path}: must be an integer, got {_show(value)}")
-            return None
-        return value
-    if typ is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append(f"{path}: must be a number, got {_show(value)}")
-            return None
-        try:
-            return float(value)
-        except OverflowError:  # an integer with hundreds of digits
-            problems.append(f"{path}: number out of range, got {_show(value)}")
-            return None
-    if typ is str:
-        if not isinstance(value, str):
-            problems.append(f"{path}: must be a string, got {_show(value)}")
-            return None
-        return value
-    raise TypeError(f"unsupported config type {typ} at {path}")  # programming error
-
-
-def _check_meta(value: Any, meta: typing.Mapping[str, Any], path: str, problems: list[str]) -> None:
-    if "divides" in meta and isinstance(value, int) and value > 0 and meta["divides"] % value:
-        problems.append(f"{path}: must divide {meta['divides']}, got {value}")
-    if "choices" in meta and value not in meta["choices"]:
-        problems.append(f"{path}: must be one of {', '.join(meta['choices'])}, got {_show(value)}")
-    if isinstance(value, float) and math.isnan(value):  # NaN passes every range comparison
-        problems.append(f"{path}: must be a number, got NaN")
-        return
-    lo, hi = meta.get("lo"), meta.get("hi")
-    if lo is not None and (value < lo or (meta.get("lo_open") and value == lo)):
-        problems.append(f"{path}: must be {'>' if meta.get('lo_open') else '>='} {lo}, got {value}")
-    if hi is not None and value > hi:
-        problems.append(f"{path}: must be <= {hi}, got {value}")
-
-
-def _build(cls: Any, data: Any, path: str, problems: list[str]) -> Any:
-    prefix = f"{path}." if path else ""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        problems.append(f"{path or 'top level'}: must be a mapping, got {type(data).__name__}")
-        return None
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in fields:
-            problems.append(f"{prefix}{key}: unknown key (known: {', '.join(fields)})")
-    kwargs = {}
-    for name, f in fields.items():
-        if name not in data:
-            continue
-        value = _convert(data[name], hints[name], prefix + name, problems)
-        if value is not None:
-            _check_meta(value, f.metadata, prefix + name, problems)
-            kwargs[name] = value
-    try:
-        return cls(**kwargs)
-    except TypeError:
-        return None
 
 
 def _check_semantics(cfg: Config, problems: list[str]) -> None:
@@ -321,7 +222,7 @@ def scoring_problems(sc: ScoringConfig, features: tuple[str, ...] | None) -> lis
 def parse_config(data: Any, source: str = "config", check_files: bool = True) -> Config:
     """Validate a decoded YAML document; raise ConfigError listing every problem."""
     problems: list[str] = []
-    cfg = _build(Config, data, "", problems)
+    cfg = build(Config, data, "", problems)
     if problems:
         raise ConfigError(problems, source)
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, bundle=default_bundle(cfg.model.bundle)))

@@ -31,8 +31,8 @@ STEP_IMPORTS = (
     ("yaml", "yaml"),
     ("ai_edge_litert", "ai_edge_litert.interpreter"),
     ("agent modules", "agent.cli"),
-    ("agent.daemon (+wsgiref, scheduler)", "agent.daemon"),
-    ("agent.sampler", "agent.sampler"),
+    ("agent.runtime.daemon (+wsgiref, scheduler)", "agent.runtime.daemon"),
+    ("agent.collect.sampler", "agent.collect.sampler"),
 )
 
 
@@ -50,9 +50,9 @@ def steps(bundle: str) -> dict[str, Any]:
     from prometheus_client import CollectorRegistry, generate_latest
 
     from agent.config import load_config
-    from agent.daemon import Agent
-    from agent.model import load_model
-    from agent.sources import ReplaySource
+    from agent.model.loaded import load_model
+    from agent.runtime.cycle import Agent
+    from agent.runtime.sources import ReplaySource
 
     t0 = time.perf_counter()
     model = load_model(bundle)
@@ -90,14 +90,14 @@ def scale(bundle: str, repeats: int) -> dict[str, Any]:
     import numpy as np
     from prometheus_client import CollectorRegistry, generate_latest
 
-    import agent.daemon  # noqa: F401 - the agent's full import set, as in production
-    from agent.predictors import interpreter_class
+    import agent.runtime.daemon  # noqa: F401 - the agent's full import set, as in production
+    from agent.model.predictors import interpreter_class
 
     interpreter_class()  # the interpreter module too, so "loaded - before" is the model's own cost
-    from agent.exporter import AnomalyCollector
-    from agent.model import load_model
-    from agent.snapshot import ModelInfo, Snapshot
-    from agent.window import RingWindow
+    from agent.model.loaded import load_model
+    from agent.score.snapshot import ModelInfo, Snapshot
+    from agent.score.window import RingWindow
+    from agent.serve.exporter import AnomalyCollector
 
     before = _mem()
     t0 = time.perf_counter()

@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from agent.bundle import BundleError, load_bundle
+from agent.model.bundle import BundleError, load_bundle
 from bench.common import CACHE, DEMO_DATA, DEMO_MACHINE, PY, ROOT
 
 log = logging.getLogger(__name__)

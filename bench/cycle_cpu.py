@@ -7,7 +7,7 @@ agent's collectors (render: what one scrape costs).  CPU time is
 ``time.thread_time()`` (this thread only, so other processes' load does not
 count, although cache and frequency effects still do); wall time is
 ``perf_counter``.  Cycles are spaced by ``GAP`` seconds, like a (much faster)
-schedule.  Cross-check: ``agent.daemon.Agent.cycle()`` on a live source, which
+schedule.  Cross-check: ``agent.runtime.daemon.Agent.cycle()`` on a live source, which
 is exactly what the scheduler runs.  Further splits: the scorer's steps and
 each collector source.
 """
@@ -40,11 +40,11 @@ def measure_split(bundle: Any, n: int) -> dict[str, Any]:
     from prometheus_client import CollectorRegistry, Histogram, generate_latest
     from prometheus_client.process_collector import ProcessCollector
 
-    from agent.exporter import AnomalyCollector
-    from agent.model import load_model
-    from agent.sampler import Sampler
-    from agent.snapshot import ModelInfo, Snapshot
-    from agent.window import RingWindow
+    from agent.collect.sampler import Sampler
+    from agent.model.loaded import load_model
+    from agent.score.snapshot import ModelInfo, Snapshot
+    from agent.score.window import RingWindow
+    from agent.serve.exporter import AnomalyCollector
 
     model = load_model(bundle)
     b = model.bundle
@@ -104,7 +104,7 @@ def measure_split(bundle: Any, n: int) -> dict[str, Any]:
 
 def score_breakdown(model: Any, window: Any, n: int) -> dict[str, Any]:
     """CPU µs of the scorer's steps: scale + impute, predict (TFLite), error maths."""
-    from agent.scoring import contributions, feature_errors, model_io
+    from agent.score.scoring import contributions, feature_errors, model_io
 
     spec, pred = model.scorer.spec, model.scorer.predictor
     raw = window.view()[None]
@@ -145,7 +145,7 @@ def render_breakdown(snapshot: Any, n: int) -> dict[str, Any]:
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.process_collector import ProcessCollector
 
-    from agent.exporter import AnomalyCollector
+    from agent.serve.exporter import AnomalyCollector
 
     regs = {
         "AnomalyCollector": CollectorRegistry(auto_describe=False),
@@ -168,11 +168,11 @@ def agent_cycle(bundle: Any, n: int) -> dict[str, Any]:
     """CPU/wall ms of ``Agent.cycle()`` with a live source: the scheduler's job as the daemon runs it."""
     from prometheus_client import CollectorRegistry
 
+    from agent.collect.sampler import Sampler
     from agent.config import load_config
-    from agent.daemon import Agent
-    from agent.model import load_model
-    from agent.sampler import Sampler
-    from agent.sources import LiveSource
+    from agent.model.loaded import load_model
+    from agent.runtime.cycle import Agent
+    from agent.runtime.sources import LiveSource
 
     model = load_model(bundle)
     cfg = load_config(None, check_files=False)

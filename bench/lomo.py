@@ -19,7 +19,7 @@ A,B``) trained on the *other* SMD machines (synthetic hosts: on all of them;
 without SMD data, on the other synthetic hosts), the host's own per-host
 bundle of (a), the shipped default (``models/default``: not held out on the
 machines it was trained on) and any ``--compare`` bundle each run through
-:func:`agent.backtest.backtest` on the host's train + test rows as a new host
+:func:`agent.runtime.backtest.backtest` on the host's train + test rows as a new host
 sees them (``warm-up`` rows calibrate, the rest is scored); alert figures
 under the shipped rule.
 
@@ -53,8 +53,8 @@ from typing import Any
 
 import numpy as np
 
-from agent.bundle import BUNDLE_FILE
-from agent.smd import Machine, load_machine
+from agent.history.smd import Machine, load_machine
+from agent.model.bundle import BUNDLE_FILE
 from bench.lomo_live import INTERVAL, cost, git_state, live
 from bench.lomo_tables import (
     FIGURES,

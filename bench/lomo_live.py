@@ -1,4 +1,4 @@
-"""bench.lomo's live path: a bundle through :func:`agent.backtest.backtest` on a host as a new host sees it.
+"""bench.lomo's live path: a bundle through :func:`agent.runtime.backtest.backtest` on a host as a new host sees it.
 
 Every model (per-host, held-out fleet, shipped) runs the same way on the
 same rows: the train split then the test split, one row a minute, the first
@@ -23,14 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from agent.alerts import alert_figures
-from agent.backtest import backtest, input_timestamps
-from agent.bundle import BUNDLE_FILE
-from agent.calibration import scorer_errors_fn
+from agent.calibrate.calibrator import scorer_errors_fn
 from agent.config import Config, load_config
-from agent.daemon import host_state
-from agent.model import LoadedModel, load_model
-from agent.smd import Machine
+from agent.history.smd import Machine
+from agent.model.bundle import BUNDLE_FILE
+from agent.model.loaded import LoadedModel, load_model
+from agent.runtime.backtest import backtest, input_timestamps
+from agent.runtime.hoststate import host_state
+from agent.score.alerts import alert_figures
 from training import metrics as M
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def pointwise(score: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
 def calibration_seconds(cfg: Config, model: LoadedModel, rows: np.ndarray) -> float | None:
     """Wall seconds of the agent's first calibration on ``rows`` (None: the bundle skips calibration).
 
-    The same :class:`agent.calibration.Calibrator` the daemon builds (``host_state``),
+    The same :class:`agent.calibrate.calibrator.Calibrator` the daemon builds (``host_state``),
     fed the warm-up rows, then timed over ``calibrate`` (scaler, every window's
     error, POT, the state file written)."""
     with tempfile.TemporaryDirectory(prefix="lomo-calib-") as state:

@@ -4,7 +4,7 @@
 bundle per spec to ``OUT/<arch>-f<features>-w<window>/`` with
 :func:`training.models.build_model` (random weights: cost does not depend on
 them), :func:`training.convert.convert` (the real builtin-ops conversion) and
-:func:`agent.bundle.write_bundle`, skipping bundles that already exist.
+:func:`agent.model.bundle.write_bundle`, skipping bundles that already exist.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.scoring import SCALER_CLIP
+from agent.score.scoring import SCALER_CLIP
 
 
 def bundle_dir(out: Path, arch: str, features: int, window: int) -> Path:
@@ -45,7 +45,7 @@ def meta(arch: str, features: int, window: int, params: int, fixed_batch: bool) 
 
 
 def build(out: Path, arch: str, features: int, window: int) -> Path:
-    from agent.bundle_write import write_bundle
+    from agent.model.write import write_bundle
     from training.convert import convert
     from training.models import build_model
 

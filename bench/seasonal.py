@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from agent.alerts import alert_fires
+from agent.calibrate.seasonal import Seasonal
 from agent.config import SeasonalConfig
-from agent.history_read import load_recorded
-from agent.seasonal import Seasonal
+from agent.history.reader import load_recorded
+from agent.score.alerts import alert_fires
 from training.synth_seasonal import fires_by_event, generate, read_events, write_history
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -77,15 +77,16 @@ def run(ctx: Context) -> Report:
         live = [one_start(ctx.bundle, Path(tmpd), "run") for _ in range(repeats)]
     parts = {
         "python -c pass": import_seconds("pass", repeats),
-        "import agent.cli + agent.daemon + agent.sampler": import_seconds(
-            "import agent.cli, agent.daemon, agent.sampler, agent.sources", repeats
+        "import agent.cli + agent.runtime.daemon + agent.collect.sampler": import_seconds(
+            "import agent.cli, agent.runtime.daemon, agent.collect.sampler, agent.runtime.sources", repeats
         ),
         "... + load_model": import_seconds(
-            f"import agent.cli, agent.daemon; from agent.model import load_model; load_model({str(ctx.bundle)!r})",
+            "import agent.cli, agent.runtime.daemon; from agent.model.loaded import load_model; "
+            f"load_model({str(ctx.bundle)!r})",
             repeats,
         ),
         "... + parse the demo replay file": import_seconds(
-            "import agent.cli, agent.daemon; from agent.sources import ReplaySource; "
+            "import agent.cli, agent.runtime.daemon; from agent.runtime.sources import ReplaySource; "
             "from bench.common import DEMO_DATA, DEMO_MACHINE; ReplaySource(DEMO_DATA, DEMO_MACHINE, 38)",
             repeats,
         ),

@@ -27,8 +27,16 @@ Rules, each a test below:
 
 5. **Tests mirror modules**: ``agent/x.py`` is tested in
    ``tests/agent/test_x.py`` (``training/`` likewise; a subpackage such as
-   ``agent/collectors/`` in one ``test_collectors.py``), except the modules in
+   ``agent/collect/collectors/`` in one ``test_collectors.py``), except the modules in
    ``TESTED_ELSEWHERE``, which names where they are exercised instead.
+
+6. **Layers of the agent** (``AGENT_LAYERS``, the flow of data; each subpackage's ``__init__`` says
+   the same): ``score`` and ``collect`` import no other subpackage; ``history`` only ``collect``
+   (the feature catalog); ``model`` only ``score``; ``calibrate`` ``score``, ``model``, ``history`` and
+   ``collect``; ``serve`` ``score``, ``model`` and ``calibrate``; ``runtime`` any of them, and only
+   ``agent.cli`` imports ``runtime``.  The base modules (``AGENT_BASE``: config, state, memory, build
+   info, journal) import nothing of the agent and may be imported by all.  ``backtest`` drives the
+   cycle without the daemon: it never imports ``agent.runtime.daemon``.
 
 A runtime check completes the static one: importing the agent's entry points
 loads no TensorFlow/Keras/training, and ``anomaly-train``'s parser loads no
@@ -48,9 +56,9 @@ PACKAGES = ("agent", "training")
 
 # Third-party libraries a function may import (rule 3), and why.
 LAZY_THIRD_PARTY = {
-    "ai_edge_litert": "the TFLite interpreter, tflite_runtime the fallback (agent.predictors, training.convert)",
-    "tflite_runtime": "the interpreter fallback when ai-edge-litert is not installed (agent.predictors)",
-    "bcrypt": "only when basic auth is configured (agent.webconfig)",
+    "ai_edge_litert": "the TFLite interpreter, tflite_runtime the fallback (agent.model.predictors, training.convert)",
+    "tflite_runtime": "the interpreter fallback when ai-edge-litert is not installed (agent.model.predictors)",
+    "bcrypt": "only when basic auth is configured (agent.serve.webconfig)",
     "tensorflow": "the [train] extra: loads only for commands that build or convert a network",
     "keras": "the [train] extra, as TensorFlow",
     "sklearn": "the [train] extra: baselines, tuning and average precision",
@@ -64,20 +72,33 @@ LAZY_THIRD_PARTY = {
 # The agent's declared runtime dependencies (pyproject [project.dependencies]) as import names (rule 2).
 AGENT_THIRD_PARTY = {"numpy", "psutil", "prometheus_client", "yaml", "ai_edge_litert", "tflite_runtime", "bcrypt"}
 
+# Rule 6: which agent subpackages each one may import (besides itself and AGENT_BASE).
+AGENT_LAYERS: dict[str, set[str]] = {
+    "score": set(),
+    "collect": set(),
+    "history": {"collect"},
+    "model": {"score"},
+    "calibrate": {"score", "model", "history", "collect"},
+    "serve": {"score", "model", "calibrate"},
+    "runtime": {"score", "collect", "model", "calibrate", "history", "serve"},
+}
+AGENT_BASE = {"agent", "agent.config", "agent.typed", "agent.state", "agent.memory", "agent.buildinfo", "agent.journal"}
+AGENT_TOP = AGENT_BASE | {"agent.cli", "agent.__main__"}
+
 # Modules that compute only (rule 4).
 PURE = {
-    "agent.alerts",
-    "agent.bundle_fields",
-    "agent.calibration_fit",
-    "agent.calibration_state",
-    "agent.ensemble",
-    "agent.features",
-    "agent.pot",
-    "agent.quantiles",
-    "agent.rates",
-    "agent.scoring",
-    "agent.snapshot",
-    "agent.window",
+    "agent.score.alerts",
+    "agent.model.fields",
+    "agent.calibrate.fit",
+    "agent.calibrate.saved",
+    "agent.model.ensemble",
+    "agent.collect.features",
+    "agent.calibrate.pot",
+    "agent.calibrate.quantiles",
+    "agent.collect.rates",
+    "agent.score.scoring",
+    "agent.score.snapshot",
+    "agent.score.window",
     "training.delay",
     "training.detector",
     "training.incidents",
@@ -110,16 +131,18 @@ MATHS = {"numpy", "scipy", "sklearn"}
 
 # Modules without a test file of their own (rule 5), and the tests that exercise them; shrink it, do not grow it.
 TESTED_ELSEWHERE = {
-    "agent.bundle_write": "tests/agent/test_ensemble.py",
-    "agent.calibration_fit": "tests/agent/test_calibration.py",
-    "agent.cycle": "tests/agent/test_daemon.py",
-    "agent.features": "tests/agent/test_sampler.py",
-    "agent.history_read": "tests/agent/test_backtest.py",
+    "agent.model.write": "tests/agent/model/test_ensemble.py",
+    "agent.calibrate.fit": "tests/agent/calibrate/test_calibrator.py",
+    "agent.runtime.cycle": "tests/agent/runtime/test_daemon.py",
+    "agent.collect.features": "tests/agent/collect/test_sampler.py",
+    "agent.history.reader": "tests/agent/runtime/test_backtest.py",
     "agent.memory": "bench/startup.py",
-    "agent.predictors": "tests/agent/test_model.py",
-    "agent.snapshot": "tests/agent/test_exporter.py",
-    "agent.status_cmd": "tests/agent/test_cli.py",
-    "agent.status_page": "tests/agent/test_http.py",
+    "agent.model.predictors": "tests/agent/model/test_loaded.py",
+    "agent.score.snapshot": "tests/agent/serve/test_exporter.py",
+    "agent.serve.status_cmd": "tests/agent/test_cli.py",
+    "agent.runtime.hoststate": "tests/agent/runtime/test_daemon.py",
+    "agent.calibrate.persist": "tests/agent/calibrate/test_calibrator.py",
+    "agent.serve.page": "tests/agent/serve/test_http.py",
     "training.bundle_detector": "tests/training/test_evaluate.py",
     "training.bundle_meta": "tests/training/test_fit.py",
     "training.cli": "tests/training/test_fit.py",
@@ -210,9 +233,9 @@ def _where(module: str, imp: Import) -> str:
 
 def test_the_walk_sees_both_packages_and_their_edges() -> None:
     # guards the test itself: a parsing slip must not turn every rule vacuous
-    assert {"agent.cli", "agent.daemon", "agent.scoring", "training.cli", "training.fit"} <= set(MODULES)
-    assert "agent.scoring" in {i.target for i in IMPORTS["agent.calibration_fit"]}
-    assert any(i.in_function for i in IMPORTS["agent.predictors"])
+    assert {"agent.cli", "agent.runtime.daemon", "agent.score.scoring", "training.cli", "training.fit"} <= set(MODULES)
+    assert "agent.score.scoring" in {i.target for i in IMPORTS["agent.calibrate.fit"]}
+    assert any(i.in_function for i in IMPORTS["agent.model.predictors"])
     assert not PURE - set(MODULES), f"PURE names modules that do not exist: {sorted(PURE - set(MODULES))}"
 
 
@@ -303,7 +326,10 @@ def _loaded_after(code: str) -> list[str]:
 
 
 def test_agent_entry_points_load_no_tensorflow_or_training() -> None:
-    loaded = _loaded_after("import agent.cli, agent.daemon, agent.model, agent.http, agent.exporter, agent.backtest")
+    loaded = _loaded_after(
+        "import agent.cli, agent.runtime.daemon, agent.model.loaded, agent.serve.http, agent.serve.exporter, "
+        "agent.runtime.backtest"
+    )
     assert not [m for m in loaded if _top(m) in ("tensorflow", "keras", "training", "sklearn", "scipy", "bench")]
 
 
@@ -313,8 +339,13 @@ def test_training_cli_parser_loads_no_heavy_library() -> None:
 
 
 def _test_file(module: str) -> Path:
+    """Tests mirror modules: agent.score.window -> tests/agent/score/test_window.py; a module of a deeper
+    package is tested with its package (agent.collect.collectors.cpu -> tests/agent/collect/test_collectors.py);
+    agent.cli -> tests/agent/test_cli.py; training.fleet.run -> tests/training/test_fleet.py."""
     parts = module.split(".")
-    return ROOT / "tests" / parts[0] / f"test_{parts[1]}.py"  # agent.collectors.cpu -> tests/agent/test_collectors.py
+    if parts[0] == "agent" and parts[1] in AGENT_LAYERS and len(parts) > 2:
+        return ROOT / "tests" / "agent" / parts[1] / f"test_{parts[2]}.py"
+    return ROOT / "tests" / parts[0] / f"test_{parts[1]}.py"
 
 
 def test_every_module_has_its_test_file() -> None:
@@ -325,3 +356,42 @@ def test_every_module_has_its_test_file() -> None:
     assert not missing, "modules without tests/<package>/test_<module>.py:\n" + "\n".join(missing)
     assert not stale, f"TESTED_ELSEWHERE lists modules that are gone or now have their own test file: {stale}"
     assert not gone, f"TESTED_ELSEWHERE names test files that do not exist: {gone}"
+
+
+def _layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "agent" and len(parts) >= 2 and parts[1] in AGENT_LAYERS else None
+
+
+def test_every_agent_module_sits_in_a_layer_or_the_base() -> None:
+    loose = sorted(m for m in MODULES if m.startswith("agent") and m not in AGENT_TOP and _layer(m) is None)
+    assert not loose, f"agent modules outside the layers and the base (add them to a subpackage): {loose}"
+    assert set(AGENT_LAYERS) == {p.name for p in (ROOT / "agent").iterdir() if (p / "__init__.py").is_file()} - {
+        "default_model"
+    }
+
+
+def test_agent_layers_import_only_what_their_flow_allows() -> None:
+    bad = []
+    for m, imps in IMPORTS.items():
+        if not m.startswith("agent"):
+            continue
+        own = _layer(m)
+        for i in imps:
+            if not i.target.startswith("agent") or i.target not in MODULES or i.type_only:
+                continue
+            target = _layer(i.target)
+            if m in AGENT_BASE and i.target not in AGENT_BASE:
+                bad.append(f"{_where(m, i)} (a base module imports only the base)")
+            elif target is None and i.target not in AGENT_BASE and m not in AGENT_TOP:
+                bad.append(f"{_where(m, i)} (only agent.cli imports the entry points)")
+            elif own is not None and target is not None and target != own and target not in AGENT_LAYERS[own]:
+                bad.append(f"{_where(m, i)} ({own} may import {sorted(AGENT_LAYERS[own]) or 'no other layer'})")
+    assert not bad, "layering broken:\n" + "\n".join(sorted(bad))
+
+
+def test_the_backtest_drives_the_cycle_without_the_daemon() -> None:
+    targets = {i.target for i in IMPORTS["agent.runtime.backtest"]}
+    assert "agent.runtime.cycle" in targets
+    assert "agent.runtime.daemon" not in targets
+    assert "agent.runtime.cycle" in {i.target for i in IMPORTS["agent.runtime.daemon"]}

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from support import AGENT, DEMO_DATA, ROOT, StartAgent, http_get, sample_value, wait_for
 
-from agent import smd
-from agent.model import load_model
+from agent.history import smd
+from agent.model.loaded import load_model
 
 
 def run_agent(*args: str) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,7 @@ threshold (:func:`training.thresholds.pot`) on the scores of the held-out end,
 as ``fit`` does for bundles; ``score_series(x (T, F))`` returns
 :class:`~training.detector.Scores` (score (T,), feature_scores (T, F) or None),
 higher = more anomalous.  Each baseline scales its input with
-:meth:`agent.scoring.Scaler.fit` on its training rows, exactly like the
+:meth:`agent.score.scoring.Scaler.fit` on its training rows, exactly like the
 autoencoders, and scores one row at a time (no window): what is left for the
 models to beat is the temporal context.
 
@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.scoring import SCALER_CLIP, Scaler
+from agent.score.scoring import SCALER_CLIP, Scaler
 from training.detector import Scores
 from training.pca import PCA
 from training.thresholds import pot

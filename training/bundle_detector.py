@@ -2,7 +2,7 @@
 
 ``fit`` trains a bundle with :func:`training.fit.fit_bundle` (or reuses the
 one already at ``path``); ``score_series`` runs it through
-:func:`agent.model.load_model` and the agent's ``Scorer`` on the TFLite model,
+:func:`agent.model.loaded.load_model` and the agent's ``Scorer`` on the TFLite model,
 so evaluation and reports measure the shipped artefact.  Scores are normalised
 by the bundle's threshold, so the detector's threshold is 1.0; the feature
 scores that HitRate ranks are the agent's top-contributor shares, and the
@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from agent.bundle import BUNDLE_FILE
-from agent.model import LoadedModel, load_model
+from agent.model.bundle import BUNDLE_FILE
+from agent.model.loaded import LoadedModel, load_model
 from training.detector import Scores
 from training.fit import fit_bundle
 from training.options import FitOptions

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.bundle import Threshold
+from agent.model.bundle import Threshold
 from training.data import Split
 from training.models import versions
 from training.options import FitOptions

@@ -7,7 +7,7 @@ model is cloned with ``unroll=True, batch_size=1``, the weights are copied
 the clone is converted.  The dense model keeps its dynamic batch.
 
 Parity: held-back windows go through the Keras model and through
-:class:`agent.predictors.TFLitePredictor` (exactly what the agent runs); the
+:class:`agent.model.predictors.TFLitePredictor` (exactly what the agent runs); the
 largest absolute output difference must stay below a tolerance.
 """
 
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agent.predictors import TFLitePredictor
+from agent.model.predictors import TFLitePredictor
 from training.models import arch_spec, build_model
 
 if TYPE_CHECKING:  # TensorFlow loads in to_tflite only: importing this module stays cheap

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from agent.calibration_fit import HostRecipe, fit_host_zscaler
-from agent.features import SMD38_NAMES
-from agent.scoring import SCALER_CLIP, Z_CLIP, AnyScaler, Scaler
-from agent.smd import load_machine
-from agent.window import make_windows
+from agent.calibrate.fit import HostRecipe, fit_host_zscaler
+from agent.collect.features import SMD38_NAMES
+from agent.history.smd import load_machine
+from agent.score.scoring import SCALER_CLIP, Z_CLIP, AnyScaler, Scaler
+from agent.score.window import make_windows
 from training.history import load_history_segments
 from training.importers.core import sidecar_features
 
@@ -138,7 +138,7 @@ def split_scale_window(
     val_fraction : share of rows (from the end) held back for validation
     stride : step between training windows (validation always uses step 1)
     clip : scaler clip (default: SCALER_CLIP for min-max, Z_CLIP for z-score)
-    scaling : "minmax" or "zscore" (:func:`agent.calibration_fit.fit_host_zscaler`, the recipe hosts
+    scaling : "minmax" or "zscore" (:func:`agent.calibrate.fit.fit_host_zscaler`, the recipe hosts
         calibrate with: median, robust scale, noise floor)
     units : z-score floors in feature units (raw host rows, ``fit --history``) instead of 1 % of the
         range (SMD rows, already scaled to [0, 1])

@@ -12,13 +12,13 @@ optional weights, normalised to sum 1) share one time split and one scaler:
   ``P = V^T V`` per row (window 1), converted to a builtin ``FULLY_CONNECTED``
   op, so the agent needs no scikit-learn.
 
-On the validation split the agent's own :class:`agent.predictors.EnsemblePredictor`
+On the validation split the agent's own :class:`agent.model.predictors.EnsemblePredictor`
 computes every member's raw errors; their normalisation is fitted there
 (``ensemble_norm``: ``z`` = one std per member, the default; ``z_feature`` =
 one std per feature, which lets a feature that hardly varied in validation
 dominate at test time; ``rank`` = per-feature empirical CDF; see
-:mod:`agent.ensemble`), and the thresholds are set on the
-combined errors by :class:`agent.scoring.Scorer`, as ``fit`` does for one model.
+:mod:`agent.model.ensemble`), and the thresholds are set on the
+combined errors by :class:`agent.score.scoring.Scorer`, as ``fit`` does for one model.
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from agent.bundle import Member, members_digest
-from agent.bundle_write import write_ensemble
-from agent.ensemble import Norm, fit_norm
-from agent.predictors import EnsemblePredictor
-from agent.scoring import AnyScaler, Scorer, ScoringSpec, model_io
-from agent.window import make_windows
+from agent.model.ensemble import Norm, fit_norm
+from agent.model.members import Member, members_digest
+from agent.model.predictors import EnsemblePredictor
+from agent.model.write import write_ensemble
+from agent.score.scoring import AnyScaler, Scorer, ScoringSpec, model_io
+from agent.score.window import make_windows
 from training.bundle_meta import FitResult, model_id, provenance_doc, scaler_doc
 from training.convert import Converted, convert, inference_us, parity
 from training.data import Split, split_scale_window

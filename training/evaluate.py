@@ -5,7 +5,7 @@ path: fitted on the machine's training rows, then scores its test rows.
 Neural models are :class:`training.bundle_detector.BundleDetector`: a bundle
 trained per machine with :func:`training.fit.fit_bundle` (or reused from
 ``--bundles-dir/<model>/<machine>/``) and scored through
-:func:`agent.model.load_model`, the TFLite path the agent runs, so the figures
+:func:`agent.model.loaded.load_model`, the TFLite path the agent runs, so the figures
 are those of the shipped artefact.  Baselines (:mod:`training.baselines`) are
 fitted on the same training rows in the same run.
 
@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from agent.alerts import alert_figures
-from agent.bundle import ARCHITECTURES
-from agent.smd import Machine, load_machine
+from agent.history.smd import Machine, load_machine
+from agent.model.bundle import ARCHITECTURES
+from agent.score.alerts import alert_figures
 from training import metrics as M
 from training.baselines import BASELINES, VAL_FRACTION, make_baseline
 from training.bundle_detector import BundleDetector
@@ -151,7 +151,7 @@ def machine_metrics(
 
 
 def alert_level(s: ModelScores, labels: np.ndarray, mask: np.ndarray, interval_seconds: float) -> dict[str, Any]:
-    """What a pager sees (:func:`agent.alerts.alert_figures`): the shipped rule, five consecutive scores above
+    """What a pager sees (:func:`agent.score.alerts.alert_figures`): the shipped rule, five consecutive scores above
     the model's shipped threshold (> 1 for a bundle's normalised score), on the whole test series with the
     rows outside ``mask`` unscored (they break a run and count for no normal day)."""
     score = np.where(mask, s.score, np.nan)

@@ -1,7 +1,7 @@
 """``anomaly-train fit``: train a model, convert it, check parity, set thresholds, write a bundle.
 
 Thresholds are computed on the validation windows by the agent's own
-:class:`agent.scoring.Scorer` running the converted TFLite model, so the
+:class:`agent.score.scoring.Scorer` running the converted TFLite model, so the
 numbers in ``bundle.json`` are exactly the errors the agent will compute.
 
 The parts live next door: options in :mod:`training.options`, data
@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from agent.bundle_write import write_bundle
-from agent.predictors import TFLitePredictor
-from agent.scoring import Scorer, ScoringSpec
-from agent.window import make_windows
+from agent.model.predictors import TFLitePredictor
+from agent.model.write import write_bundle
+from agent.score.scoring import Scorer, ScoringSpec
+from agent.score.window import make_windows
 from training.bundle_meta import FitResult, model_id, provenance_doc, scaler_doc
 from training.convert import inference_us
 from training.data import feature_names_for, history_train, load_train

@@ -1,4 +1,4 @@
-"""Load the history an agent recorded (``agent.history``) and turn it into training segments.
+"""Load the history an agent recorded (``agent.history.writer``) and turn it into training segments.
 
 :func:`load_history` reads every ``history-*`` file set of a directory,
 concatenates them in time order and keeps NaN where the agent wrote an empty
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.history import PREFIX, stem_key
+from agent.history.writer import PREFIX, stem_key
 
 log = logging.getLogger(__name__)
 

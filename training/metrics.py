@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agent.alerts import incidents
+from agent.score.alerts import incidents
 
-if TYPE_CHECKING:  # a type only: agent.smd reads files, this module only computes
-    from agent.smd import Interpretation
+if TYPE_CHECKING:  # a type only: agent.history.smd reads files, this module only computes
+    from agent.history.smd import Interpretation
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def _f1(p: np.ndarray | float, r: np.ndarray | float) -> np.ndarray:
     return np.divide(2 * p * r, p + r, out=np.zeros_like(p + r), where=(p + r) > 0)
 
 
-segments = incidents  # contiguous runs of labels > 0 as an (E, 2) int array of [start, end) rows: agent.alerts
+segments = incidents  # contiguous runs of labels > 0 as an (E, 2) int array of [start, end) rows: agent.score.alerts
 
 
 def pr_curve(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -3,7 +3,7 @@
 An operator marks time ranges whose alerts were wrong (a CSV of ``start,end``,
 each ISO 8601 -- naive means UTC -- or unix seconds; an optional header).  The
 host's recorded history (``--history DIR``, the agent's files with
-timestamps) goes through the live agent's own cycle (:func:`agent.backtest.backtest`:
+timestamps) goes through the live agent's own cycle (:func:`agent.runtime.backtest.backtest`:
 calibration, seasonal profile, feature weights, as configured by
 ``--config.file``), and the threshold is multiplied by the smallest factor
 that keeps the shipped alert rule (score > 1 for ``RULE_RUN`` samples) from
@@ -38,13 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from agent.alerts import RULE_LEVEL, RULE_RUN
-from agent.backtest import backtest
-from agent.bundle import BUNDLE_FILE, load_bundle
-from agent.calibration import needs_calibration
+from agent.calibrate.recipe import needs_calibration
 from agent.config import Config, load_config
-from agent.history_read import load_recorded
-from agent.model import LoadedModel, load_model
+from agent.history.reader import load_recorded
+from agent.model.bundle import BUNDLE_FILE, load_bundle
+from agent.model.loaded import LoadedModel, load_model
+from agent.runtime.backtest import backtest
+from agent.score.alerts import RULE_LEVEL, RULE_RUN
 
 MARGIN = 1.01  # "just enough": 1 % above the largest score that completed a run inside a range
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.scoring import ERROR_CAP, FEATURE_ERROR_FLOOR
+from agent.score.scoring import ERROR_CAP, FEATURE_ERROR_FLOOR
 from training.models import arch_spec
 
 ENSEMBLE_NORMS = ("z", "z_feature", "rank")  # training.ensemble: z = one std per member

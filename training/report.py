@@ -1,7 +1,7 @@
 """``anomaly-train report``: one self-contained HTML page (optionally a PDF) about a bundle on one machine.
 
 The machine's test split is scored through the shipped path (a
-:class:`training.bundle_detector.BundleDetector`: :func:`agent.model.load_model`
+:class:`training.bundle_detector.BundleDetector`: :func:`agent.model.loaded.load_model`
 -> ``scorer.score_series``) next to the baselines of :mod:`training.baselines`;
 every figure is measured on the rows where all of them have a score, as in
 ``anomaly-train evaluate``.

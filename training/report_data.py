@@ -1,7 +1,7 @@
 """Everything ``anomaly-train report`` shows, loaded, scored and measured once (:func:`gather`).
 
 The bundle is scored through the shipped path (:class:`training.bundle_detector.BundleDetector`:
-:func:`agent.model.load_model` -> ``scorer.score_series``) next to the baselines of
+:func:`agent.model.loaded.load_model` -> ``scorer.score_series``) next to the baselines of
 :mod:`training.baselines`, through the same detector path as ``anomaly-train evaluate``.
 """
 
@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from agent.model import LoadedModel
-from agent.smd import load_machine
-from agent.window import make_windows
+from agent.history.smd import load_machine
+from agent.model.loaded import LoadedModel
+from agent.score.window import make_windows
 from training import evaluate as ev
 from training import metrics as M
 from training.baselines import BASELINES, REPORT_BASELINES, make_baseline

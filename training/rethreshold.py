@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from agent.bundle import BUNDLE_FILE, load_bundle
-from agent.model import load_model
-from agent.smd import load_machine
+from agent.history.smd import load_machine
+from agent.model.bundle import BUNDLE_FILE, load_bundle
+from agent.model.loaded import load_model
 from training import thresholds
 from training.normal_ranges import raise_threshold
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.features import SMD38_NAMES
-from agent.smd import Interpretation, format_rows
+from agent.collect.features import SMD38_NAMES
+from agent.history.smd import Interpretation, format_rows
 
 KINDS = ("spike", "level_shift", "drift", "variance", "correlation")
 # (min, max) segment length in rows per kind.

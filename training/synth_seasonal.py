@@ -8,7 +8,7 @@ daylight-saving change moves them in UTC as cron does): a nightly backup
 (02:00, 20 min: disk writes and CPU) and a Monday batch (09:00, 40 min: CPU,
 memory, network).  Labelled anomalies are added off schedule, one of them
 the backup's own shape on a Wednesday at 14:00.  The rows are written with
-:class:`agent.history.HistoryWriter`, so the directory is exactly what the
+:class:`agent.history.writer.HistoryWriter`, so the directory is exactly what the
 live agent records (``.txt``/``.ts``/``.json`` file sets), plus
 ``labels.txt`` (0/1 per row, for ``backtest --labels``) and ``events.csv``.
 Pure numpy (never TensorFlow).
@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from agent.features import SMD38_NAMES
-from agent.history import HistoryWriter
+from agent.collect.features import SMD38_NAMES
+from agent.history.writer import HistoryWriter
 from training import synth
 from training.synth import _columns
 

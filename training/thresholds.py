@@ -1,11 +1,11 @@
 """Thresholds on raw scores: Peaks-Over-Threshold, empirical quantile, best F1.
 
-Every function returns an :class:`agent.bundle.Threshold` whose ``value`` is
+Every function returns an :class:`agent.model.bundle.Threshold` whose ``value`` is
 finite and > 0 (a bundle refuses anything else) and whose ``params`` are plain
 JSON values recording how it was obtained, including any fallback taken.
 
 POT is the SPOT initial step (Siffer et al., KDD 2017) implemented once, in
-numpy, in :mod:`agent.pot` (the agent calibrates hosts with the same code);
+numpy, in :mod:`agent.calibrate.pot` (the agent calibrates hosts with the same code);
 :func:`pot` only wraps its result into a ``Threshold``.
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from agent.bundle import Threshold
-from agent.calibration_fit import z_thresholds
-from agent.pot import FLOOR, GAMMA_EPS, MIN_EXCESSES, fit_gpd, pot_threshold
+from agent.calibrate.fit import z_thresholds
+from agent.calibrate.pot import FLOOR, GAMMA_EPS, MIN_EXCESSES, fit_gpd, pot_threshold
+from agent.model.bundle import Threshold
 from training import metrics
 from training.options import FitOptions
 
@@ -46,7 +46,7 @@ def pot(scores: np.ndarray, q: float = 1e-3, level: float = 0.98) -> Threshold:
     q : target exceedance probability (risk), 0 < q < 1
     level : quantile of the initial threshold t, 0 < level < 1
 
-    The computation is :func:`agent.pot.pot_threshold`, the one the agent uses
+    The computation is :func:`agent.calibrate.pot.pot_threshold`, the one the agent uses
     for its host calibration, so training and agent thresholds agree.
     Fallbacks (named in ``params["fallback"]``): fewer than ``MIN_EXCESSES``
     excesses, degenerate (constant) excesses, or a non-finite z_q use the
@@ -108,7 +108,7 @@ def compute_thresholds(errors: np.ndarray, opt: FitOptions) -> tuple[Threshold, 
 
     Parameters
     ----------
-    errors : (N, F) per-feature validation errors from :meth:`agent.scoring.Scorer.errors`
+    errors : (N, F) per-feature validation errors from :meth:`agent.score.scoring.Scorer.errors`
 
     Returns
     -------
@@ -144,7 +144,7 @@ def anchor(train_errors: np.ndarray) -> float:
 def z_bundle_thresholds(
     val_errors: np.ndarray, train_errors: np.ndarray, opt: FitOptions
 ) -> tuple[Threshold, np.ndarray, dict[str, Any]]:
-    """Thresholds of a z-score bundle, by the agent's own rule (:func:`agent.calibration_fit.z_thresholds`):
+    """Thresholds of a z-score bundle, by the agent's own rule (:func:`agent.calibrate.fit.z_thresholds`):
     T = max(POT on the validation window errors, anchor); every feature's threshold is F x T."""
     a = anchor(train_errors)
     value, values, details = z_thresholds(val_errors, opt.pot_q, a)

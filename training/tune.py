@@ -38,8 +38,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from agent.scoring import feature_errors
-from agent.window import make_windows
+from agent.score.scoring import feature_errors
+from agent.score.window import make_windows
 from training.data import feature_names_for, load_train, split_scale_window
 from training.fit import fit_bundle
 from training.models import ARCHITECTURES, FORECASTERS, arch_spec, build_model, pairs, set_seed, span, train

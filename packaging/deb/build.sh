@@ -119,7 +119,7 @@ rm -rf "$SITE/ai_edge_litert/vendors" "$SITE/ai_edge_litert/aot" "$SITE/ai_edge_
 find "$SITE" -type d -name tests -prune -exec rm -rf {} +
 # Every module of the agent must be in the venv: a subpackage left out of the
 # package list still lets `import agent.cli` pass, and then the unit dies at
-# start with ModuleNotFoundError (seen under systemd with agent/collectors/).
+# start with ModuleNotFoundError (seen under systemd with agent/collect/collectors/).
 missing=$(cd "$SRC" && find agent -name '*.py' | while read -r f; do [ -f "$SITE/$f" ] || echo "$f"; done)
 [ -z "$missing" ] || die "modules missing from the venv (package list in pyproject.toml/setup.py?): $missing"
 # No dh_strip: the wheels' shared objects were edited by patchelf

@@ -17,10 +17,11 @@ from support import AGENT, DEFAULT_BUNDLE, DEMO_DATA, ROOT, free_port, http_get
 from agent.buildinfo import revision, version
 from agent.cli import COMMANDS, EXIT_CONFIG, build_parser, main
 from agent.config import Config
-from agent.daemon import Agent, make_registry
-from agent.http import make_app, serve
-from agent.model import load_model
-from agent.sources import Row
+from agent.model.loaded import load_model
+from agent.runtime.cycle import Agent
+from agent.runtime.daemon import make_registry
+from agent.runtime.sources import Row
+from agent.serve.http import make_app, serve
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,8 @@ from agent import journal
 
 CODE = """
 import logging, sys
-from agent import cli, journal
+from agent import cli
+from agent import journal
 cli._setup_logging("info")
 logging.getLogger("agent.x").info("serving")
 logging.getLogger("agent.x").warning("source unreadable")

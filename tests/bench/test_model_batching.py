@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.predictors import MAX_BATCH, TFLitePredictor
+from agent.model.predictors import MAX_BATCH, TFLitePredictor
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "default" / "model.tflite"
 

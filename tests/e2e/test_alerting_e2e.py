@@ -32,11 +32,11 @@ import yaml
 from support import DEMO_DATA, ROOT, free_port, http_get, prometheus_ready, wait_for
 from support.tls import self_signed_cert, web_config
 
-from agent import smd
-from agent.backtest import backtest
+from agent.collect.features import SMD38_NAMES
 from agent.config import Config
-from agent.features import SMD38_NAMES
-from agent.model import load_model
+from agent.history import smd
+from agent.model.loaded import load_model
+from agent.runtime.backtest import backtest
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -59,7 +59,7 @@ INCIDENT = (WARMUP + 60, WARMUP + 160)  # 100 rows of a host-wide change, labell
 def make_data(root: Path, bundle: Path) -> tuple[Path, int]:
     """Normal rows of machine-1-6, then a labelled host-wide change (CPU, load, disk and network up by a
     quarter of their range for 100 rows), then normal rows again; checked through the agent's own cycle
-    (``agent.backtest``, what ``replay --calibrate`` publishes) to rise above 1 and fall back."""
+    (``agent.runtime.backtest``, what ``replay --calibrate`` publishes) to rise above 1 and fall back."""
     normal = smd.load_machine(DEMO_DATA, "machine-1-6", ("test",)).test[: WARMUP + 400]
     x = normal.copy()
     a, b = INCIDENT

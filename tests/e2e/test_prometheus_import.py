@@ -173,8 +173,8 @@ def test_import_from_real_prometheus(tmp_path: Path) -> None:
         for f in logs:
             f.close()
 
-    from agent.features import SMD38_NAMES
-    from agent.smd import load_rows
+    from agent.collect.features import SMD38_NAMES
+    from agent.history.smd import load_rows
 
     x = load_rows(out / "train" / "host.txt", n_cols=38)
     meta = json.loads((out / "train" / "host.json").read_text())

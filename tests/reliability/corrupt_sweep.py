@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.bundle import BundleError
-from agent.model import load_model
+from agent.model.bundle import BundleError
+from agent.model.loaded import load_model
 
 
 def corrupt(data: bytes, rng: random.Random) -> tuple[str, bytes]:

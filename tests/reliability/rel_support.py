@@ -17,9 +17,10 @@ from prometheus_client import CollectorRegistry
 from support import DEFAULT_BUNDLE
 
 from agent.config import Config
-from agent.daemon import Agent, host_state
-from agent.model import LoadedModel
-from agent.sources import Row
+from agent.model.loaded import LoadedModel
+from agent.runtime.cycle import Agent
+from agent.runtime.hoststate import host_state
+from agent.runtime.sources import Row
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # the fixture models: y = scale * x (see fixtures/regen_models.py)

@@ -24,9 +24,10 @@ from hypothesis import strategies as st
 from rel_support import FIXTURES, HALF, bundle_doc, make_agent, make_bundle, sha256, value, write_doc
 from support import DEFAULT_BUNDLE, ROOT
 
-from agent.bundle import MAX_JSON_BYTES, MAX_MODEL_BYTES, BundleError, load_bundle
 from agent.cli import main
-from agent.model import load_model
+from agent.model.bundle import MAX_JSON_BYTES, BundleError, load_bundle
+from agent.model.loaded import load_model
+from agent.model.members import MAX_MODEL_BYTES
 
 Doc = dict[str, Any]
 

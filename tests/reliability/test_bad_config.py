@@ -16,7 +16,7 @@ from support import AGENT, DEFAULT_BUNDLE, DEMO_DATA, ROOT
 
 from agent.cli import main
 from agent.config import Config, ConfigError, load_config
-from agent.webconfig import load_web_config
+from agent.serve.webconfig import load_web_config
 
 LAUGHS = "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}' if i else 'x'] * 10)}]\n" for i in range(8))
 

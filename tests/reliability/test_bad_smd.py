@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from support import DEFAULT_BUNDLE
 
-from agent import smd
 from agent.cli import main
+from agent.history import smd
 
 GOOD = "\n".join(",".join(["0.5"] * 38) for _ in range(40)) + "\n"
 

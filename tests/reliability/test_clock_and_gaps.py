@@ -16,9 +16,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from rel_support import HALF, Clock, ListSource, make_agent, make_bundle, value
 
-from agent.daemon import Agent
-from agent.history import HistoryWriter
-from agent.model import LoadedModel, load_model
+from agent.history.writer import HistoryWriter
+from agent.model.loaded import LoadedModel, load_model
+from agent.runtime.cycle import Agent
 
 W = 30
 INTERVAL = 60.0

@@ -20,7 +20,7 @@ import pytest
 from rel_support import proc_figures
 from support import DEFAULT_BUNDLE, AgentProcess, demo_replay, free_port, http_get, sample_value
 
-from agent.http import MAX_CONNECTIONS, MAX_REQUEST_HEAD_BYTES
+from agent.serve.http import MAX_CONNECTIONS, MAX_REQUEST_HEAD_BYTES
 
 TIMEOUT = 2.0  # short for the test, long enough that a loaded CI machine is not mistaken for a slow client
 

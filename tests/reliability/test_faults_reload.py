@@ -23,9 +23,9 @@ import pytest
 from rel_support import HALF, QUARTER, ListSource, bundle_doc, make_agent, make_bundle, sha256, value
 from support import StartAgent, demo_replay, families, http_get, sample_value
 
-from agent.http import make_app, serve
-from agent.model import load_model
-from agent.scoring import Scorer
+from agent.model.loaded import load_model
+from agent.score.scoring import Scorer
+from agent.serve.http import make_app, serve
 
 SCALE = {sha256(HALF): 0.5, sha256(QUARTER): 0.25}
 THRESHOLD = {sha256(HALF): 0.11, sha256(QUARTER): 0.07}

@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 from rel_support import HALF, Clock, live_agent, make_bundle, value
 
-from agent import calibration as cal_mod
-from agent import history as hist_mod
-from agent.daemon import Agent
-from agent.model import LoadedModel, load_model
+from agent.calibrate import calibrator as cal_mod
+from agent.history import writer as hist_mod
+from agent.model.loaded import LoadedModel, load_model
+from agent.runtime.cycle import Agent
 from agent.state import read_json
 
 W = 30

@@ -1,6 +1,6 @@
 """/proc contents: hypothesis properties of every parser, damaged files through the sampler, counter wraps, clock jumps.
 
-Properties, for each parser in ``agent.procfs``: random text never raises
+Properties, for each parser in ``agent.collect.procfs``: random text never raises
 anything but ``ProcParseError``; a generated well-formed file parses to
 exactly the generated values; a truncated well-formed file parses or raises
 ``ProcParseError``.  Through the sampler: a damaged or missing source gives
@@ -22,10 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent import procfs
-from agent.features import SMD38_NAMES
-from agent.procfs import CPU_FIELDS, DISK_FIELDS, NETDEV_FIELDS, ProcParseError
-from agent.sampler import INTERVAL_FEATURES, SOURCE_FEATURES, Sampler
+from agent.collect import procfs
+from agent.collect.features import SMD38_NAMES
+from agent.collect.procfs import CPU_FIELDS, DISK_FIELDS, NETDEV_FIELDS, ProcParseError
+from agent.collect.sampler import INTERVAL_FEATURES, SOURCE_FEATURES, Sampler
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "proc"
 PARSERS: dict[str, Callable[[str, str], Any]] = {name: parser for name, (_, parser, _) in procfs.SOURCES.items()}

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from agent.seasonal_profile import local_seconds
+from agent.calibrate.profile import local_seconds
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY = 86400.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.features import SMD38_NAMES
-from agent.smd import format_rows
+from agent.collect.features import SMD38_NAMES
+from agent.history.smd import format_rows
 from training.data import load_train, split_scale_window
 
 

@@ -150,7 +150,7 @@ def csv_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_import_fit_evaluate_report(
     which: str, machine: str, names: tuple[str, ...], interval: float, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    from agent.bundle import load_bundle
+    from agent.model.bundle import load_bundle
     from training.cli import main
 
     data = request.getfixturevalue(which)

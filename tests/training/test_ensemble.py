@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.bundle import load_bundle
-from agent.ensemble import rank_normalise
-from agent.model import load_model
-from agent.predictors import TFLitePredictor
-from agent.scoring import feature_errors
-from agent.smd import format_rows
-from agent.window import make_windows
+from agent.history.smd import format_rows
+from agent.model.bundle import load_bundle
+from agent.model.ensemble import rank_normalise
+from agent.model.loaded import load_model
+from agent.model.predictors import TFLitePredictor
+from agent.score.scoring import feature_errors
+from agent.score.window import make_windows
 from training import thresholds
 from training.baselines import PCABaseline
 from training.convert import convert

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.smd import format_rows, load_machine
+from agent.history.smd import format_rows, load_machine
 from training import evaluate as ev
 from training import tables
 from training.cli import main

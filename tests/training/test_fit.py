@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from agent.bundle import load_bundle
-from agent.calibration_fit import z_thresholds
-from agent.model import load_model
-from agent.scoring import feature_errors
-from agent.smd import format_rows
-from agent.window import make_windows
+from agent.calibrate.fit import z_thresholds
+from agent.history.smd import format_rows
+from agent.model.bundle import load_bundle
+from agent.model.loaded import load_model
+from agent.score.scoring import feature_errors
+from agent.score.window import make_windows
 from training.fit import FitOptions, fit_bundle
 from training.models import ARCHITECTURES
 from training.thresholds import compute_thresholds

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.calibration import needs_calibration
-from agent.features import SMD38_NAMES
-from agent.history import HistoryWriter
-from agent.model import load_model
+from agent.calibrate.recipe import needs_calibration
+from agent.collect.features import SMD38_NAMES
+from agent.history.writer import HistoryWriter
+from agent.model.loaded import load_model
 from training.cli import main
 from training.synth import generate
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.bundle import load_bundle
-from agent.features import SMD38_NAMES
-from agent.history import HistoryWriter
+from agent.collect.features import SMD38_NAMES
+from agent.history.writer import HistoryWriter
+from agent.model.bundle import load_bundle
 from training.cli import main
 from training.fleet import task as fleet_task
 from training.fleet.cli import prometheus_instances

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.bundle import load_bundle
-from agent.calibration_fit import z_thresholds
-from agent.model import load_model
-from agent.predictors import TFLitePredictor
-from agent.scoring import feature_errors
-from agent.window import make_windows
+from agent.calibrate.fit import z_thresholds
+from agent.model.bundle import load_bundle
+from agent.model.loaded import load_model
+from agent.model.predictors import TFLitePredictor
+from agent.score.scoring import feature_errors
+from agent.score.window import make_windows
 from training.convert import convert, inference_clone, parity
 from training.fit import FitOptions, fit_bundle
 from training.models import ARCHITECTURES, FORECASTERS, arch_spec, build_model, pairs, span
@@ -111,7 +111,7 @@ def test_a_jump_scores_above_normal(fitted, make_sine) -> None:
 
 
 def test_cli_fit_arch_lstm_forecaster(tmp_path: Path, make_sine) -> None:
-    from agent.smd import format_rows
+    from agent.history.smd import format_rows
     from training.cli import main
 
     (tmp_path / "train").mkdir()

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agent.features import SMD38_NAMES
-from agent.smd import load_interpretation, load_labels, load_rows
+from agent.collect.features import SMD38_NAMES
+from agent.history.smd import load_interpretation, load_labels, load_rows
 from training import importers
 from training.importers import (
     ImporterError,

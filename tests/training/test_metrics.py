@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from agent.smd import Interpretation
+from agent.history.smd import Interpretation
 from training import metrics as m
 
 # segments [1,3) and [5,6); no tied scores

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from agent.predictors import TFLitePredictor
+from agent.model.predictors import TFLitePredictor
 from training.convert import ParityError, convert, inference_clone, parity
 from training.models import ARCHITECTURES, DEFAULT_ARCH, arch_spec, build_model
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from support import DEFAULT_BUNDLE
 
-from agent.alerts import alert_fires
-from agent.backtest import backtest
 from agent.config import load_config
-from agent.history_read import load_recorded
-from agent.model import load_model
+from agent.history.reader import load_recorded
+from agent.model.loaded import load_model
+from agent.runtime.backtest import backtest
+from agent.score.alerts import alert_fires
 from training.cli import main
 from training.normal_ranges import MARGIN, parse_ranges, required_factor
 from training.synth_seasonal import generate, write_history

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from support import DEFAULT_BUNDLE, DEMO_DATA
 
-from agent.model import load_model
+from agent.model.loaded import load_model
 from training import metrics
 from training.cli import main
 

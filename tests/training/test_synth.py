@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.features import SMD38_NAMES
-from agent.smd import Interpretation, load_machine
+from agent.collect.features import SMD38_NAMES
+from agent.history.smd import Interpretation, load_machine
 from training import cli
 from training.synth import CORRELATED, KINDS, SynthData, generate, write_smd
 

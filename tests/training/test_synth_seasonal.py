@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from agent.history_read import load_recorded
+from agent.history.reader import load_recorded
 from training.cli import main
 from training.synth_seasonal import BACKUP, generate, scheduled_runs
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.bundle import load_bundle
-from agent.smd import format_rows
+from agent.history.smd import format_rows
+from agent.model.bundle import load_bundle
 from training import tune as T
 from training.fit import FitOptions
 

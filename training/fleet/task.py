@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from agent.bundle import BUNDLE_FILE, load_bundle, sha256_file
+from agent.model.bundle import BUNDLE_FILE, load_bundle
+from agent.model.members import sha256_file
 from training.data import feature_names_for, history_train, load_train
 from training.fit import fit_bundle
 from training.fleet.plan import HostJob

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.features import CATALOG
-from agent.history import format_row
+from agent.collect.features import CATALOG
+from agent.history.writer import format_row
 from training.importers.core import (
     ImporterError,
     ImportResult,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.history import format_row
+from agent.history.writer import format_row
 from training.importers.core import (
     ImporterError,
     ImportResult,

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from agent.features import CATALOG, SMD38_NAMES
-from agent.history import format_row
+from agent.collect.features import CATALOG, SMD38_NAMES
+from agent.history.writer import format_row
 from training.importers.core import (
     ImporterError,
     ImportResult,

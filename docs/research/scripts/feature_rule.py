@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.alerts import RULE_RUN, alert_figures, incidents
+from agent.score.alerts import RULE_RUN, alert_figures, incidents
 
 IN = Path("/tmp/feature-rule")
 HOSTS = [f"synth-{s}" for s in range(1, 7)] + ["machine-1-6", "machine-2-1", "machine-3-3"]

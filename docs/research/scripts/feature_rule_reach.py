@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agent.alerts import incidents
+from agent.score.alerts import incidents
 from research.feature_rule import HOSTS, IN
 
 for kind in ("synth", "machine"):

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from agent import calibration_fit
-from agent.backtest import backtest, input_timestamps
-from agent.model import load_model
-from agent.pot import pot_threshold
+from agent.calibrate import fit as calibration_fit
+from agent.runtime.backtest import backtest, input_timestamps
+from agent.model.loaded import load_model
+from agent.calibrate.pot import pot_threshold
 from bench.lomo import DATA, smd_hosts, synth_hosts
 from bench.lomo_live import END, INTERVAL, live_config
 

@@ -30,11 +30,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from agent.calibration import fit_host_scaler
-from agent.features import SMD38
-from agent.pot import error_thresholds, pot_threshold, fit_gpd
-from agent.smd import load_labels, load_rows
-from agent.window import make_windows
+from agent.calibrate.calibrator import fit_host_scaler
+from agent.collect.features import SMD38
+from agent.calibrate.pot import error_thresholds, pot_threshold, fit_gpd
+from agent.history.smd import load_labels, load_rows
+from agent.score.window import make_windows
 
 OUT = Path("/work/research/r2")
 SMD = Path("/work/shared/data/smd")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.scoring import ERROR_CAP
+from agent.score.scoring import ERROR_CAP
 from research.r3_rank import HOSTS, SRC, WARMUP
-from agent.alerts import incidents
+from agent.score.alerts import incidents
 from training import metrics as M
 from training.pca import PCA
 

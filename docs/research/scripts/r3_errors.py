@@ -2,7 +2,7 @@
 per-feature aggregates every candidate reduction needs (cached in /tmp/r3/<host>.npz).
 
 E[n, t, f] = (AE(z)[n, t, f] - z[n, t, f])^2 for the window n ending at row n + 29, z from the host
-z-scaler fitted on the first 1440 rows (agent.calibration_fit.fit_host_zscaler, SMD-format recipe).
+z-scaler fitted on the first 1440 rows (agent.calibrate.fit.fit_host_zscaler, SMD-format recipe).
 Stored: whole-window mean and last-s means (s = 1, 5, 10) per feature, uncapped, float32 (N, 4, 38);
 the z-scored rows (for PCA); the labels (0 on train, test_label after).
 """
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.calibration_fit import HostRecipe, fit_host_zscaler
-from agent.model import load_model
-from agent.scoring import ERROR_CAP, Z_CLIP, feature_errors, model_io
-from agent.window import make_windows
+from agent.calibrate.fit import HostRecipe, fit_host_zscaler
+from agent.model.loaded import load_model
+from agent.score.scoring import ERROR_CAP, Z_CLIP, feature_errors, model_io
+from agent.score.window import make_windows
 from bench.lomo import DATA, MACHINES, smd_hosts, synth_hosts
 
 CACHE = Path("/tmp/anomaly-lomo-cache")
@@ -55,7 +55,7 @@ def host_errors(h, check: bool = True) -> dict[str, np.ndarray]:
         for j, s in enumerate(HEADS):
             agg[i : i + len(x), 1 + j] = e[:, -s:].mean(axis=1)
     if check:  # the agent's own scorer (tail = window, cap 36) on a few windows gives the same errors
-        from agent.scoring import Scorer
+        from agent.score.scoring import Scorer
 
         idx = np.linspace(0, len(wins) - 1, 50).astype(int)
         ref = Scorer(spec, model.scorer.predictor).errors(wins[idx])

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.alerts import RULE_RUN, alert_figures, incidents
-from agent.scoring import ERROR_CAP
+from agent.score.alerts import RULE_RUN, alert_figures, incidents
+from agent.score.scoring import ERROR_CAP
 from training import metrics as M
 from training.pca import PCA
 

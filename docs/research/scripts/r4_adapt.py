@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.alerts import alert_figures
-from agent.scoring import ERROR_CAP
+from agent.score.alerts import alert_figures
+from agent.score.scoring import ERROR_CAP
 from research.r3_rank import FA_MAX, HOSTS, ORACLE_Q, PER_DAY, SRC, WARMUP, Alerts, q999, rolling_q, topk
 from training import metrics as M
 

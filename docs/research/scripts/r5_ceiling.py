@@ -22,7 +22,7 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn.decomposition import PCA
 
-from agent.alerts import incidents
+from agent.score.alerts import incidents
 
 
 def best_f1(score: np.ndarray, labels: np.ndarray) -> tuple[float, float, float, float]:

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from bench.lomo import synth_hosts
 from bench.lomo_live import live_config, INTERVAL, END
-from agent.backtest import backtest, input_timestamps
-from agent.model import load_model
-from agent.alerts import alert_figures
-from agent.smd import load_machine
+from agent.runtime.backtest import backtest, input_timestamps
+from agent.model.loaded import load_model
+from agent.score.alerts import alert_figures
+from agent.history.smd import load_machine
 
 SMD = Path("/work/shared/data/smd")
 FLEET = {

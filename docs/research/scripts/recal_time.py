@@ -11,9 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.calibration import Calibrator, host_recipe, scorer_errors_fn
-from agent.model import load_model
-from agent.smd import load_machine
+from agent.calibrate.calibrator import Calibrator, host_recipe, scorer_errors_fn
+from agent.model.loaded import load_model
+from agent.history.smd import load_machine
 
 ROOT = Path(__file__).resolve().parents[3]
 

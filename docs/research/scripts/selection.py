@@ -45,7 +45,7 @@ os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from agent.smd import load_machine  # noqa: E402
+from agent.history.smd import load_machine  # noqa: E402
 from training import metrics as M  # noqa: E402
 
 SMD_ROOT = Path("/work/shared/data/smd")

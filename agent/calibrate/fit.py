@@ -1,0 +1,214 @@
+"""Host calibration maths: the robust scaler, thresholds by POT, and the result's document.
+
+Pure: rows and an ``errors_fn`` in, a :class:`CalibrationResult` out; the
+warm-up, its state file and the model are :mod:`agent.calibrate.calibrator`'s.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from agent.calibrate.pot import error_thresholds, pot_threshold
+from agent.calibrate.quantiles import nanpercentile_columns
+from agent.collect.features import noise_floors
+from agent.model.fields import BundleError, parse_scaler
+from agent.score.scoring import FEATURE_ERROR_FLOOR, SCALER_CLIP, Z_CLIP, AnyScaler, Scaler, Scorer, ZScaler
+from agent.score.window import make_windows
+
+BATCH = 256  # windows per errors_fn call: bounds memory for long windows
+LOW_PCT, HIGH_PCT = 0.1, 99.9  # robust min/max: a stray spike in the warm-up does not set the range
+MIN_REL_SPAN = 0.01  # a feature moving by < 1 % of its level is treated as (near) constant
+ZERO_SPAN = 1.0  # span of a feature that is 0 throughout the warm-up (idle counters, ratios)
+
+WINSOR_PCT = 0.5  # the std is taken on rows winsorised at 0.5/99.5 %: one stray spike cannot set the scale
+PROVISIONAL_MARGIN = 1.5  # provisional threshold: half again above the largest warm-up error
+
+ErrorsFn = Callable[[AnyScaler, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class HostRecipe:
+    """How a z-score bundle is calibrated on this host (docs/detection.md)."""
+
+    units: bool = True  # noise floors in feature units (live host); False: SMD-format rows, 1 % of the range
+    cpus: int = 1  # load-average floors scale with the core count
+    anchor: float | None = None  # the bundle's threshold.anchor: T never goes below it
+
+
+def fit_host_zscaler(rows: np.ndarray, features: tuple[str, ...], recipe: HostRecipe, clip: float = Z_CLIP) -> ZScaler:
+    """Robust z-scoring from calibration rows: median, and the largest of the winsorised std,
+    IQR / 1.349 and the feature's noise floor (so a quiet warm-up does not make every change huge)."""
+    x = np.asarray(rows, np.float64)
+    missing = np.isnan(x).all(axis=0)
+    x = np.where(missing, 0.0, x)  # a never-readable feature behaves like a constant 0
+    centre = nanpercentile_columns(x, 50.0)
+    lo, hi = nanpercentile_columns(x, WINSOR_PCT), nanpercentile_columns(x, 100.0 - WINSOR_PCT)
+    std = np.nanstd(np.clip(x, lo, hi), axis=0)
+    iqr = (nanpercentile_columns(x, 75.0) - nanpercentile_columns(x, 25.0)) / 1.349
+    floor = noise_floors(features, centre, recipe.cpus, recipe.units)
+    return ZScaler(centre, np.maximum(np.maximum(np.nan_to_num(std), iqr), floor), clip)
+
+
+def z_thresholds(errors: np.ndarray, pot_q: float, anchor: float | None) -> tuple[float, np.ndarray, dict[str, Any]]:
+    """Window threshold for a z-score bundle, and per-feature thresholds F x T.
+
+    T = max(POT on the window errors, anchor).  When POT cannot stand (too
+    few excesses on a short warm-up) the threshold is *provisional*:
+    max(anchor, 1.5 x the largest warm-up error), refined once enough rows
+    are recorded.  Every feature's threshold is F x T, so feature scores add
+    up to the window score and a capped feature alone cannot reach 1.
+    """
+    window_err = errors.mean(axis=1)
+    window_err = window_err[np.isfinite(window_err)]
+    a = anchor or 0.0
+    try:
+        pot, params = pot_threshold(window_err, pot_q)
+    except ValueError as exc:
+        pot, params = float("nan"), {"fallback": str(exc)}
+    if params.get("fallback") is None and math.isfinite(pot):
+        threshold, kind = max(pot, a), "pot"
+    else:
+        threshold, kind = max(a, PROVISIONAL_MARGIN * float(window_err.max()), FEATURE_ERROR_FLOOR), "provisional"
+    n_features = errors.shape[1]
+    details = {
+        "window_pot": params,
+        "threshold_kind": kind,
+        "anchor": anchor,
+        "pot_value": pot,
+        "anchored": bool(kind == "pot" and a > pot),
+        "warmup_max_error": float(window_err.max()),
+    }
+    return threshold, np.full(n_features, n_features * threshold), details
+
+
+class CalibrationError(ValueError):
+    """Calibration cannot run now (too few rows, unusable errors from the model)."""
+
+
+def fit_host_scaler(rows: np.ndarray, clip: float = SCALER_CLIP) -> Scaler:
+    """Robust per-feature min-max scaling from the warm-up rows.
+
+    Parameters
+    ----------
+    rows : (T, F) raw rows; NaN cells are ignored
+    clip : passed to the Scaler
+
+    low/high are the 0.1st/99.9th percentiles.  The span is at least 1 % of
+    the feature's magnitude, and ``ZERO_SPAN`` for a feature that is 0 (or
+    never readable) throughout, so a constant feature maps to 0 -- as SMD's
+    constant columns do -- and any later movement is visible.
+    """
+    x = np.asarray(rows, np.float64)
+    missing = np.isnan(x).all(axis=0)
+    x = np.where(missing, 0.0, x)  # a never-readable feature behaves like a constant 0
+    low = nanpercentile_columns(x, LOW_PCT)
+    high = nanpercentile_columns(x, HIGH_PCT)
+    floor = MIN_REL_SPAN * np.maximum(np.abs(low), np.abs(high))
+    floor = np.where(floor > 0, floor, ZERO_SPAN)
+    return Scaler(low, low + np.maximum(high - low, floor), clip)
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """This host's scaler and thresholds, for one bundle (``bundle_sha``)."""
+
+    scaler: AnyScaler
+    threshold: float  # on the raw window error
+    feature_thresholds: np.ndarray  # (F,) on the raw per-feature errors
+    bundle_sha: str
+    calibrated_at: float  # unix seconds
+    rows: int
+    windows: int
+    details: dict[str, Any]  # POT params of the window threshold, fallback/floor counts
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "scaler": self.scaler.to_doc(),
+            "threshold": self.threshold,
+            "feature_thresholds": self.feature_thresholds.tolist(),
+            "bundle_sha256": self.bundle_sha,
+            "calibrated_at": self.calibrated_at,
+            "rows": self.rows,
+            "windows": self.windows,
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Any, n_features: int) -> CalibrationResult:
+        """Rebuild from :meth:`to_doc` output; ValueError/KeyError/TypeError on anything malformed."""
+        try:
+            scaler = parse_scaler(doc["scaler"], n_features)
+        except BundleError as exc:  # its message names bundle.json; this is the state file
+            raise ValueError(f"calibration scaler: {str(exc).removeprefix('bundle.json: ')}") from None
+        fth = np.asarray(doc["feature_thresholds"], np.float64)
+        threshold = float(doc["threshold"])
+        if fth.shape != (n_features,):
+            raise ValueError(f"calibration arrays must have {n_features} entries")
+        if not (math.isfinite(threshold) and threshold > 0 and np.isfinite(fth).all() and (fth > 0).all()):
+            raise ValueError("calibration thresholds must be finite and > 0")
+        return cls(
+            scaler,
+            threshold,
+            fth,
+            str(doc["bundle_sha256"]),
+            float(doc["calibrated_at"]),
+            int(doc["rows"]),
+            int(doc["windows"]),
+            dict(doc["details"]),
+        )
+
+
+def scorer_errors_fn(scorer: Scorer) -> ErrorsFn:
+    """An ``errors_fn`` that runs ``scorer``'s predictor with a given scaler."""
+
+    def errors(scaler: AnyScaler, raw_windows: np.ndarray) -> np.ndarray:
+        return Scorer(replace(scorer.spec, scaler=scaler), scorer.predictor).errors(raw_windows)
+
+    return errors
+
+
+def calibrate_rows(
+    rows: np.ndarray,
+    features: tuple[str, ...],
+    window: int,
+    pot_q: float,
+    clip: float,
+    errors_fn: ErrorsFn,
+    bundle_sha: str,
+    now: float,
+    recipe: HostRecipe | None = None,
+    scaler_mask: np.ndarray | None = None,
+) -> CalibrationResult:
+    """Fit the scaler on ``rows`` (T, F), run ``errors_fn(scaler, (N, W, F)) -> (N, F)`` over their
+    windows in batches and set the thresholds by POT (quantile ``pot_q``) on the errors.
+
+    ``recipe`` given (a z-score bundle): robust z-scaling with noise floors and
+    :func:`z_thresholds`; otherwise the min-max scaler and per-feature POT of
+    format-1 min-max bundles."""
+    fit_rows = rows if scaler_mask is None else rows[scaler_mask]  # recalibration: incidents are not the norm
+    scaler: AnyScaler = (
+        fit_host_scaler(fit_rows, clip) if recipe is None else fit_host_zscaler(fit_rows, features, recipe, clip)
+    )
+    windows = make_windows(rows, window)
+    parts = []
+    for i in range(0, len(windows), BATCH):
+        chunk = windows[i : i + BATCH]
+        err = np.asarray(errors_fn(scaler, chunk), np.float64)
+        if err.shape != (len(chunk), len(features)):
+            want = (len(chunk), len(features))
+            raise CalibrationError(f"errors_fn returned shape {err.shape}, expected {want}")
+        parts.append(err)
+    errors = np.concatenate(parts)
+    if not np.isfinite(errors).any():
+        raise CalibrationError("the model produced no finite error on the warm-up windows")
+    if recipe is None:
+        threshold, fth, details = error_thresholds(errors, pot_q, FEATURE_ERROR_FLOOR)
+    else:
+        threshold, fth, details = z_thresholds(errors, pot_q, recipe.anchor)
+    details["missing_features"] = [f for f, m in zip(features, np.isnan(rows).all(axis=0)) if m]
+    return CalibrationResult(scaler, threshold, fth, bundle_sha, now, len(rows), len(windows), details)
