@@ -101,6 +101,9 @@ class CalibrationConfig:
     recent_samples: int = field(default=10080, metadata=bounds(100, 1_000_000))
     # z-score noise floors: "units" (live host metrics) or "range" (SMD-format rows scaled to [0, 1])
     noise_floors: str = field(default="units", metadata={"choices": ("units", "range")})
+    # what a recalibration refits: "recent" (scaler and thresholds from the recent rows) or "warmup"
+    # (the scaler learned at calibration kept, the thresholds alone adapted): docs/detection.md
+    refit_scaler: str = field(default="recent", metadata={"choices": ("recent", "warmup")})
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,9 @@ class ScoringConfig:
     ignore_features: tuple[str, ...] = ()
     # {feature: weight >= 0} on the per-feature errors; unnamed features weigh 1
     feature_weights: dict[str, float] = field(default_factory=dict)
+    # the fast tier (docs/detection.md): the error of the last N samples of the window beside the whole
+    # window's, each against its own host-calibrated threshold; the score is the larger (0 = off)
+    fast_samples: int = field(default=0, metadata=bounds(0, 30))
 
 
 @dataclass(frozen=True)

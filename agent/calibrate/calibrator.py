@@ -33,6 +33,7 @@ from agent.calibrate.fit import (
     CalibrationError,
     CalibrationResult,
     ErrorsFn,
+    FastTier,
     HostRecipe,
     calibrate_rows,
     fit_host_scaler,
@@ -75,6 +76,7 @@ class Calibrator(StateFile):
         recipe: HostRecipe | None = None,
         recent_samples: int = 10080,
         recalibrate_seconds: float = 86400.0,
+        keep_scaler: bool = False,
     ) -> None:
         if not features or window < 1 or warmup_samples < 1 or not 0 < pot_q < 1 or save_every < 1:
             raise ValueError("Calibrator: need features, window >= 1, warmup_samples >= 1, 0 < pot_q < 1")
@@ -94,6 +96,7 @@ class Calibrator(StateFile):
         self._write_failing = False
         self.result: CalibrationResult | None = None
         self.recipe = recipe  # None: a min-max bundle, calibrated once (format-1 behaviour)
+        self.keep_scaler = keep_scaler  # recalibration adapts the thresholds alone (calibration.refit_scaler)
         recent_path = self.state_path.with_name(self.state_path.stem + ".recent.npz")
         self.recalibration = Recalibration(recent_samples, len(self.features), recent_path, recalibrate_seconds)
         self.window, self.bundle_sha = window, bundle_sha  # typed here; rebind() compares and sets them
@@ -207,15 +210,16 @@ class Calibrator(StateFile):
         if self._unsaved >= self.save_every:
             self.save()
 
-    def calibrate(self, errors_fn: ErrorsFn) -> CalibrationResult:
-        """Fit scaler and thresholds on the warm-up rows; ``errors_fn(scaler, (N, W, F)) -> (N, F)``.
+    def calibrate(self, errors_fn: ErrorsFn, fast: FastTier | None = None) -> CalibrationResult:
+        """Fit scaler and thresholds on the warm-up rows; ``errors_fn(scaler, (N, W, F)) -> (N, F)``;
+        ``fast`` = (tail, errors_fn of that tail): the fast tier's threshold too (z-score bundles).
 
         A bundle swapped in on a host that has recorded more recent rows than the warm-up holds
         (a z-score bundle: a retrain round, ``model.url``) calibrates from those rows instead: the
         warm-up may be weeks old, and starting over from it would also drop the recent week.
         """
         if self.recipe is not None and len(self.recalibration.recent) > self._n >= self.target_rows:
-            return self.recalibrate(errors_fn)
+            return self.recalibrate(errors_fn, fast)
         if self._n < self.target_rows:
             raise CalibrationError(f"calibration needs {self.target_rows} rows, has {self._n}")
         rows = self._rows[: self._n]
@@ -229,6 +233,7 @@ class Calibrator(StateFile):
             self.bundle_sha,
             self.clock(),
             self.recipe,
+            fast=fast,
         )
         if self.recipe is not None:
             self.recalibration.reset(len(self.features), rows)
@@ -252,8 +257,10 @@ class Calibrator(StateFile):
             and self.recalibration.due(r, self.target_rows, self.window, self.clock())
         )
 
-    def recalibrate(self, errors_fn: ErrorsFn) -> CalibrationResult:
-        """Refit scaler and threshold from the recent rows (anomalous ones left out of the scaler)."""
+    def recalibrate(self, errors_fn: ErrorsFn, fast: FastTier | None = None) -> CalibrationResult:
+        """Refit scaler and threshold from the recent rows (anomalous ones left out of the scaler);
+        with ``keep_scaler`` the calibrated scaler stays and the thresholds adapt alone."""
+        keep = self.result.scaler if self.keep_scaler and self.result is not None else None
         self.result = r = self.recalibration.refit(
             self.features,
             self.window,
@@ -263,6 +270,8 @@ class Calibrator(StateFile):
             bundle_sha=self.bundle_sha,
             now=self.clock(),
             recipe=self.recipe,
+            fast=fast,
+            scaler=keep,
         )
         log.info("%s", result_line(r, "recalibrated"))
         self.save()
@@ -276,4 +285,13 @@ class Calibrator(StateFile):
         if (spec.features, spec.window) != (self.features, self.window):
             raise ValueError("calibration: spec features/window differ from the calibrated ones")
         r = self.result
-        return replace(spec, scaler=r.scaler, threshold=r.threshold, feature_thresholds=r.feature_thresholds)
+        # the fast tier runs only with a threshold calibrated for the same tail (else until the next refit)
+        fast = r.fast_threshold if spec.fast_tail is not None and spec.fast_tail == r.fast_tail else None
+        return replace(
+            spec,
+            scaler=r.scaler,
+            threshold=r.threshold,
+            feature_thresholds=r.feature_thresholds,
+            fast_tail=spec.fast_tail if fast is not None else None,
+            fast_threshold=fast,
+        )

@@ -30,15 +30,15 @@ class WeightedScorer(Scorer):
     """A :class:`~agent.score.scoring.Scorer` whose per-feature errors are multiplied by ``weights`` (F,).
 
     Every score (window, per feature, contributions) is computed from
-    :meth:`errors`, so the weights act before the window reduction.
+    :meth:`errors_at`, so the weights act before the window reduction.
     """
 
     def __init__(self, scorer: Scorer, weights: np.ndarray) -> None:
         super().__init__(scorer.spec, scorer.predictor)
         self.weights = np.asarray(weights, np.float64)
 
-    def errors(self, raw_windows: np.ndarray) -> np.ndarray:
-        return super().errors(raw_windows) * self.weights
+    def errors_at(self, raw_windows: np.ndarray, tails: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        return tuple(e * self.weights for e in super().errors_at(raw_windows, tails))
 
 
 def weighted(scorer: Scorer, cfg: ScoringConfig) -> Scorer:

@@ -29,6 +29,7 @@ WINSOR_PCT = 0.5  # the std is taken on rows winsorised at 0.5/99.5 %: one stray
 PROVISIONAL_MARGIN = 1.5  # provisional threshold: half again above the largest warm-up error
 
 ErrorsFn = Callable[[AnyScaler, np.ndarray], np.ndarray]
+FastTier = tuple[int, ErrorsFn]  # (tail, errors_fn averaging that many last steps): the fast tier
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,13 @@ class CalibrationResult:
     rows: int
     windows: int
     details: dict[str, Any]  # POT params of the window threshold, fallback/floor counts
+    fast_threshold: float | None = None  # the fast tier's threshold on its raw error (None: tier off)
+    fast_tail: int | None = None  # the steps the fast tier averages (its threshold is for this tail only)
 
     def to_doc(self) -> dict[str, Any]:
         return {
+            "fast_threshold": self.fast_threshold,
+            "fast_tail": self.fast_tail,
             "scaler": self.scaler.to_doc(),
             "threshold": self.threshold,
             "feature_thresholds": self.feature_thresholds.tolist(),
@@ -160,14 +165,27 @@ class CalibrationResult:
             int(doc["rows"]),
             int(doc["windows"]),
             dict(doc["details"]),
+            _positive_or_none(doc.get("fast_threshold")),
+            int(doc["fast_tail"]) if doc.get("fast_tail") is not None else None,
         )
 
 
-def scorer_errors_fn(scorer: Scorer) -> ErrorsFn:
-    """An ``errors_fn`` that runs ``scorer``'s predictor with a given scaler."""
+def _positive_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    v = float(value)
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError("calibration fast_threshold must be finite and > 0")
+    return v
+
+
+def scorer_errors_fn(scorer: Scorer, tail: int | None = None) -> ErrorsFn:
+    """An ``errors_fn`` that runs ``scorer``'s predictor with a given scaler (averaging the last ``tail``
+    steps instead of the bundle's ``score.tail`` when given: the fast tier)."""
+    spec = scorer.spec if tail is None else replace(scorer.spec, tail=tail)
 
     def errors(scaler: AnyScaler, raw_windows: np.ndarray) -> np.ndarray:
-        return Scorer(replace(scorer.spec, scaler=scaler), scorer.predictor).errors(raw_windows)
+        return Scorer(replace(spec, scaler=scaler), scorer.predictor).errors(raw_windows)
 
     return errors
 
@@ -183,32 +201,53 @@ def calibrate_rows(
     now: float,
     recipe: HostRecipe | None = None,
     scaler_mask: np.ndarray | None = None,
+    fast: FastTier | None = None,
+    scaler: AnyScaler | None = None,
 ) -> CalibrationResult:
     """Fit the scaler on ``rows`` (T, F), run ``errors_fn(scaler, (N, W, F)) -> (N, F)`` over their
     windows in batches and set the thresholds by POT (quantile ``pot_q``) on the errors.
 
     ``recipe`` given (a z-score bundle): robust z-scaling with noise floors and
     :func:`z_thresholds`; otherwise the min-max scaler and per-feature POT of
-    format-1 min-max bundles."""
-    fit_rows = rows if scaler_mask is None else rows[scaler_mask]  # recalibration: incidents are not the norm
-    scaler: AnyScaler = (
-        fit_host_scaler(fit_rows, clip) if recipe is None else fit_host_zscaler(fit_rows, features, recipe, clip)
-    )
+    format-1 min-max bundles.  ``fast`` = (tail, errors_fn of that tail), z-score bundles only: the
+    fast tier's own threshold, by the same rule on its errors.  ``scaler`` given: kept as it is (a
+    recalibration that adapts the thresholds alone)."""
+    if scaler is None:
+        fit_rows = rows if scaler_mask is None else rows[scaler_mask]  # recalibration: incidents are not the norm
+        scaler = (
+            fit_host_scaler(fit_rows, clip) if recipe is None else fit_host_zscaler(fit_rows, features, recipe, clip)
+        )
     windows = make_windows(rows, window)
-    parts = []
-    for i in range(0, len(windows), BATCH):
-        chunk = windows[i : i + BATCH]
-        err = np.asarray(errors_fn(scaler, chunk), np.float64)
-        if err.shape != (len(chunk), len(features)):
-            want = (len(chunk), len(features))
-            raise CalibrationError(f"errors_fn returned shape {err.shape}, expected {want}")
-        parts.append(err)
-    errors = np.concatenate(parts)
-    if not np.isfinite(errors).any():
-        raise CalibrationError("the model produced no finite error on the warm-up windows")
+    errors = _all_errors(errors_fn, scaler, windows, len(features))
     if recipe is None:
         threshold, fth, details = error_thresholds(errors, pot_q, FEATURE_ERROR_FLOOR)
     else:
         threshold, fth, details = z_thresholds(errors, pot_q, recipe.anchor)
     details["missing_features"] = [f for f, m in zip(features, np.isnan(rows).all(axis=0)) if m]
-    return CalibrationResult(scaler, threshold, fth, bundle_sha, now, len(rows), len(windows), details)
+    fast_threshold = fast_tail = None
+    if fast is not None and recipe is not None:
+        fast_tail = fast[0]
+        fast_threshold, _, fast_details = z_thresholds(
+            _all_errors(fast[1], scaler, windows, len(features)), pot_q, recipe.anchor
+        )
+        details["fast"] = {"tail": fast_tail, "threshold": fast_threshold} | {
+            k: fast_details[k] for k in ("threshold_kind", "pot_value", "anchored", "warmup_max_error")
+        }
+    return CalibrationResult(
+        scaler, threshold, fth, bundle_sha, now, len(rows), len(windows), details, fast_threshold, fast_tail
+    )
+
+
+def _all_errors(errors_fn: ErrorsFn, scaler: AnyScaler, windows: np.ndarray, n_features: int) -> np.ndarray:
+    """``errors_fn`` over every window in batches of ``BATCH``; (N, F)."""
+    parts = []
+    for i in range(0, len(windows), BATCH):
+        chunk = windows[i : i + BATCH]
+        err = np.asarray(errors_fn(scaler, chunk), np.float64)
+        if err.shape != (len(chunk), n_features):
+            raise CalibrationError(f"errors_fn returned shape {err.shape}, expected {(len(chunk), n_features)}")
+        parts.append(err)
+    errors = np.concatenate(parts)
+    if not np.isfinite(errors).any():
+        raise CalibrationError("the model produced no finite error on the warm-up windows")
+    return errors

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.calibrate.fit import CalibrationResult, ErrorsFn, HostRecipe, calibrate_rows
+from agent.calibrate.fit import CalibrationResult, ErrorsFn, FastTier, HostRecipe, calibrate_rows
 from agent.calibrate.recent import RecentRows
+from agent.score.scoring import AnyScaler
 
 log = logging.getLogger("agent.calibrate.calibrator")  # split from agent.calibration: its log lines keep their name
 
@@ -79,11 +80,18 @@ class Recalibration:
         bundle_sha: str,
         now: float,
         recipe: HostRecipe | None,
+        fast: FastTier | None = None,
+        scaler: AnyScaler | None = None,
     ) -> CalibrationResult:
-        """Scaler and thresholds from the recent rows (anomalous ones left out of the scaler)."""
+        """Scaler and thresholds from the recent rows (anomalous ones left out of the scaler); ``scaler``
+        given: kept, the thresholds alone refitted."""
         rows, _ = self.recent.arrays()
         mask = self.recent.scaler_mask()  # copies the ring once more: compute it once
-        r = calibrate_rows(rows, features, window, pot_q, clip, errors_fn, bundle_sha, now, recipe, mask)
+        r = calibrate_rows(
+            rows, features, window, pot_q, clip, errors_fn, bundle_sha, now, recipe, mask, fast=fast, scaler=scaler
+        )
+        if scaler is not None:
+            r.details["scaler"] = "kept"
         r.details["source"] = "recent"
         r.details["excluded_rows"] = int(len(rows) - mask.sum())
         r.details["next_recalibration"] = self.next_at(r)

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from agent.calibrate.calibrator import Calibrator, scorer_errors_fn
 from agent.calibrate.feedback import weighted
+from agent.calibrate.fit import FastTier
 from agent.calibrate.recipe import host_recipe, needs_calibration
 from agent.calibrate.seasonal import seasonal_for
 from agent.config import Config
@@ -180,7 +181,7 @@ class Agent:
         cal = self.calibrator
         if cal is None or not cal.recalibration_due():
             return
-        cal.recalibrate(scorer_errors_fn(self.model.scorer))
+        cal.recalibrate(scorer_errors_fn(self.model.scorer), self._fast_tier())
         self.scorer = self._scorer()
         release_free_memory()
 
@@ -189,14 +190,24 @@ class Agent:
         """The model's scorer, with the host's scaler and thresholds once calibrated."""
         cal, scorer = self.calibrator, self.model.scorer
         if cal is not None and cal.calibrated:
-            scorer = Scorer(cal.apply(scorer.spec), scorer.predictor)
+            tier = self._fast_tier()
+            spec = scorer.spec if tier is None else replace(scorer.spec, fast_tail=tier[0])
+            scorer = Scorer(cal.apply(spec), scorer.predictor)
         return weighted(scorer, self.cfg.scoring)  # operator feedback: ignored/weighted features
+
+    def _fast_tier(self) -> FastTier | None:
+        """(tail, errors_fn) of the fast tier when ``scoring.fast_samples`` is on for a z-score autoencoder."""
+        n, spec = self.cfg.scoring.fast_samples, self.model.scorer.spec
+        if not n or self.calibrator is None or self.calibrator.recipe is None or spec.kind != "autoencoder":
+            return None
+        tail = min(n, spec.window)
+        return tail, scorer_errors_fn(self.model.scorer, tail)
 
     def _maybe_calibrate(self) -> None:
         cal = self.calibrator
         if cal is None or not cal.ready:
             return
-        result = cal.calibrate(scorer_errors_fn(self.model.scorer))
+        result = cal.calibrate(scorer_errors_fn(self.model.scorer), self._fast_tier())
         self.scorer = self._scorer()
         release_free_memory()  # calibration's temporaries are a one-off: give their pages back
         log.info(

@@ -43,6 +43,7 @@ def host_state(cfg: Config, model: LoadedModel) -> tuple[Calibrator | None, Hist
             recipe=host_recipe(b, cfg.calibration.noise_floors),
             recent_samples=cfg.calibration.recent_samples,
             recalibrate_seconds=cfg.calibration.recalibrate_hours * 3600.0,
+            keep_scaler=cfg.calibration.refit_scaler == "warmup",
         )
     log.info("%s", calibration_line(cfg, model, cal))
     history = None

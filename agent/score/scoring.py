@@ -114,6 +114,14 @@ class ScoringSpec:
     threshold: float  # on the raw window error
     feature_thresholds: np.ndarray  # (F,) on the raw per-feature errors
     error_cap: float | None = None  # per-feature error ceiling: bounds one feature's share of the score
+    # the fast tier (docs/detection.md): the error of the last `fast_tail` steps beside the whole window's,
+    # against its own host-calibrated threshold; the score is the larger of the two normalised scores
+    fast_tail: int | None = None
+    fast_threshold: float | None = None
+
+    @property
+    def fast(self) -> bool:
+        return self.fast_tail is not None and self.fast_threshold is not None and self.kind == "autoencoder"
 
     @property
     def input_length(self) -> int:
@@ -190,6 +198,9 @@ class WindowScore:
     raw_error: float
     feature_scores: np.ndarray  # (F,) normalised per feature
     contributions: np.ndarray  # (F,) shares summing to 1 (or all 0)
+    # the two tiers when the fast one is on (score is the larger; feature scores and shares are its)
+    window_score: float | None = None
+    fast_score: float | None = None
 
     @property
     def anomalous(self) -> bool:
@@ -216,18 +227,42 @@ class Scorer:
 
     def errors(self, raw_windows: np.ndarray) -> np.ndarray:
         """Per-feature raw errors (N, F) for raw windows (N, window, F)."""
+        return self.errors_at(raw_windows, (self.spec.tail,))[0]
+
+    def errors_at(self, raw_windows: np.ndarray, tails: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        """Per-feature raw errors (N, F) averaged over each of ``tails`` last steps, from one inference."""
         x, target = model_io(self.spec, raw_windows)
-        err = feature_errors(target, self.predictor.predict(x), self.spec.tail)
-        return err if self.spec.error_cap is None else np.minimum(err, self.spec.error_cap)
+        out = self.predictor.predict(x)
+        cap = self.spec.error_cap
+        errs = (feature_errors(target, out, tail) for tail in tails)
+        return tuple(e if cap is None else np.minimum(e, cap) for e in errs)
 
     def score_window(self, raw_window: np.ndarray) -> WindowScore:
-        err = self.errors(raw_window[None])[0]
+        spec = self.spec
+        if not spec.fast:
+            err = self.errors(raw_window[None])[0]
+            raw = float(err.mean())
+            return WindowScore(
+                score=raw / spec.threshold,
+                raw_error=raw,
+                feature_scores=err / spec.feature_thresholds,
+                contributions=contributions(err),
+            )
+        assert spec.fast_tail is not None and spec.fast_threshold is not None
+        err, fast_err = (e[0] for e in self.errors_at(raw_window[None], (spec.tail, spec.fast_tail)))
         raw = float(err.mean())
+        window_score, fast_score = raw / spec.threshold, float(fast_err.mean()) / spec.fast_threshold
+        if fast_score > window_score:  # the fast tier leads: its feature scores add up to the score
+            lead, scores = fast_err, fast_err / (len(fast_err) * spec.fast_threshold)
+        else:
+            lead, scores = err, err / spec.feature_thresholds
         return WindowScore(
-            score=raw / self.spec.threshold,
+            score=max(window_score, fast_score),
             raw_error=raw,
-            feature_scores=err / self.spec.feature_thresholds,
-            contributions=contributions(err),
+            feature_scores=scores,
+            contributions=contributions(lead),
+            window_score=window_score,
+            fast_score=fast_score,
         )
 
     def score_series(self, x: np.ndarray, batch: int = 256) -> SeriesScores:

@@ -24,6 +24,7 @@ import pytest
 from rel_support import HALF, Clock, live_agent, make_bundle, value
 
 from agent.calibrate import calibrator as cal_mod
+from agent.calibrate import persist
 from agent.history import writer as hist_mod
 from agent.model.loaded import LoadedModel, load_model
 from agent.runtime.cycle import Agent
@@ -76,7 +77,7 @@ class _File:
 @pytest.fixture(params=[errno.ENOSPC, errno.EROFS, errno.EIO], ids=["ENOSPC", "EROFS", "EIO"])
 def disk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[DiskFull]:
     d = DiskFull(request.param)
-    real_open, real_save = builtins.open, cal_mod.atomic_write_json
+    real_open, real_save = builtins.open, persist.atomic_write_json
 
     def fake_open(path: Any, mode: str = "r", *a: Any, **kw: Any) -> Any:
         if d.on and any(c in mode for c in "xwa+"):
@@ -89,7 +90,7 @@ def disk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
         real_save(path, doc, rows)
 
     monkeypatch.setattr(hist_mod, "open", fake_open, raising=False)
-    monkeypatch.setattr(cal_mod, "atomic_write_json", fake_save)
+    monkeypatch.setattr(persist, "atomic_write_json", fake_save)
     yield d
 
 
