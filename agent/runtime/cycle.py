@@ -19,7 +19,6 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Histogram
 
 from agent.calibrate.calibrator import Calibrator, scorer_errors_fn
-from agent.calibrate.feedback import weighted
 from agent.calibrate.fit import FastTier
 from agent.calibrate.recipe import host_recipe, needs_calibration
 from agent.calibrate.seasonal import seasonal_for
@@ -28,6 +27,7 @@ from agent.history.writer import HistoryWriter
 from agent.memory import release_free_memory
 from agent.model.bundle import BundleError, bundle_signature
 from agent.model.loaded import LoadedModel, load_model, model_info
+from agent.runtime.hostscore import fast_tier, host_scorer
 from agent.runtime.sources import Source
 from agent.score.scoring import Scorer
 from agent.score.snapshot import Snapshot
@@ -187,21 +187,10 @@ class Agent:
 
     # -- calibration ----------------------------------------------------------
     def _scorer(self) -> Scorer:
-        """The model's scorer, with the host's scaler and thresholds once calibrated."""
-        cal, scorer = self.calibrator, self.model.scorer
-        if cal is not None and cal.calibrated:
-            tier = self._fast_tier()
-            spec = scorer.spec if tier is None else replace(scorer.spec, fast_tail=tier[0])
-            scorer = Scorer(cal.apply(spec), scorer.predictor)
-        return weighted(scorer, self.cfg.scoring)  # operator feedback: ignored/weighted features
+        return host_scorer(self.cfg, self.model, self.calibrator)
 
     def _fast_tier(self) -> FastTier | None:
-        """(tail, errors_fn) of the fast tier when ``scoring.fast_samples`` is on for a z-score autoencoder."""
-        n, spec = self.cfg.scoring.fast_samples, self.model.scorer.spec
-        if not n or self.calibrator is None or self.calibrator.recipe is None or spec.kind != "autoencoder":
-            return None
-        tail = min(n, spec.window)
-        return tail, scorer_errors_fn(self.model.scorer, tail)
+        return fast_tier(self.cfg, self.model, self.calibrator)
 
     def _maybe_calibrate(self) -> None:
         cal = self.calibrator
