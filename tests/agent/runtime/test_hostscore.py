@@ -1,0 +1,37 @@
+"""agent.runtime.hostscore: the fast tier runs only when configured, for a calibrated z-score host."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from support import DEFAULT_BUNDLE
+
+from agent.calibrate.calibrator import Calibrator, scorer_errors_fn
+from agent.calibrate.recipe import host_recipe
+from agent.config import Config
+from agent.model.loaded import load_model
+from agent.runtime.hostscore import fast_tier, host_scorer
+
+
+def test_fast_tier_off_by_default_and_calibrated_with_its_own_threshold_when_on(tmp_path: Path) -> None:
+    model = load_model(str(DEFAULT_BUNDLE))
+    b = model.bundle
+    cal = Calibrator(b.features, b.window, 60, 1e-3, tmp_path / "c.json", b.sha256, recipe=host_recipe(b, "range"))
+    cfg = Config()
+    assert fast_tier(cfg, model, cal) is None
+    on = replace(cfg, scoring=replace(cfg.scoring, fast_samples=5))
+    tier = fast_tier(on, model, cal)
+    assert tier is not None and tier[0] == 5
+    rng = np.random.default_rng(0)
+    for _ in range(cal.target_rows):
+        cal.observe(rng.uniform(0.2, 0.4, len(b.features)))
+    r = cal.calibrate(scorer_errors_fn(model.scorer), tier)
+    assert r.fast_tail == 5 and r.fast_threshold is not None and r.fast_threshold > 0
+    scorer = host_scorer(on, model, cal)
+    assert scorer.spec.fast and scorer.spec.fast_threshold == r.fast_threshold
+    res = scorer.score_window(rng.uniform(0.2, 0.4, (b.window, len(b.features))))
+    assert res.fast_score is not None and res.window_score is not None
+    assert res.score == max(res.fast_score, res.window_score)
+    assert not host_scorer(cfg, model, cal).spec.fast  # configured off: the whole-window score alone
