@@ -152,7 +152,7 @@ install -D -m 0644 "$CONFIG_FILE" "$STAGE/etc/$NAME/config.yaml"
 # that the repository's own agent/ cannot shadow the installed one.
 (cd / && "$VENV/bin/python" -c '
 import sys
-from agent.model import load_model
+from agent.model.loaded import load_model
 m = load_model(sys.argv[1])
 print("build.sh: smoke test: %s scores with %s" % (m.bundle.model_id, m.runtime), file=sys.stderr)
 ' "$STAGE/usr/share/$NAME/models/default") || die "smoke test failed: the staged venv cannot score with the bundle"
