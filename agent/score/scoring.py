@@ -239,25 +239,17 @@ class Scorer:
 
     def score_window(self, raw_window: np.ndarray) -> WindowScore:
         spec = self.spec
-        if not spec.fast:
-            err = self.errors(raw_window[None])[0]
-            raw = float(err.mean())
-            return WindowScore(
-                score=raw / spec.threshold,
-                raw_error=raw,
-                feature_scores=err / spec.feature_thresholds,
-                contributions=contributions(err),
-            )
-        assert spec.fast_tail is not None and spec.fast_threshold is not None
-        err, fast_err = (e[0] for e in self.errors_at(raw_window[None], (spec.tail, spec.fast_tail)))
+        tails = (spec.tail,) if spec.fast_tail is None or not spec.fast else (spec.tail, spec.fast_tail)
+        err, *fast = (e[0] for e in self.errors_at(raw_window[None], tails))
         raw = float(err.mean())
-        window_score, fast_score = raw / spec.threshold, float(fast_err.mean()) / spec.fast_threshold
-        if fast_score > window_score:  # the fast tier leads: its feature scores add up to the score
-            lead, scores = fast_err, fast_err / (len(fast_err) * spec.fast_threshold)
-        else:
-            lead, scores = err, err / spec.feature_thresholds
+        score, lead, scores = raw / spec.threshold, err, err / spec.feature_thresholds
+        window_score = fast_score = None
+        if fast and spec.fast_threshold is not None:
+            window_score, fast_score = score, float(fast[0].mean()) / spec.fast_threshold
+            if fast_score > window_score:  # the fast tier leads: its feature scores add up to the score
+                score, lead, scores = fast_score, fast[0], fast[0] / (len(fast[0]) * spec.fast_threshold)
         return WindowScore(
-            score=max(window_score, fast_score),
+            score=score,
             raw_error=raw,
             feature_scores=scores,
             contributions=contributions(lead),
