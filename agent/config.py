@@ -144,6 +144,9 @@ class ScoringConfig:
     # the fast tier (docs/detection.md): the error of the last N samples of the window beside the whole
     # window's, each against its own host-calibrated threshold; the score is the larger (0 = off)
     fast_samples: int = field(default=0, metadata=bounds(0, 30))
+    # the per-metric tier (docs/detection.md; needs fast_samples): each metric's fast-tier error against its
+    # own host-calibrated level, the largest against its own threshold; the score is the largest tier
+    metric_tier: bool = False
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,8 @@ def scoring_problems(sc: ScoringConfig, features: tuple[str, ...] | None) -> lis
     for name, w in sc.feature_weights.items():
         if not (math.isfinite(w) and w >= 0):
             problems.append(f"scoring.feature_weights.{name}: must be a finite number >= 0, got {w}")
+    if sc.metric_tier and not sc.fast_samples:
+        problems.append("scoring.metric_tier: needs scoring.fast_samples > 0 (the tier judges the fast tier's errors)")
     if features is None:
         return problems
     for key, names in (("ignore_features", sc.ignore_features), ("feature_weights", tuple(sc.feature_weights))):

@@ -43,14 +43,7 @@ from agent.calibrate.persist import StateFile
 from agent.calibrate.recalibration import Recalibration, result_line
 from agent.score.scoring import SCALER_CLIP, ScoringSpec
 
-__all__ = [
-    "CalibrationError",
-    "CalibrationResult",
-    "Calibrator",
-    "ErrorsFn",
-    "fit_host_scaler",
-    "scorer_errors_fn",
-]
+__all__ = ["CalibrationError", "CalibrationResult", "Calibrator", "ErrorsFn", "fit_host_scaler", "scorer_errors_fn"]
 
 log = logging.getLogger(__name__)
 
@@ -278,8 +271,9 @@ class Calibrator(StateFile):
         self.recalibration.save()
         return r
 
-    def apply(self, spec: ScoringSpec) -> ScoringSpec:
-        """``spec`` with this host's scaler and thresholds."""
+    def apply(self, spec: ScoringSpec, metric: bool = False) -> ScoringSpec:
+        """``spec`` with this host's scaler and thresholds (``metric``: the per-metric tier's too, when the
+        fast tier has them)."""
         if self.result is None:
             raise CalibrationError("not calibrated yet")
         if (spec.features, spec.window) != (self.features, self.window):
@@ -287,6 +281,7 @@ class Calibrator(StateFile):
         r = self.result
         # the fast tier runs only with a threshold calibrated for the same tail (else until the next refit)
         fast = r.fast_threshold if spec.fast_tail is not None and spec.fast_tail == r.fast_tail else None
+        metric = metric and fast is not None and r.metric_levels is not None
         return replace(
             spec,
             scaler=r.scaler,
@@ -294,4 +289,6 @@ class Calibrator(StateFile):
             feature_thresholds=r.feature_thresholds,
             fast_tail=spec.fast_tail if fast is not None else None,
             fast_threshold=fast,
+            metric_levels=r.metric_levels if metric else None,
+            metric_threshold=r.metric_threshold if metric else None,
         )

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.calibrate.metric_tier import metric_thresholds
 from agent.calibrate.pot import error_thresholds, pot_threshold
 from agent.calibrate.quantiles import nanpercentile_columns
 from agent.collect.features import noise_floors
@@ -128,11 +129,16 @@ class CalibrationResult:
     details: dict[str, Any]  # POT params of the window threshold, fallback/floor counts
     fast_threshold: float | None = None  # the fast tier's threshold on its raw error (None: tier off)
     fast_tail: int | None = None  # the steps the fast tier averages (its threshold is for this tail only)
+    # the per-metric tier (agent.calibrate.metric_tier), on the fast tier's errors: levels (F,) and threshold
+    metric_levels: np.ndarray | None = None
+    metric_threshold: float | None = None
 
     def to_doc(self) -> dict[str, Any]:
         return {
             "fast_threshold": self.fast_threshold,
             "fast_tail": self.fast_tail,
+            "metric_levels": None if self.metric_levels is None else self.metric_levels.tolist(),
+            "metric_threshold": self.metric_threshold,
             "scaler": self.scaler.to_doc(),
             "threshold": self.threshold,
             "feature_thresholds": self.feature_thresholds.tolist(),
@@ -156,6 +162,12 @@ class CalibrationResult:
             raise ValueError(f"calibration arrays must have {n_features} entries")
         if not (math.isfinite(threshold) and threshold > 0 and np.isfinite(fth).all() and (fth > 0).all()):
             raise ValueError("calibration thresholds must be finite and > 0")
+        levels = doc.get("metric_levels")
+        levels = None if levels is None else np.asarray(levels, np.float64)
+        if levels is not None and (
+            levels.shape != (n_features,) or not (np.isfinite(levels).all() and (levels > 0).all())
+        ):
+            raise ValueError(f"calibration metric_levels must be {n_features} finite values > 0")
         return cls(
             scaler,
             threshold,
@@ -167,6 +179,8 @@ class CalibrationResult:
             dict(doc["details"]),
             _positive_or_none(doc.get("fast_threshold")),
             int(doc["fast_tail"]) if doc.get("fast_tail") is not None else None,
+            levels,
+            _positive_or_none(doc.get("metric_threshold")),
         )
 
 
@@ -175,7 +189,7 @@ def _positive_or_none(value: Any) -> float | None:
         return None
     v = float(value)
     if not (math.isfinite(v) and v > 0):
-        raise ValueError("calibration fast_threshold must be finite and > 0")
+        raise ValueError("calibration fast_threshold and metric_threshold must be finite and > 0")
     return v
 
 
@@ -224,17 +238,29 @@ def calibrate_rows(
     else:
         threshold, fth, details = z_thresholds(errors, pot_q, recipe.anchor)
     details["missing_features"] = [f for f, m in zip(features, np.isnan(rows).all(axis=0)) if m]
-    fast_threshold = fast_tail = None
+    fast_threshold = fast_tail = levels = metric_threshold = None
     if fast is not None and recipe is not None:
         fast_tail = fast[0]
-        fast_threshold, _, fast_details = z_thresholds(
-            _all_errors(fast[1], scaler, windows, len(features)), pot_q, recipe.anchor
-        )
+        fast_errors = _all_errors(fast[1], scaler, windows, len(features))
+        fast_threshold, _, fast_details = z_thresholds(fast_errors, pot_q, recipe.anchor)
         details["fast"] = {"tail": fast_tail, "threshold": fast_threshold} | {
             k: fast_details[k] for k in ("threshold_kind", "pot_value", "anchored", "warmup_max_error")
         }
+        # the per-metric tier shares the fast tier's errors: no second pass of the model
+        levels, metric_threshold, details["metric"] = metric_thresholds(fast_errors, pot_q)
     return CalibrationResult(
-        scaler, threshold, fth, bundle_sha, now, len(rows), len(windows), details, fast_threshold, fast_tail
+        scaler,
+        threshold,
+        fth,
+        bundle_sha,
+        now,
+        len(rows),
+        len(windows),
+        details,
+        fast_threshold,
+        fast_tail,
+        levels,
+        metric_threshold,
     )
 
 

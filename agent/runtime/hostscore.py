@@ -31,5 +31,5 @@ def host_scorer(cfg: Config, model: LoadedModel, calibrator: Calibrator | None) 
     if calibrator is not None and calibrator.calibrated:
         tier = fast_tier(cfg, model, calibrator)
         spec = scorer.spec if tier is None else replace(scorer.spec, fast_tail=tier[0])
-        scorer = Scorer(calibrator.apply(spec), scorer.predictor)
+        scorer = Scorer(calibrator.apply(spec, metric=cfg.scoring.metric_tier), scorer.predictor)
     return weighted(scorer, cfg.scoring)  # operator feedback: ignored/weighted features

@@ -118,10 +118,18 @@ class ScoringSpec:
     # against its own host-calibrated threshold; the score is the larger of the two normalised scores
     fast_tail: int | None = None
     fast_threshold: float | None = None
+    # the per-metric tier (docs/detection.md): each feature's fast-tail error over its own host level; the
+    # tier's value is the largest ratio, against its own host-calibrated threshold
+    metric_levels: np.ndarray | None = None
+    metric_threshold: float | None = None
 
     @property
     def fast(self) -> bool:
         return self.fast_tail is not None and self.fast_threshold is not None and self.kind == "autoencoder"
+
+    @property
+    def metric(self) -> bool:
+        return self.fast and self.metric_levels is not None and self.metric_threshold is not None
 
     @property
     def input_length(self) -> int:
@@ -201,6 +209,7 @@ class WindowScore:
     # the two tiers when the fast one is on (score is the larger; feature scores and shares are its)
     window_score: float | None = None
     fast_score: float | None = None
+    metric_score: float | None = None
 
     @property
     def anomalous(self) -> bool:
@@ -243,11 +252,16 @@ class Scorer:
         err, *fast = (e[0] for e in self.errors_at(raw_window[None], tails))
         raw = float(err.mean())
         score, lead, scores = raw / spec.threshold, err, err / spec.feature_thresholds
-        window_score = fast_score = None
+        window_score = fast_score = metric_score = None
         if fast and spec.fast_threshold is not None:
             window_score, fast_score = score, float(fast[0].mean()) / spec.fast_threshold
             if fast_score > window_score:  # the fast tier leads: its feature scores add up to the score
                 score, lead, scores = fast_score, fast[0], fast[0] / (len(fast[0]) * spec.fast_threshold)
+            if spec.metric_levels is not None and spec.metric_threshold is not None:
+                ratios = fast[0] / spec.metric_levels
+                metric_score = float(ratios.max()) / spec.metric_threshold
+                if metric_score > score:  # one metric far from its own normal leads: it is the top contributor
+                    score, lead, scores = metric_score, ratios, ratios / spec.metric_threshold
         return WindowScore(
             score=score,
             raw_error=raw,
@@ -255,6 +269,7 @@ class Scorer:
             contributions=contributions(lead),
             window_score=window_score,
             fast_score=fast_score,
+            metric_score=metric_score,
         )
 
     def score_series(self, x: np.ndarray, batch: int = 256) -> SeriesScores:

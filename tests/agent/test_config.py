@@ -80,3 +80,11 @@ def test_check_config_cli_exit_code(tmp_path: Path, capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert "sampling.interval_seconds: must be > 0" in err
     assert main(["check-config", str(tmp_path / "absent.yaml")]) == 2
+
+
+def test_metric_tier_without_the_fast_tier_is_refused_naming_both_keys() -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"scoring": {"metric_tier": True}})
+    assert any("scoring.metric_tier" in p and "scoring.fast_samples" in p for p in exc.value.problems)
+    cfg = parse_config({"scoring": {"metric_tier": True, "fast_samples": 5}})
+    assert cfg.scoring.metric_tier and cfg.scoring.fast_samples == 5

@@ -383,6 +383,12 @@ def test_result_doc_round_trip() -> None:
     assert back.threshold == 0.5 and back.details == {"a": 1} and back.scaler.clip == 2.0
     with pytest.raises(ValueError, match="list of 3 numbers"):
         CalibrationResult.from_doc(r.to_doc(), 3)
+    assert back.metric_levels is None and back.metric_threshold is None
+    m = replace(r, fast_threshold=0.4, fast_tail=5, metric_levels=np.array([1.0, 3.0]), metric_threshold=2.5)
+    back = CalibrationResult.from_doc(json.loads(json.dumps(m.to_doc())), 2)
+    assert back.metric_threshold == 2.5 and back.metric_levels is not None and back.metric_levels.tolist() == [1.0, 3.0]
+    with pytest.raises(ValueError, match="metric_levels"):
+        CalibrationResult.from_doc({**m.to_doc(), "metric_levels": [1.0, -1.0]}, 2)
 
 
 def test_calibration_needs_numpy_only() -> None:

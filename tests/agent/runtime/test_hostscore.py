@@ -35,3 +35,31 @@ def test_fast_tier_off_by_default_and_calibrated_with_its_own_threshold_when_on(
     assert res.fast_score is not None and res.window_score is not None
     assert res.score == max(res.fast_score, res.window_score)
     assert not host_scorer(cfg, model, cal).spec.fast  # configured off: the whole-window score alone
+
+
+def test_metric_tier_runs_only_when_asked_and_names_the_metric_far_from_its_normal(tmp_path: Path) -> None:
+    model = load_model(str(DEFAULT_BUNDLE))
+    b = model.bundle
+    cal = Calibrator(b.features, b.window, 120, 1e-3, tmp_path / "c.json", b.sha256, recipe=host_recipe(b, "range"))
+    fast = replace(Config(), scoring=replace(Config().scoring, fast_samples=5))
+    both = replace(fast, scoring=replace(fast.scoring, metric_tier=True))
+    rng = np.random.default_rng(1)
+    for _ in range(cal.target_rows):
+        cal.observe(rng.uniform(0.2, 0.4, len(b.features)))
+    r = cal.calibrate(scorer_errors_fn(model.scorer), fast_tier(both, model, cal))
+    assert r.metric_levels is not None and r.metric_levels.shape == (len(b.features),)
+    assert r.metric_threshold is not None and r.metric_threshold >= 1.0
+    assert not host_scorer(fast, model, cal).spec.metric  # calibrated, but not configured: two tiers
+    scorer = host_scorer(both, model, cal)
+    assert scorer.spec.metric
+    window = rng.uniform(0.2, 0.4, (b.window, len(b.features)))
+    quiet = scorer.score_window(window)
+    assert quiet.metric_score is not None and quiet.score == max(
+        quiet.window_score, quiet.fast_score, quiet.metric_score
+    )
+    j = b.features.index("cpu_r")
+    window[-5:, j] = 0.95  # one metric far outside its calibrated range for the last five samples
+    loud = scorer.score_window(window)
+    assert loud.metric_score is not None and loud.metric_score > 1.0 and loud.score == loud.metric_score
+    assert int(np.argmax(loud.contributions)) == j
+    assert abs(float(loud.feature_scores.max()) - loud.score) < 1e-9  # the leading metric's score is the score

@@ -1,0 +1,54 @@
+"""The per-metric tier's calibration (docs/detection.md "Per-metric tier"): each metric against its own normal.
+
+The whole-window score is the mean of the per-feature errors, so one metric far
+outside its normal (CPU from 10 % to 90 %, load from 0.7 to 4.7 on four cores)
+moves the mean by a 38th and stays under a threshold set by the noisy
+features' normal tail.  In the manner of Netdata's per-metric anomaly bit, this
+tier judges each metric on its own: its fast-tail error over its *level*, a
+high quantile of that metric's own errors on the calibration rows (never below
+one sigma squared), so a bursty counter is measured against its bursts and a
+steady gauge against its steadiness.  The tier's raw value is the largest of
+these ratios and its threshold is POT on that maximum over the same rows: the
+maximum over every metric is calibrated as one signal, so the tier keeps the
+host's false-alert budget like the other two.  Pure numpy.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from agent.calibrate.pot import pot_threshold
+from agent.calibrate.quantiles import nanpercentile_columns
+
+LEVEL_PCT = 99.9  # a metric's level: its own tail on the calibration rows (the 10th largest of 10k windows)
+LEVEL_FLOOR = 1.0  # squared z of one sigma: a metric that never moved does not make every wiggle huge
+THRESHOLD_FLOOR = 1.0  # the tier never fires on a metric inside its own calibration tail
+PROVISIONAL_MARGIN = 1.5  # too few rows for POT: half again above the largest calibration value
+
+
+def metric_values(errors: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """(N,) the largest per-metric ratio error / level of (N, F) errors (NaN errors are ignored)."""
+    ratio = np.asarray(errors, np.float64) / levels
+    return np.nanmax(np.where(np.isnan(ratio), -np.inf, ratio), axis=-1)
+
+
+def metric_thresholds(errors: np.ndarray, pot_q: float) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """(levels (F,), threshold on :func:`metric_values`, details) from calibration errors (N, F)."""
+    x = np.asarray(errors, np.float64)
+    levels = np.maximum(np.nan_to_num(nanpercentile_columns(x, LEVEL_PCT), nan=LEVEL_FLOOR), LEVEL_FLOOR)
+    values = metric_values(x, levels)
+    values = values[np.isfinite(values)]
+    try:
+        pot, params = pot_threshold(values, pot_q)
+    except ValueError as exc:
+        pot, params = float("nan"), {"fallback": str(exc)}
+    if params.get("fallback") is None and math.isfinite(pot):
+        threshold, kind = max(pot, THRESHOLD_FLOOR), "pot"
+    else:
+        largest = float(values.max()) if values.size else THRESHOLD_FLOOR
+        threshold, kind = max(THRESHOLD_FLOOR, PROVISIONAL_MARGIN * largest), "provisional"
+    details = {"threshold": threshold, "threshold_kind": kind, "pot": params, "level_pct": LEVEL_PCT}
+    return levels, threshold, details
