@@ -111,6 +111,8 @@ class HistoryConfig:
     enabled: bool = True
     max_bytes: int = field(default=64 * 1024 * 1024, metadata=bounds(64 * 1024, 1 << 40))
     rows_per_file: int = field(default=10080, metadata=bounds(10, 10_000_000))
+    # the score ring the landing page, /api/v1/history and `explain` read (1440 = 24 h at 1/min; 0 = off)
+    score_samples: int = field(default=1440, metadata=bounds(0, 100_000))
 
 
 @dataclass(frozen=True)

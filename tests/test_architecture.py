@@ -33,10 +33,11 @@ Rules, each a test below:
 6. **Layers of the agent** (``AGENT_LAYERS``, the flow of data; each subpackage's ``__init__`` says
    the same): ``score`` and ``collect`` import no other subpackage; ``history`` only ``collect``
    (the feature catalog); ``model`` only ``score``; ``calibrate`` ``score``, ``model``, ``history`` and
-   ``collect``; ``serve`` ``score``, ``model`` and ``calibrate``; ``runtime`` any of them, and only
-   ``agent.cli`` imports ``runtime``.  The base modules (``AGENT_BASE``: config, state, memory, build
-   info, journal) import nothing of the agent and may be imported by all.  ``backtest`` drives the
-   cycle without the daemon: it never imports ``agent.runtime.daemon``.
+   ``collect``; ``serve`` ``score``, ``model``, ``calibrate`` and ``history`` (the score ring);
+   ``runtime`` any of them, and only ``agent.cli`` imports ``runtime``.  The base modules
+   (``AGENT_BASE``: config, state, memory, build info, journal) import nothing of the agent and may
+   be imported by all.  ``backtest`` drives the cycle without the daemon: it never imports
+   ``agent.runtime.daemon``.
 
 A runtime check completes the static one: importing the agent's entry points
 loads no TensorFlow/Keras/training, and ``anomaly-train``'s parser loads no
@@ -79,7 +80,7 @@ AGENT_LAYERS: dict[str, set[str]] = {
     "history": {"collect"},
     "model": {"score"},
     "calibrate": {"score", "model", "history", "collect"},
-    "serve": {"score", "model", "calibrate"},
+    "serve": {"score", "model", "calibrate", "history"},
     "runtime": {"score", "collect", "model", "calibrate", "history", "serve"},
 }
 AGENT_BASE = {"agent", "agent.config", "agent.typed", "agent.state", "agent.memory", "agent.buildinfo", "agent.journal"}
@@ -90,6 +91,7 @@ PURE = {
     "agent.score.alerts",
     "agent.model.fields",
     "agent.calibrate.fit",
+    "agent.calibrate.metric_tier",
     "agent.calibrate.saved",
     "agent.model.ensemble",
     "agent.collect.features",
@@ -143,6 +145,7 @@ TESTED_ELSEWHERE = {
     "agent.runtime.hoststate": "tests/agent/runtime/test_daemon.py",
     "agent.calibrate.persist": "tests/agent/calibrate/test_calibrator.py",
     "agent.serve.page": "tests/agent/serve/test_http.py",
+    "agent.serve.api": "tests/agent/serve/test_http.py",
     "training.bundle_detector": "tests/training/test_evaluate.py",
     "training.bundle_meta": "tests/training/test_fit.py",
     "training.cli": "tests/training/test_fit.py",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,7 @@ class RecentRows:
                 raise ValueError(f"shape {rows.shape} does not fit {n_features} features")
         except FileNotFoundError:
             return ring
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             log.warning("calibration: recent rows %s unusable (%s); starting from the calibration rows", path, exc)
             return ring
         for r, a in zip(rows[-capacity:], anomalous[-capacity:]):

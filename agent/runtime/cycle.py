@@ -23,13 +23,14 @@ from agent.calibrate.fit import FastTier
 from agent.calibrate.recipe import host_recipe, needs_calibration
 from agent.calibrate.seasonal import seasonal_for
 from agent.config import Config
+from agent.history.scores import TOP, ScoreHistory
 from agent.history.writer import HistoryWriter
 from agent.memory import release_free_memory
 from agent.model.bundle import BundleError, bundle_signature
 from agent.model.loaded import LoadedModel, load_model, model_info
 from agent.runtime.hostscore import fast_tier, host_scorer
 from agent.runtime.sources import Source
-from agent.score.scoring import Scorer
+from agent.score.scoring import Scorer, top_k
 from agent.score.snapshot import Snapshot
 from agent.score.window import RingWindow
 from agent.serve.exporter import NAMESPACE, AnomalyCollector, SnapshotCache
@@ -66,6 +67,7 @@ class Agent:
         source_factory: Callable[[LoadedModel], Source] | None = None,
         calibrator: Calibrator | None = None,
         history: HistoryWriter | None = None,
+        scores: ScoreHistory | None = None,
     ) -> None:
         self.cfg = cfg
         self.source = source
@@ -76,6 +78,7 @@ class Agent:
         self.source_factory = source_factory
         self.calibrator = calibrator
         self.history = history
+        self.scores = scores  # the last day of scores for the landing page, /api/v1/history and explain
         # the host's rhythm, learned from the recorded history (None: off or nothing recorded)
         self.seasonal = seasonal_for(cfg, model.bundle.features, history.directory if history else None)
         self.scorer = self._scorer()
@@ -171,6 +174,9 @@ class Agent:
         if self.window.full and (cal is None or cal.calibrated):
             result = self.scorer.score_window(self.window.view())
             changes.update(result=result, scored_at=self.clock())
+            if self.scores is not None:
+                top = top_k(result.contributions, self.model.bundle.features, TOP)
+                self.scores.append(self.clock(), result.score, result.anomalous, top)
             if cal is not None and was_calibrated:
                 cal.record(values, result.anomalous)
                 self._maybe_recalibrate()
@@ -216,6 +222,8 @@ class Agent:
         if self.calibrator is not None:
             errors["calibration_write"] = self.calibrator.write_errors
             errors["calibration_corrupt"] = self.calibrator.corrupt_state
+        if self.scores is not None and self.scores.path is not None:
+            errors["scores_write"] = self.scores.save_errors
         return errors
 
     # -- reload -------------------------------------------------------------
@@ -247,6 +255,8 @@ class Agent:
                 self.history.set_features(nb.features)
             if self.seasonal is not None:
                 self.seasonal.rebind(nb.features)
+            if self.scores is not None:
+                self.scores.rebind(nb.features)
             if self.calibrator is not None:
                 if needs_calibration(nb.meta):
                     self.calibrator.rebind(

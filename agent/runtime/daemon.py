@@ -27,7 +27,7 @@ from agent.config import Config
 from agent.model.loaded import LoadedModel
 from agent.model.remote import RemoteBundle, pull_once
 from agent.runtime.cycle import Agent
-from agent.runtime.hoststate import host_state
+from agent.runtime.hoststate import host_state, score_history
 from agent.runtime.scheduler import Scheduler
 from agent.runtime.sources import Source
 from agent.serve.http import local_url, make_app, parse_listen_address, serve
@@ -95,6 +95,7 @@ def run(
         b.path,
         model.runtime,
     )
+    scores = score_history(cfg, model, persist=live or calibrate)  # a plain replay keeps its scores in memory
     if live or calibrate:  # calibrate: a replay that warms up on its first rows as a new host would
         calibrator, history = host_state(cfg, model)
     else:
@@ -109,10 +110,19 @@ def run(
         source_factory=source_factory,
         calibrator=calibrator,
         history=history,
+        scores=scores,
     )
     web = load_web_config(cfg.web.config_file) if cfg.web.config_file else None
     auth = BasicAuth(web.users) if web is not None and web.users else None
-    app = make_app(registry, agent.health, agent.model_doc, auth)
+    app = make_app(
+        registry,
+        agent.health,
+        agent.model_doc,
+        auth,
+        history=None if scores is None else scores.entries,
+        interval=cfg.sampling.interval_seconds,
+        clock=agent.clock,
+    )
     httpd, _ = serve(cfg.web.listen_address, app, web, cfg.web.request_timeout_seconds)
     tls = bool(web and web.tls)
     url = local_url(cfg.web.listen_address, tls)
@@ -158,4 +168,6 @@ def run(
             calibrator.save()
         if history is not None:
             history.close()
+        if scores is not None:
+            scores.save()
     return 0

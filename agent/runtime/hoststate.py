@@ -12,6 +12,8 @@ from pathlib import Path
 from agent.calibrate.calibrator import Calibrator
 from agent.calibrate.recipe import host_recipe, needs_calibration
 from agent.config import Config
+from agent.history.scores import FILE as SCORES_FILE
+from agent.history.scores import ScoreHistory
 from agent.history.writer import HistoryWriter
 from agent.model.loaded import LoadedModel
 from agent.serve.page import age_text
@@ -57,6 +59,17 @@ def host_state(cfg: Config, model: LoadedModel) -> tuple[Calibrator | None, Hist
         )
     log.info("%s", state_line(cfg, cal, history))
     return cal, history
+
+
+def score_history(cfg: Config, model: LoadedModel, persist: bool = True) -> ScoreHistory | None:
+    """The ring of recent scores (``history.score_samples``), kept in the state directory when ``persist``."""
+    if not cfg.history.score_samples:
+        return None
+    path = Path(cfg.state_directory) / SCORES_FILE if persist else None
+    ring = ScoreHistory(cfg.history.score_samples, model.bundle.features, path)
+    if len(ring):
+        log.info("score history: %d scores reloaded from %s", len(ring), path)
+    return ring
 
 
 def calibration_line(cfg: Config, model: LoadedModel, cal: Calibrator | None) -> str:

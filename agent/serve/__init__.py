@@ -1,9 +1,10 @@
 """What operators and Prometheus read: the HTTP server, the exporter families, the status documents and
 page, the ``status`` command, and the web config (TLS, basic auth).
 
-Owns: ``http`` (routes, server), ``exporter`` (the snapshot as Prometheus families), ``status`` (/healthz
+Owns: ``http`` (routes, server), ``api`` (JSON responses, ``/api/v1/history``), ``timeline`` (the score
+history as JSON, alert periods, the SVG), ``exporter`` (the snapshot as Prometheus families), ``status`` (/healthz
 and /model documents), ``page`` (the landing page and its text rendering), ``status_cmd``
 (``anomaly-agent status``), ``webconfig`` (``--web.config.file``).
-May import: ``score``, ``model``, ``calibrate`` and the base modules; never ``collect``, ``history`` or
-``runtime``.
+May import: ``score``, ``model``, ``calibrate``, ``history`` (the score ring) and the base modules; never
+``collect`` or ``runtime``.
 """

@@ -1,4 +1,4 @@
-"""The HTTP side: ``/`` landing page, ``/metrics``, ``/healthz`` and ``/model``, optional TLS and basic auth.
+"""The HTTP side: ``/`` landing page, ``/metrics``, ``/healthz``, ``/model`` and ``/api/v1/history``, TLS, basic auth.
 
 A threading WSGI server (the same base prometheus_client uses) so a slow or
 stuck client never blocks the sampling job or other scrapers.  Each
@@ -15,13 +15,12 @@ from __future__ import annotations
 import base64
 import gzip
 import io
-import json
 import logging
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -29,6 +28,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
+from agent.history.scores import Entry
+from agent.serve.api import StartResponse, WSGIApp, _json, history_app
 from agent.serve.page import render_html
 from agent.serve.webconfig import BasicAuth, WebSettings, ssl_context
 
@@ -36,15 +37,6 @@ log = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 64  # served at once; Prometheus needs one or two
 MAX_REQUEST_HEAD_BYTES = 128 * 1024  # request line + headers; a scrape sends a few hundred bytes
-
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-
-
-def _json(start: StartResponse, status: str, doc: Any) -> list[bytes]:
-    body = json.dumps(doc, indent=2, default=str).encode()
-    start(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-    return [body]
 
 
 def metrics_app(registry: CollectorRegistry) -> WSGIApp:
@@ -69,10 +61,14 @@ def make_app(
     health: Callable[[], tuple[bool, dict[str, Any]]],
     model_doc: Callable[[], dict[str, Any]],
     auth: BasicAuth | None = None,
+    history: Callable[[], Sequence[Entry]] | None = None,
+    interval: float = 60.0,
+    clock: Callable[[], float] = time.time,
 ) -> WSGIApp:
     """Routes; ``/metrics`` serves ``registry``, the one registry of the agent; ``/`` renders the
-    ``health`` and ``model_doc`` documents as a page (:mod:`agent.serve.page`)."""
+    ``health`` and ``model_doc`` documents and the ``history`` of scores as a page (:mod:`agent.serve.page`)."""
     metrics = metrics_app(registry)
+    api_history = history_app(history or list, interval, clock)
 
     def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         if auth is not None and not _authorised(auth, environ.get("HTTP_AUTHORIZATION", "")):
@@ -96,9 +92,12 @@ def make_app(
             return _json(start, "200 OK" if ok else "503 Service Unavailable", doc)
         if path == "/model":
             return _json(start, "200 OK", model_doc())
+        if path == "/api/v1/history":
+            return api_history(environ, start)
         if path == "/":
             # rendered per request from the same documents as /healthz and /model (1-2 ms)
-            body = render_html(health()[1], model_doc()).encode()
+            entries = None if history is None else history()
+            body = render_html(health()[1], model_doc(), entries, clock(), interval).encode()
             start("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))])
             return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
         start("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "10")])

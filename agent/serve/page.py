@@ -11,14 +11,20 @@ and a missing key (an older agent, a test stub) renders as ``-``.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.history.scores import Entry
+from agent.serve.timeline import alert_periods, summary, svg
+
 TITLE = "host-anomaly-exporter"
+MAX_ALERTS = 10  # rows of the landing page's alerts table
 LINKS = (
     ("metrics", "Prometheus metrics (text or OpenMetrics)"),
     ("healthz", "200 while scores are fresh, else 503 (JSON)"),
     ("model", "the model bundle in use and the host calibration (JSON)"),
+    ("api/v1/history", "the last day of scores and top contributors, ?since=ISO-time (JSON)"),
 )
 STATUS_TEXT = {
     "ok": "ok: scores are fresh",
@@ -194,7 +200,30 @@ def _html_table(t: Table) -> list[str]:
     return [*out, "</table>"]
 
 
-def render_html(health: dict[str, Any], model: dict[str, Any]) -> str:
+def history_html(entries: Sequence[Entry], now: float, interval: float) -> list[str]:
+    """The last 24 h (:mod:`agent.serve.timeline`): a sentence, the SVG, and the last alerts as a table."""
+    periods = alert_periods(entries, interval)[-MAX_ALERTS:][::-1]
+    rows: list[tuple[str, ...]] = [
+        (
+            str(p["start"]),
+            str(p["end"]),
+            f"{p['peak']:g}",
+            ", ".join(f"{c['feature']} {c['share']:.0%}" for c in p["top"]) or "-",
+        )
+        for p in periods
+    ]
+    out = ["<h2>Last 24 hours</h2>", f"<p>{_e(summary(entries, now, interval))}</p>", svg(entries, now, interval)]
+    out.append(f"<h3>Last alerts (newest first, at most {MAX_ALERTS})</h3>")
+    return out + _html_table(Table(("start", "end", "peak", "top contributors at the peak"), rows, "no alert"))
+
+
+def render_html(
+    health: dict[str, Any],
+    model: dict[str, Any],
+    history: Sequence[Entry] | None = None,
+    now: float = 0.0,
+    interval: float = 60.0,
+) -> str:
     """The landing page: headings, tables and links; every value escaped."""
     out = [
         "<!doctype html>",
@@ -203,6 +232,8 @@ def render_html(health: dict[str, Any], model: dict[str, Any]) -> str:
         f"<h1>{_e(TITLE)}</h1>",
         f"<p>{_e(intro(health))}</p>",
     ]
+    if history is not None:
+        out += history_html(history, now, interval)
     for s in sections(health, model):
         out.append(f"<h2>{_e(s.title)}</h2>")
         if s.note:

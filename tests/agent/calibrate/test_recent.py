@@ -61,3 +61,9 @@ def test_load_of_a_missing_or_unfit_file_is_an_empty_ring(tmp_path: Path) -> Non
 def test_sizes_below_one_are_refused(capacity: int, n: int) -> None:
     with pytest.raises(ValueError):
         RecentRows(capacity, n)
+
+
+def test_a_file_that_is_not_an_npz_starts_an_empty_ring_instead_of_stopping_the_agent(tmp_path: Path) -> None:
+    path = tmp_path / "recent.npz"
+    path.write_bytes(b"PK\x03\x04 torn")  # zipfile.BadZipFile is neither OSError nor ValueError
+    assert len(RecentRows.load(path, 10, 2)) == 0

@@ -24,6 +24,7 @@ from support.tls import auth_get, self_signed_cert, web_config
 from agent.buildinfo import version
 from agent.calibrate.calibrator import Calibrator
 from agent.config import Config, ConfigError
+from agent.history.scores import ScoreHistory
 from agent.model.loaded import load_model
 from agent.runtime.cycle import Agent
 from agent.runtime.daemon import make_registry
@@ -217,7 +218,7 @@ def test_landing_page_shows_version_model_calibration_score_and_errors(tmp_path:
         "Collector errors",
         "Endpoints",
     ]
-    assert page.links == ["metrics", "healthz", "model"]
+    assert page.links == ["metrics", "healthz", "model", "api/v1/history"]
     text = page.plain
     for want in (
         f"version {version()}",
@@ -276,5 +277,44 @@ def test_landing_page_escapes_every_value() -> None:
     assert status == 200
     page = Page(body.decode())
     _assert_no_script(page)
-    assert page.links == ["metrics", "healthz", "model"]
+    assert page.links == ["metrics", "healthz", "model", "api/v1/history"]
     assert evil in page.text and "above 1: anomalous" in page.plain
+
+
+def test_history_api_and_the_landing_page_timeline(tmp_path: Path) -> None:
+    model = load_model(str(DEFAULT_BUNDLE))
+    b = model.bundle
+    clock = iter(1_800_000_000.0 + 60 * i for i in range(10_000))
+    now = [0.0]
+
+    def tick() -> float:
+        now[0] = next(clock)
+        return now[0]
+
+    scores = ScoreHistory(1440, b.features, tmp_path / "scores.npz")
+    agent = Agent(Config(), _Rows(len(b.features)), model, make_registry(), clock=tick, scores=scores)
+    for _ in range(b.window + 40):
+        agent.cycle()
+    assert len(scores) == 41  # one entry per published score
+    app = make_app(make_registry(), agent.health, agent.model_doc, history=scores.entries, clock=lambda: now[0])
+    httpd, _ = serve("127.0.0.1:0", app)
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        doc = json.loads(http_get(url + "/api/v1/history")[1])
+        assert doc["count"] == 41 and set(doc["entries"][0]) == {"time", "score", "anomalous", "top"}
+        assert len(doc["entries"][-1]["top"]) == 3
+        since = doc["entries"][30]["time"]
+        assert json.loads(http_get(f"{url}/api/v1/history?since={since}")[1])["count"] == 11
+        code, body = http_get(url + "/api/v1/history?since=yesterday")
+        assert code == 400 and "since" in json.loads(body)["error"]
+        html_page = http_get(url + "/")[1].decode()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    page = Page(html_page)
+    _assert_no_script(page)
+    assert page.headings[:3] == ["host-anomaly-exporter", "Last 24 hours", "Last alerts (newest first, at most 10)"]
+    assert "<svg" in html_page and "<polyline" in html_page and "41 scores since" in page.plain
+    assert ("no alert" in page.plain) == (not doc["alerts"])  # the table lists what the API lists
+    for a in doc["alerts"][-10:]:
+        assert a["start"] in page.text
