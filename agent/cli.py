@@ -30,6 +30,8 @@ from agent.model.loaded import LoadedModel, load_model
 from agent.runtime.backtest import add_parser as add_backtest_parser
 from agent.runtime.backtest import cmd_backtest
 from agent.runtime.daemon import run
+from agent.runtime.explain import add_parser as add_explain_parser
+from agent.runtime.explain import cmd_explain
 from agent.runtime.sources import LiveSource, ReplaySource
 from agent.serve.status_cmd import add_parser as add_status_parser
 from agent.serve.status_cmd import cmd_status
@@ -80,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--output", required=True, type=Path)
     add_status_parser(sub)
     add_backtest_parser(sub)
+    add_explain_parser(sub)
     return parser
 
 
@@ -198,6 +201,7 @@ COMMANDS = {
     "replay": cmd_replay,
     "score": cmd_score,
     "backtest": cmd_backtest,
+    "explain": cmd_explain,
     "status": cmd_status,
 }
 

@@ -64,6 +64,37 @@ class BacktestResult:
         return int(np.isfinite(self.score).sum())
 
 
+def simulated_agent(
+    cfg: Config, model: LoadedModel, rows: np.ndarray, t0: float, state_dir: Path, record_history: bool = False
+) -> tuple[Agent, SimClock]:
+    """The daemon's cycle on ``rows`` (T, F raw, NaN = unread) with a simulated clock starting at ``t0``,
+    its state (calibration, and history with ``record_history``) in ``state_dir``."""
+    cfg = replace(cfg, state_directory=str(state_dir), history=replace(cfg.history, enabled=record_history))
+    calibrator, history = host_state(cfg, model)
+    clock = SimClock(t0)
+    if calibrator is not None:  # its daily recalibration counts simulated days, not the wall clock's
+        calibrator.clock = clock
+    agent = Agent(
+        cfg,
+        RowsSource(rows),
+        model,
+        CollectorRegistry(auto_describe=False),
+        clock=clock,
+        monotonic=clock,
+        calibrator=calibrator,
+        history=history,
+    )
+    return agent, clock
+
+
+def close(agent: Agent) -> None:
+    """As the daemon's shutdown: the calibration saved, the history closed."""
+    if agent.calibrator is not None:
+        agent.calibrator.save()
+    if agent.history is not None:
+        agent.history.close()
+
+
 def backtest(
     cfg: Config,
     model: LoadedModel,
@@ -80,20 +111,8 @@ def backtest(
     """
     if len(rows) != len(timestamps):
         raise ValueError(f"{len(rows)} rows but {len(timestamps)} timestamps")
-    cfg = replace(cfg, state_directory=str(state_dir), history=replace(cfg.history, enabled=record_history))
-    calibrator, history = host_state(cfg, model)
-    clock = SimClock(float(timestamps[0]) if len(timestamps) else 0.0)
-    if calibrator is not None:  # its daily recalibration counts simulated days, not the wall clock's
-        calibrator.clock = clock
-    agent = Agent(
-        cfg,
-        RowsSource(rows),
-        model,
-        CollectorRegistry(auto_describe=False),
-        clock=clock,
-        monotonic=clock,
-        calibrator=calibrator,
-        history=history,
+    agent, clock = simulated_agent(
+        cfg, model, rows, float(timestamps[0]) if len(timestamps) else 0.0, state_dir, record_history
     )
     n_features = len(model.bundle.features)
     score = np.full(len(rows), np.nan)
@@ -107,11 +126,8 @@ def backtest(
             if res is not None:
                 score[i] = res.score
                 feature_scores[i] = res.feature_scores
-    finally:  # as the daemon's shutdown
-        if agent.calibrator is not None:
-            agent.calibrator.save()
-        if history is not None:
-            history.close()
+    finally:
+        close(agent)
     return BacktestResult(score, feature_scores, np.asarray(timestamps, np.float64), time.perf_counter() - start)
 
 

@@ -84,7 +84,7 @@ class Agent:
         self.scorer = self._scorer()
         self.window = RingWindow(model.bundle.window, len(model.bundle.features))
         self.loaded_at = clock()
-        self._lock = threading.Lock()  # serialises cycle() and model swaps
+        self.lock = threading.Lock()  # serialises cycle() and model swaps
         self._reload_lock = threading.Lock()  # SIGHUP and the file watcher never load at the same time
         self._publish_lock = threading.Lock()  # snapshot read-modify-write (cycle, reload, skip listener)
         self._last_sample: float | None = None
@@ -107,7 +107,7 @@ class Agent:
     # -- the sampling job -------------------------------------------------
     def cycle(self) -> None:
         start = time.perf_counter()
-        with self._lock:
+        with self.lock:
             try:
                 self._cycle()
             except Exception:  # the job boundary: log, count, keep the schedule alive
@@ -246,7 +246,7 @@ class Agent:
                 log.exception("model reload (%s) failed unexpectedly, keeping %s", reason, self.model.bundle.model_id)
             self._publish()
             return False
-        with self._lock:
+        with self.lock:
             old, nb = self.model.bundle, new.bundle
             if (nb.features, nb.window) != (old.features, old.window):
                 self.window = RingWindow(nb.window, len(nb.features))

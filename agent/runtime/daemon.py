@@ -27,6 +27,7 @@ from agent.config import Config
 from agent.model.loaded import LoadedModel
 from agent.model.remote import RemoteBundle, pull_once
 from agent.runtime.cycle import Agent
+from agent.runtime.explain import explain_live
 from agent.runtime.hoststate import host_state, score_history
 from agent.runtime.scheduler import Scheduler
 from agent.runtime.sources import Source
@@ -122,6 +123,7 @@ def run(
         history=None if scores is None else scores.entries,
         interval=cfg.sampling.interval_seconds,
         clock=agent.clock,
+        explain=lambda at: explain_live(agent, at),
     )
     httpd, _ = serve(cfg.web.listen_address, app, web, cfg.web.request_timeout_seconds)
     tls = bool(web and web.tls)

@@ -36,3 +36,24 @@ def history_app(
         return _json(start, "200 OK", history_doc(entries, interval, since))
 
     return app
+
+
+def explain_app(explain: Callable[[float], dict[str, Any]] | None) -> WSGIApp:
+    """``/api/v1/explain?at=ISO``: ``explain(at)`` as JSON; 404 when the time is outside the history."""
+
+    def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        if "at" not in query:
+            return _json(start, "400 Bad Request", {"error": "at: required (an ISO 8601 time or unix seconds)"})
+        try:
+            at = parse_time(query["at"][-1])
+        except ValueError:
+            return _json(start, "400 Bad Request", {"error": "at: expected an ISO 8601 time or unix seconds"})
+        if explain is None:
+            return _json(start, "404 Not Found", {"error": "this agent keeps no history to explain"})
+        try:
+            return _json(start, "200 OK", explain(at))
+        except (ValueError, OSError) as exc:  # outside the history, or its files cannot be read
+            return _json(start, "404 Not Found", {"error": str(exc)})
+
+    return app

@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from agent.history.scores import Entry
-from agent.serve.api import StartResponse, WSGIApp, _json, history_app
+from agent.serve.api import StartResponse, WSGIApp, _json, explain_app, history_app
 from agent.serve.page import render_html
 from agent.serve.webconfig import BasicAuth, WebSettings, ssl_context
 
@@ -64,11 +64,13 @@ def make_app(
     history: Callable[[], Sequence[Entry]] | None = None,
     interval: float = 60.0,
     clock: Callable[[], float] = time.time,
+    explain: Callable[[float], dict[str, Any]] | None = None,
 ) -> WSGIApp:
     """Routes; ``/metrics`` serves ``registry``, the one registry of the agent; ``/`` renders the
     ``health`` and ``model_doc`` documents and the ``history`` of scores as a page (:mod:`agent.serve.page`)."""
     metrics = metrics_app(registry)
     api_history = history_app(history or list, interval, clock)
+    api_explain = explain_app(explain)
 
     def app(environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         if auth is not None and not _authorised(auth, environ.get("HTTP_AUTHORIZATION", "")):
@@ -94,6 +96,8 @@ def make_app(
             return _json(start, "200 OK", model_doc())
         if path == "/api/v1/history":
             return api_history(environ, start)
+        if path == "/api/v1/explain":
+            return api_explain(environ, start)
         if path == "/":
             # rendered per request from the same documents as /healthz and /model (1-2 ms)
             entries = None if history is None else history()

@@ -34,7 +34,7 @@ def keep_sighup() -> Iterator[None]:
 
 def test_parser_knows_every_command() -> None:
     p = build_parser()
-    assert set(COMMANDS) == {"run", "check-config", "replay", "score", "backtest", "status"}
+    assert set(COMMANDS) == {"run", "check-config", "replay", "score", "backtest", "explain", "status"}
     args = p.parse_args(["replay", "--data", "d", "--machine", "m", "--web.listen-address", ":1"])
     assert (args.command, args.speed, args.start, args.end, args.listen_address) == ("replay", 10.0, 0, None, ":1")
     with pytest.raises(SystemExit):

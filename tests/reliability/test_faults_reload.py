@@ -54,7 +54,7 @@ def write_torn(path: Path, data: bytes, pieces: int = 3) -> None:
 def check_consistent(agent: Any) -> str:
     sha = agent.model.bundle.sha256
     assert sha in SCALE, sha
-    with agent._lock:  # an interpreter is not thread-safe: never invoke it beside a running cycle
+    with agent.lock:  # an interpreter is not thread-safe: never invoke it beside a running cycle
         out = agent.model.scorer.predictor.predict(np.ones((1, 30, 38), np.float32))
     np.testing.assert_allclose(out, SCALE[sha])  # the interpreter runs the model bundle.json names
     assert agent.scorer.spec.threshold == THRESHOLD[sha]
