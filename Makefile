@@ -34,16 +34,17 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	touch $(VENV)/.agent $@
 
 # Real Prometheus/Alertmanager/node_exporter/lintian for the tests that claim their behaviour;
-# podman, runc and mmdebstrap for the container tests (systemd as PID 1 on a local bookworm root).
+# podman, runc and mmdebstrap for the container tests (systemd as PID 1 on a local bookworm root);
+# chromium (headless) for the landing page's screenshot test.
 system-deps:
-	@missing=""; for t in prometheus promtool prometheus-alertmanager prometheus-node-exporter lintian strace openssl podman runc mmdebstrap; do \
+	@missing=""; for t in prometheus promtool prometheus-alertmanager prometheus-node-exporter lintian strace openssl podman runc mmdebstrap chromium; do \
 	  command -v $$t >/dev/null 2>&1 || [ -x /usr/bin/$$t ] || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages for:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	      prometheus prometheus-alertmanager prometheus-node-exporter lintian strace openssl \
-	      python3-venv dpkg-dev podman runc mmdebstrap >/dev/null; \
+	      python3-venv dpkg-dev podman runc mmdebstrap chromium >/dev/null; \
 	  else echo "note: missing$$missing (apt-get install as root); tests needing them are skipped"; fi; \
 	fi
 

@@ -132,7 +132,8 @@ def svg(entries: Sequence[Entry], now: float, interval: float, hours: float = 24
     for h in range(0, int(hours) + 1, 6):
         t = t0 + h * 3600
         label = datetime.fromtimestamp(t, UTC).strftime("%H:%M")
-        out.append(f'<text x="{x(t):.1f}" y="{HEIGHT - 6}" font-size="10" text-anchor="middle">{label}</text>')
+        anchor = "end" if h == int(hours) else "middle"  # the last label inside the picture
+        out.append(f'<text x="{x(t):.1f}" y="{HEIGHT - 6}" font-size="10" text-anchor="{anchor}">{label}</text>')
     # a gap in the samples breaks the line, as it does in Prometheus
     segment: list[str] = []
     lines: list[list[str]] = [segment]
