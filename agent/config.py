@@ -135,6 +135,9 @@ class SeasonalConfig:
     scale: bool = False
     # move a row towards the overall median by at most the slot's offset, never past it
     clamp: bool = True
+    # each new profile re-expresses the recent rows as residuals and refits scaler and thresholds from them
+    # at once, so thresholds never learn from rows the profile explains (docs/detection.md)
+    residual_thresholds: bool = False
 
 
 @dataclass(frozen=True)

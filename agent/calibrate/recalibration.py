@@ -41,6 +41,7 @@ class Recalibration:
         self.count = 0  # recalibrations done
         self.write_errors = 0  # failed saves of the ring (retried at the next save)
         self._recorded = 0
+        self.rebased = False  # the ring was re-expressed (seasonal residuals): refit at the next cycle
 
     def reset(self, n_features: int, rows: np.ndarray | None = None) -> None:
         """An empty ring for ``n_features`` (new features, a new calibration), seeded with ``rows``."""
@@ -54,6 +55,22 @@ class Recalibration:
         if not len(self.recent):
             self.recent.extend(warmup_rows)
 
+    def rebase(self, rows: np.ndarray) -> None:
+        """The ring re-expressed as ``rows`` (the same samples as seasonal residuals, oldest first): the
+        anomalous flags kept from the newest end, and a refit due at once (``seasonal.residual_thresholds``)."""
+        if not len(self.recent):  # not calibrated yet: the warm-up is the calibrator's
+            return
+        _, flags = self.recent.arrays()
+        rows = np.asarray(rows, np.float64)[-self.recent.capacity :]
+        keep = np.zeros(len(rows), bool)
+        k = min(len(rows), len(flags))
+        keep[len(rows) - k :] = flags[len(flags) - k :]
+        self.recent = RecentRows(self.recent.capacity, self.recent.n_features)
+        for r, a in zip(rows, keep):
+            self.recent.append(r, bool(a))
+        self.rebased = True
+        log.info("calibration: %d recent rows re-expressed as seasonal residuals; refitting from them", len(rows))
+
     def record(self, row: np.ndarray, anomalous: bool) -> None:
         """Keep one scored row; the ring is saved every ``RECENT_SAVE_EVERY`` rows."""
         self.recent.append(np.asarray(row, np.float64).reshape(-1), anomalous)
@@ -65,6 +82,8 @@ class Recalibration:
         """A provisional threshold has enough rows for POT, or its ``next_recalibration`` time has come."""
         if len(self.recent) < target_rows:
             return False
+        if self.rebased:
+            return True
         if r.details.get("threshold_kind") == "provisional":
             return len(self.recent) >= POT_ROWS + window - 1 and len(self.recent) > r.rows
         nxt = r.details.get("next_recalibration")
@@ -96,6 +115,7 @@ class Recalibration:
         r.details["excluded_rows"] = int(len(rows) - mask.sum())
         r.details["next_recalibration"] = self.next_at(r)
         self.count += 1
+        self.rebased = False
         return r
 
     def next_at(self, r: CalibrationResult) -> float | None:

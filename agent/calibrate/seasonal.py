@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from agent.calibrate.profile import Profile, fit_profile, profile_from_doc, utc_offset, zone
+from agent.calibrate.recalibration import Recalibration
 from agent.config import SeasonalConfig
 from agent.history.files import PREFIX, STEM
 from agent.history.reader import load_recorded
@@ -86,6 +87,9 @@ class Seasonal:
         self._offset = 0.0
         self._repeated = False  # this quarter hour's wall-clock time already passed once today (DST end)
         self._next_try = 0.0
+        # seasonal.residual_thresholds: after each learn, the last `keep_rows` recorded rows as residuals go here
+        self.on_learned: Callable[[np.ndarray], None] | None = None
+        self.keep_rows = 0
         self._load()
 
     @property
@@ -165,8 +169,19 @@ class Seasonal:
             f"{self.cfg.slot_minutes}-minute",
         )
         self._save()
+        if self.on_learned is not None and self.keep_rows:
+            self.on_learned(self.residuals(x[-self.keep_rows :], t[-self.keep_rows :]))
         release_free_memory()  # the history text and arrays of a relearn are a one-off: give their pages back
         return True
+
+    def residuals(self, rows: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+        """``rows`` (T, F) at ``stamps`` without their slots' offsets, as the cycle would have scored them."""
+        p = self.profile
+        if p is None:
+            return np.asarray(rows, np.float64)
+        return np.stack(
+            [p.apply(r, self.local(float(ts)), self.cfg.scale, self.cfg.clamp) for r, ts in zip(rows, stamps)]
+        )
 
     # -- persistence ------------------------------------------------------------------------------
     def _save(self) -> None:
@@ -200,8 +215,14 @@ class Seasonal:
         )
 
 
-def seasonal_for(cfg: Any, features: tuple[str, ...], history_dir: Path | None) -> Seasonal | None:
-    """The agent's :class:`Seasonal` (``cfg`` is the agent Config), None when off or nothing is recorded."""
+def seasonal_for(
+    cfg: Any, features: tuple[str, ...], history_dir: Path | None, recalibration: Recalibration | None = None
+) -> Seasonal | None:
+    """The agent's :class:`Seasonal` (``cfg`` is the agent Config), None when off or nothing is recorded;
+    with ``seasonal.residual_thresholds``, each new profile re-expresses ``recalibration``'s recent rows."""
     if not cfg.seasonal.enabled or history_dir is None:
         return None
-    return Seasonal(cfg.seasonal, features, history_dir, Path(cfg.state_directory) / STATE_FILE)
+    s = Seasonal(cfg.seasonal, features, history_dir, Path(cfg.state_directory) / STATE_FILE)
+    if cfg.seasonal.residual_thresholds and recalibration is not None:
+        s.on_learned, s.keep_rows = recalibration.rebase, recalibration.recent.capacity
+    return s

@@ -80,7 +80,8 @@ class Agent:
         self.history = history
         self.scores = scores  # the last day of scores for the landing page, /api/v1/history and explain
         # the host's rhythm, learned from the recorded history (None: off or nothing recorded)
-        self.seasonal = seasonal_for(cfg, model.bundle.features, history.directory if history else None)
+        recal = calibrator.recalibration if calibrator is not None else None  # seasonal.residual_thresholds
+        self.seasonal = seasonal_for(cfg, model.bundle.features, history.directory if history else None, recal)
         self.scorer = self._scorer()
         self.window = RingWindow(model.bundle.window, len(model.bundle.features))
         self.loaded_at = clock()

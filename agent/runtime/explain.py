@@ -72,11 +72,12 @@ def explain_live(agent: Agent, at: float) -> dict[str, Any]:
     i = _window_index(rec.timestamps, at, b.window, interval)
     rows = rec.values[i - b.window + 1 : i + 1].astype(np.float64)
     stamps = rec.timestamps[i - b.window + 1 : i + 1]
-    s = agent.seasonal
-    if s is not None and s.profile is not None:  # the offsets the cycle removed (without relearning)
-        rows = np.stack([s.profile.apply(r, s.local(float(t)), s.cfg.scale, s.cfg.clamp) for r, t in zip(rows, stamps)])
     day = np.array([] if agent.scores is None else [e.score for e in agent.scores.entries(at - DAY, at)])
-    with agent.lock:  # the interpreter is not thread-safe: never beside a running cycle
+    with agent.lock:  # the interpreter and the seasonal runtime are the cycle's: never beside a running one
+        s = agent.seasonal
+        if s is not None and s.profile is not None:  # the offsets the cycle removed (without relearning)
+            p, local = s.profile, s.local
+            rows = np.stack([p.apply(r, local(float(t)), s.cfg.scale, s.cfg.clamp) for r, t in zip(rows, stamps)])
         doc = explain_window(agent.scorer, rows, day)
     return {"at": iso(float(stamps[-1])), "source": "running agent", **doc}
 

@@ -145,3 +145,27 @@ def test_a_restart_with_another_bundle_and_no_saved_ring_uses_the_warm_up(tmp_pa
     back = zscore_calibrator(Calibrator.load, tmp_path / "cal.json", lambda: 1_800_000_000.0, sha="new-sha")
     r = back.calibrate(errors_fn)
     assert r.details.get("source") != "recent" and r.rows == cal.target_rows
+
+
+def test_rebase_re_expresses_the_ring_keeps_the_newest_flags_and_makes_a_refit_due(tmp_path: Path) -> None:
+    now = [1_800_000_000.0]
+    rng = np.random.default_rng(4)
+    cal = zscore_calibrator(Calibrator, tmp_path / "cal.json", lambda: now[0], recalibrate_seconds=86400.0)
+    rec = cal.recalibration
+    rec.rebase(np.zeros((10, 4)))  # before calibration: the warm-up is the calibrator's, nothing happens
+    assert not rec.rebased and len(rec.recent) == 0
+    for _ in range(cal.target_rows):
+        cal.observe(rng.normal(0.5, 0.05, 4))
+    cal.calibrate(errors_fn)
+    for i in range(POT_ROWS + 10):
+        cal.record(rng.normal(0.5, 0.05, 4), anomalous=i >= POT_ROWS + 7)  # the last three anomalous
+    cal.recalibrate(errors_fn)
+    assert not cal.recalibration_due()
+    n = len(rec.recent)
+    residuals = np.full((n, 4), 0.25)
+    rec.rebase(residuals)
+    rows, flags = rec.recent.arrays()
+    assert np.array_equal(rows, residuals) and flags[-3:].all() and not flags[:-3].any()
+    assert cal.recalibration_due()  # at once, not at the next daily time
+    cal.recalibrate(errors_fn)
+    assert not rec.rebased and not cal.recalibration_due()

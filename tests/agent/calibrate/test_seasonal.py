@@ -47,6 +47,18 @@ def test_runtime_learns_after_min_history_persists_and_reloads(tmp_path: Path) -
     assert not s.active
 
 
+def test_seasonal_for_wires_residual_thresholds_only_when_asked(tmp_path: Path) -> None:
+    from agent.calibrate.recalibration import Recalibration
+
+    rec = Recalibration(100, 2, tmp_path / "r.npz", 86400.0)
+    cfg = Config()
+    off = seasonal_for(cfg, FEATURES, tmp_path / "history", rec)
+    assert off is not None and off.on_learned is None
+    on_cfg = replace(cfg, seasonal=replace(cfg.seasonal, residual_thresholds=True))
+    on = seasonal_for(on_cfg, FEATURES, tmp_path / "history", rec)
+    assert on is not None and on.on_learned == rec.rebase and on.keep_rows == 100
+
+
 def test_seasonal_for_needs_history_and_the_switch(tmp_path: Path) -> None:
     cfg = replace(Config(), state_directory=str(tmp_path))
     assert seasonal_for(cfg, FEATURES, None) is None
@@ -86,3 +98,17 @@ def test_the_repeated_hour_of_the_dst_change_is_left_alone(tmp_path: Path) -> No
     assert s.apply(job, first)[1] < 3
     assert s.apply(quiet, second) is quiet
     assert s.apply(quiet, second + 3600)[1] == pytest.approx(1.0, abs=0.2)  # 03:05 CET: profiled again
+
+
+def test_each_new_profile_hands_the_recent_rows_as_residuals_to_the_recalibration(tmp_path: Path) -> None:
+    x, t = nightly_rows(8)
+    hist = tmp_path / "history"
+    _record(hist, x, t)
+    got: list[np.ndarray] = []
+    s = Seasonal(SeasonalConfig(timezone="Europe/Berlin"), FEATURES, hist, tmp_path / STATE_FILE)
+    s.on_learned, s.keep_rows = got.append, 2880
+    assert s.learn(float(t[-1]))
+    assert len(got) == 1 and got[0].shape == (2880, 2)
+    assert np.allclose(got[0], s.residuals(x[-2880:], t[-2880:]))
+    job = x[-2880:, 1] > np.median(x[:, 1]) + 5  # the nightly jobs of the last two nights
+    assert job.any() and (got[0][job, 1] < x[-2880:][job, 1]).all()  # each lost its slot's offset
