@@ -102,6 +102,25 @@ CANDIDATES: dict[str, Candidate] = {
     "metric3": Candidate(
         "+ fast tier over 3 samples and the per-metric tier", "z", _scoring(fast_samples=3, metric_tier=True)
     ),
+    "metric1": Candidate(
+        "+ fast tier over the last sample and the per-metric tier (a per-sample bit per metric, as Netdata)",
+        "z",
+        _scoring(fast_samples=1, metric_tier=True),
+    ),
+    "residual": Candidate(
+        "thresholds on seasonal residuals: each new profile re-expresses the recent rows and refits at once",
+        "z",
+        lambda c: replace(c, seasonal=replace(c.seasonal, residual_thresholds=True)),
+    ),
+    "metric5+residual": Candidate(
+        "per-metric tier over 5 samples and thresholds on seasonal residuals",
+        "z",
+        lambda c: replace(
+            c,
+            scoring=replace(c.scoring, fast_samples=5, metric_tier=True),
+            seasonal=replace(c.seasonal, residual_thresholds=True),
+        ),
+    ),
     "first-round-minmax": Candidate(
         "baseline: min-max recipe of the first round, per-feature POT threshold calibrated on the host",
         "minmax",
