@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import BENCHMARKS
-from bench.common import RESULTS, Context, busy_note, format_table, machine_info
+from bench.common import RESULTS, Context, format_table
+from bench.machine import busy_note, machine_info
 from bench.summary import write_summary
 
 log = logging.getLogger("bench")

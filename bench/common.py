@@ -1,5 +1,7 @@
 """Shared pieces of the footprint/speed benchmarks: statistics, /proc memory, HTTP, reports.
 
+The machine a run measured on (CPU, versions, load): :mod:`bench.machine`.
+
 Every benchmark module exposes ``NAME``, ``TITLE`` and ``run(ctx: Context) -> Report``;
 :mod:`bench.__main__` adds the run facts (date, machine, load) and writes the JSON.
 """
@@ -7,9 +9,7 @@ Every benchmark module exposes ``NAME``, ``TITLE`` and ``run(ctx: Context) -> Re
 from __future__ import annotations
 
 import http.client
-import importlib.metadata
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -208,87 +208,6 @@ NODE_EXPORTER = Path("/usr/bin/prometheus-node-exporter")
 
 def node_exporter(port: int, log: Path) -> Server:
     return Server([str(NODE_EXPORTER), f"--web.listen-address=127.0.0.1:{port}"], port, log)
-
-
-# --- run facts --------------------------------------------------------------------------------
-def _version(dist_name: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist_name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU, cores, kernel and the versions of everything the figures depend on."""
-    tflite_rt = None
-    if (TFLITE_VENV / "bin" / "python").exists():
-        try:
-            tflite_rt = (
-                subprocess.run(
-                    [
-                        str(TFLITE_VENV / "bin" / "python"),
-                        "-c",
-                        "import importlib.metadata as m; print(m.version('tflite-runtime'), m.version('numpy'))",
-                    ],
-                    capture_output=True,
-                    text=True,
-                    timeout=30,
-                ).stdout.strip()
-                or None
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    return {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "affinity": len(os.sched_getaffinity(0)),
-        "mem_total_mb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "numpy": _version("numpy"),
-        "ai_edge_litert": _version("ai-edge-litert"),
-        "tflite_runtime_venv": tflite_rt,  # "<tflite-runtime> <numpy>" in the side venv
-        "prometheus_client": _version("prometheus-client"),
-        "psutil": _version("psutil"),
-        "apscheduler": _version("apscheduler"),
-        "tensorflow": _version("tensorflow-cpu") or _version("tensorflow"),
-        "keras": _version("keras"),
-        "node_exporter": _node_exporter_version(),
-    }
-
-
-def _node_exporter_version() -> str | None:
-    if not NODE_EXPORTER.exists():
-        return None
-    try:
-        out = subprocess.run([str(NODE_EXPORTER), "--version"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    first = (out.stdout or out.stderr).strip().splitlines()
-    return first[0] if first else None
-
-
-def busy_note(load_before: Sequence[float], load_after: Sequence[float]) -> str | None:
-    """A note when other work shared the CPUs (1-minute load above half the cores)."""
-    cores = os.cpu_count() or 1
-    peak = max(load_before[0], load_after[0])
-    if peak > cores / 2:
-        return (
-            f"machine shared with other jobs while measuring (1-min load {load_before[0]:.1f} -> "
-            f"{load_after[0]:.1f} on {cores} cores): timings are noisy and pessimistic"
-        )
-    return None
 
 
 # --- printing ---------------------------------------------------------------------------------

@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",") if s]
     sseeds = [int(s) for s in args.seasonal_seeds.split(",") if s]
     cands = [c for c in args.candidates.split(",") if c]
+    unknown = [c for c in cands if c not in CANDIDATES]
+    if unknown:
+        ap.error(f"--candidates: unknown {', '.join(unknown)}; choose from {', '.join(CANDIDATES)}")
     if args.quick:
         hosts, warmup, cands = units_sim_hosts(seeds[:1], [], days=10), 1440, cands[:2]
         hosts += units_sim_hosts([], sseeds[:1], days=10)

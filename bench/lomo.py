@@ -10,7 +10,7 @@ anomaly kinds take turns in a seed-dependent order).
 
 (a) **Per host**: the default ``fit`` (z-score bundle) trained on the host's
 train split against PCA fitted on the same rows, both scored on the same test
-rows (:func:`training.evaluate.model_scores`, the ``evaluate`` path):
+rows (:func:`training.machine_scores.model_scores`, the ``evaluate`` path):
 point-wise best F1, AUC-PR, HitRate@150 per host, mean, spread and the
 smallest margin over PCA.
 
@@ -71,7 +71,7 @@ from training import synth
 from training.baselines import make_baseline
 from training.bundle_detector import BundleDetector
 from training.data import default_names
-from training.evaluate import machine_metrics, model_scores
+from training.machine_scores import machine_metrics, model_scores
 from training.models import DEFAULT_ARCH
 from training.options import FitOptions
 from training.tables import write_json

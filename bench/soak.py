@@ -14,7 +14,8 @@ read after a warm-up (the first ``warmup`` cycles: allocator pools, the
 interpreter arena, history reaching its byte bound) and at the end, with the
 scraper paused so its connections are not counted.  The run passes when RSS
 grew by at most ``max_rss_growth_kb`` and descriptors and threads by at most
-``slack``.  Standard library only (besides the agent it starts).
+``slack``.  Standard library only (besides the agent it starts).  The scraper
+and the /proc readings: :mod:`bench.soak_probe`.
 """
 
 from __future__ import annotations
@@ -22,32 +23,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.soak_probe import CYCLES, Figures, Scraper, fetch, metric_value, quiet_figures
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DEMO_DATA = ROOT / "data" / "smd-demo"
 DEFAULT_BUNDLE = ROOT / "models" / "default"
-CYCLES = "host_anomaly_scoring_duration_seconds_count"
-
-
-@dataclass
-class Figures:
-    rss_kb: int
-    fds: int
-    threads: int
-    cycles: int
-    at_seconds: float
 
 
 @dataclass
@@ -81,71 +71,6 @@ class SoakResult:
             and self.scrape_errors == 0
             and self.scoring_errors == 0
         )
-
-
-def _get(url: str, timeout: float = 10.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.read()
-
-
-def _metric(body: str, name: str) -> float | None:
-    for line in body.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    return None
-
-
-class Scraper(threading.Thread):
-    """Scrapes the three endpoints in turn; ``paused()`` holds it between requests."""
-
-    def __init__(self, url: str, period: float) -> None:
-        super().__init__(daemon=True)
-        self.url, self.period = url, period
-        self.lock = threading.Lock()
-        self.done = threading.Event()
-        self.count = 0
-        self.errors: list[str] = []
-
-    def run(self) -> None:
-        paths = ("/metrics", "/metrics", "/healthz", "/model")
-        i = 0
-        while not self.done.is_set():
-            with self.lock:
-                path = paths[i % len(paths)]
-                try:
-                    _get(self.url + path)
-                except Exception as exc:  # /healthz answers 503 while warming up
-                    if not (path == "/healthz" and "503" in str(exc)):
-                        self.errors.append(f"{path}: {exc!r}")
-                self.count += 1
-            i += 1
-            time.sleep(self.period)
-
-
-def proc_figures(pid: int) -> tuple[int, int, int]:
-    rss = threads = 0
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
-            elif line.startswith("Threads:"):
-                threads = int(line.split()[1])
-    return rss, len(os.listdir(f"/proc/{pid}/fd")), threads
-
-
-def _quiet_figures(pid: int, scraper: Scraper, url: str, t0: float) -> Figures:
-    """Figures with no scrape in flight: the median RSS of five readings, the connection threads gone."""
-    with scraper.lock:
-        time.sleep(0.3)  # connection threads of the last scrape finish
-        readings = []
-        for _ in range(5):
-            readings.append(proc_figures(pid))
-            time.sleep(0.05)
-        cycles = int(_metric(_get(url + "/metrics").decode(), CYCLES) or 0)
-    rss = int(statistics.median(r[0] for r in readings))
-    # the fewest seen: a connection thread of the agent's own accept loop may still be winding down
-    fds, threads = min(r[1] for r in readings), min(r[2] for r in readings)
-    return Figures(rss, fds, threads, cycles, round(time.monotonic() - t0, 2))
 
 
 def _config(work: Path, interval: float) -> Path:
@@ -220,17 +145,17 @@ def soak(
         t0 = time.monotonic()
         scraper = Scraper(url, scrape_period)
         try:
-            _wait(lambda: _get(url + "/metrics", 1) is not None, proc, 60)
+            _wait(lambda: fetch(url + "/metrics", 1) is not None, proc, 60)
             scraper.start()
 
             def count() -> int:
-                return int(_metric(_get(url + "/metrics").decode(), CYCLES) or 0)
+                return int(metric_value(fetch(url + "/metrics").decode(), CYCLES) or 0)
 
             _wait(lambda: count() >= warmup, proc, timeout)
-            start = _quiet_figures(proc.pid, scraper, url, t0)
+            start = quiet_figures(proc.pid, scraper, url, t0)
             _wait(lambda: count() >= cycles, proc, timeout, step=0.5)
-            end = _quiet_figures(proc.pid, scraper, url, t0)
-            body = _get(url + "/metrics").decode()
+            end = quiet_figures(proc.pid, scraper, url, t0)
+            body = fetch(url + "/metrics").decode()
         finally:
             scraper.done.set()
             proc.terminate()
@@ -247,8 +172,8 @@ def soak(
         round((end.cycles - start.cycles) / max(seconds, 1e-9), 1),
         scraper.count,
         len(scraper.errors),
-        _metric(body, "host_anomaly_scoring_errors_total") or 0.0,
-        _metric(body, "host_anomaly_cycles_skipped_total") or 0.0,
+        metric_value(body, "host_anomaly_scoring_errors_total") or 0.0,
+        metric_value(body, "host_anomaly_cycles_skipped_total") or 0.0,
         max_rss_growth_kb,
         slack,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,14 @@ class FitResult:
     threshold: Threshold
     feature_thresholds: np.ndarray  # (F,)
     keras_model: Any = field(default=None, repr=False, compare=False)  # the trained (rolled) model(s)
+
+
+def recorded_data_dir(data_dir: Path | str, cwd: Path | str | None = None) -> str:
+    """``data_dir`` as a bundle records it: relative to ``cwd`` (default: the working directory), so bundle.json
+    never carries the training machine's absolute paths (``make`` trains from the repository root on
+    ``../shared/data/smd``)."""
+    base = Path(cwd if cwd is not None else Path.cwd()).resolve()
+    return Path(os.path.relpath(Path(data_dir).resolve(), base)).as_posix()
 
 
 def provenance_doc(rows: np.ndarray, split: Split, provenance: dict[str, Any], opt: FitOptions) -> dict[str, Any]:

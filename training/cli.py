@@ -13,10 +13,11 @@ import argparse
 import logging
 import sys
 
-from training import evaluate, fit, fleet, importers, report, rethreshold, synth_seasonal, tune
+from training import evaluate, fit_cli, fleet, importers, report, rethreshold, synth_seasonal, tune
 
-# the order of `anomaly-train --help`; synth_seasonal registers "synth" (training.synth) with --seasonal
-COMMANDS = (fit, evaluate, report, synth_seasonal, importers, tune, rethreshold, fleet)
+# the order of `anomaly-train --help`; fit_cli registers "fit" (training.fit), synth_seasonal "synth"
+# (SMD-format data from training.synth, or a seasonal host with --seasonal)
+COMMANDS = (fit_cli, evaluate, report, synth_seasonal, importers, tune, rethreshold, fleet)
 
 
 def build_parser() -> argparse.ArgumentParser:

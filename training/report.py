@@ -9,8 +9,8 @@ every figure is measured on the rows where all of them have a score, as in
 Gathering is :mod:`training.report_data` (:func:`gather` -> :class:`ReportData`),
 rendering is a list of section functions (:data:`SECTIONS`, from
 :mod:`training.report_sections`), each mapping ``ReportData`` to a
-:class:`~training.plots.Section`; a new section is one more function appended
-to that list.  Figures and the HTML/PDF writers: :mod:`training.plots`.
+:class:`~training.report_writer.Section`; a new section is one more function appended
+to that list.  Figures: :mod:`training.plots`; the HTML/PDF writers: :mod:`training.report_writer`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,7 @@ from typing import Any
 
 from training import evaluate as ev
 from training import metrics as M
-from training import plots
 from training.baselines import BASELINES, REPORT_BASELINES
-from training.plots import Section
 from training.report_data import ReportData, gather
 from training.report_sections import (
     section_delay,
@@ -40,6 +38,7 @@ from training.report_sections import (
     section_timeline,
     section_tuning,
 )
+from training.report_writer import Section, write_report
 
 __all__ = ["SECTIONS", "ReportData", "SectionFn", "build_sections", "gather", "header", "make_report", "register"]
 
@@ -89,7 +88,7 @@ def make_report(d: ReportData, out: Path, pdf: Path | None = None, sections: Seq
     built = build_sections(d, sections)
     d.timings["sections"] = time.monotonic() - t0
     title = f"Anomaly report: {d.model.bundle.architecture} on {d.machine}"
-    plots.write_report(built, title, header(d), Path(out), pdf)
+    write_report(built, title, header(d), Path(out), pdf)
 
 
 def _run(args: argparse.Namespace) -> int:

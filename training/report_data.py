@@ -22,6 +22,7 @@ from agent.history.smd import load_machine
 from agent.model.loaded import LoadedModel
 from agent.score.window import make_windows
 from training import evaluate as ev
+from training import machine_scores as ms
 from training import metrics as M
 from training.baselines import BASELINES, REPORT_BASELINES, make_baseline
 from training.bundle_detector import BundleDetector
@@ -46,7 +47,7 @@ class ReportData:
     labels: np.ndarray  # (T,)
     dims: list[frozenset[int]]  # (T,) ground-truth dimensions per row
     series: Scores  # the bundle on the test rows (feature_scores: contribution shares)
-    scores: dict[str, ev.ModelScores]  # display name -> scores; the bundle first
+    scores: dict[str, ms.ModelScores]  # display name -> scores; the bundle first
     mask: np.ndarray  # (T,) rows every model scored
     incidents: list[Incident]
     incidents_total: int
@@ -150,7 +151,7 @@ def gather(
     series = det.score_series(m.test)
     name = f"{b.architecture} (this bundle)"
     scores = {
-        name: ev.ModelScores(
+        name: ms.ModelScores(
             series.score,
             series.feature_scores,
             det.threshold,
@@ -165,7 +166,7 @@ def gather(
     t0 = time.monotonic()
     with _one_blas_thread():
         for bl in baselines:
-            scores[bl] = ev.model_scores(make_baseline(bl, seed=seed), m)
+            scores[bl] = ms.model_scores(make_baseline(bl, seed=seed), m)
     t["baselines"] = time.monotonic() - t0
     log.info("%s: metrics (%s)", machine, "from the evaluation" if evaluation is not None else "computing")
     t0 = time.monotonic()
@@ -176,9 +177,9 @@ def gather(
         source = f"evaluation of {evaluation.get('created', '?')}"
     else:
         with _one_blas_thread():
-            interval = ev.row_interval(data_dir, machine)
+            interval = ms.row_interval(data_dir, machine)
             rows = [
-                (k, ev.machine_metrics(s, m.labels, dims, mask, vus_max_buffer, interval)) for k, s in scores.items()
+                (k, ms.machine_metrics(s, m.labels, dims, mask, vus_max_buffer, interval)) for k, s in scores.items()
             ]
         source = f"computed now on {int(mask.sum())} common rows (VUS-PR buffers 0..{vus_max_buffer})"
     t["metrics"] = time.monotonic() - t0
@@ -206,5 +207,5 @@ def gather(
         merge_gap,
         train_sha,
         t,
-        interval_seconds=ev.row_interval(data_dir, machine),
+        interval_seconds=ms.row_interval(data_dir, machine),
     )

@@ -1,5 +1,5 @@
 """The sections of ``anomaly-train report``: each maps :class:`~training.report_data.ReportData` to a
-:class:`~training.plots.Section` (or None when it does not apply).  Figures: :mod:`training.plots`."""
+:class:`~training.report_writer.Section` (or None when it does not apply).  Figures: :mod:`training.plots`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 from training import metrics as M
 from training import plots
 from training.delay import detection_delays
-from training.plots import Section, esc, fmt, html_table, text_table
 from training.report_data import ReportData
+from training.report_writer import Section, esc, fmt, html_table, text_table
 from training.tables import COLUMNS, get
 
 if TYPE_CHECKING:

@@ -8,20 +8,19 @@ progressively smoothed load, total_mem and error counters are constant, swap
 and retransmits are mostly zero.  Train and test are one contiguous series;
 anomalies are injected into test only, each on a few dimensions for a segment
 of rows, and labelled like SMD (``test_label`` + ``interpretation_label``).
+:mod:`training.smd_files` writes a machine in the SMD layout, and
+:mod:`training.synth_seasonal` registers the ``anomaly-train synth`` command.
 """
 
 from __future__ import annotations
 
-import argparse
-import gzip
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from agent.collect.features import SMD38_NAMES
-from agent.history.smd import Interpretation, format_rows
+from agent.history.smd import Interpretation
 
 KINDS = ("spike", "level_shift", "drift", "variance", "correlation")
 # (min, max) segment length in rows per kind.
@@ -280,63 +279,3 @@ def generate(
         labels[seg] = 1
         interp.append(Interpretation(start, start + length, tuple(dims)))
     return SynthData(train, test, labels, interp, names, tuple(order))
-
-
-def _write(path: Path, text: str, compress: bool) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not compress:
-        path.write_text(text, encoding="utf-8")
-        return path
-    path = path.with_name(path.name + ".gz")
-    with open(path, "wb") as fh, gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0) as gz:
-        gz.write(text.encode("utf-8"))  # mtime=0 and no name: same bytes on every run
-    return path
-
-
-def write_smd(root: Path, machine: str, data: SynthData, compress: bool = False) -> list[Path]:
-    """Write ``root/{train,test,test_label,interpretation_label}/<machine>.txt`` (``.txt.gz`` if compress)."""
-    if not machine or "/" in machine or "\\" in machine or machine.startswith("."):
-        raise ValueError(f"bad machine name {machine!r}")
-    root = Path(root)
-    lines = "".join(f"{a.start}-{a.end}:{','.join(str(d + 1) for d in a.dims)}\n" for a in data.interpretation)
-    return [
-        _write(root / "train" / f"{machine}.txt", format_rows(data.train), compress),
-        _write(root / "test" / f"{machine}.txt", format_rows(data.test), compress),
-        _write(root / "test_label" / f"{machine}.txt", "".join(f"{int(v)}\n" for v in data.labels), compress),
-        _write(root / "interpretation_label" / f"{machine}.txt", lines, compress),
-    ]
-
-
-def _kinds(text: str) -> tuple[str, ...]:
-    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
-    bad = [k for k in kinds if k not in KINDS]
-    if bad or not kinds:
-        raise argparse.ArgumentTypeError(f"unknown kinds {bad or '(none)'}; choose from {','.join(KINDS)}")
-    return kinds
-
-
-def _run(args: argparse.Namespace) -> int:
-    data = generate(args.features, args.train_rows, args.test_rows, args.kinds, args.anomalies, args.seed)
-    write_smd(args.out, args.machine, data, compress=args.gzip)
-    print(
-        f"wrote {args.machine} under {args.out}: train {data.train.shape}, test {data.test.shape}, "
-        f"{len(data.interpretation)} anomalies on {data.labels.mean():.1%} of test rows"
-    )
-    return 0
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``anomaly-train synth``."""
-    p = subparsers.add_parser(
-        "synth", help="write synthetic SMD-format data with labelled anomalies", description=__doc__.splitlines()[0]
-    )
-    p.add_argument("--out", type=Path, required=True, help="SMD root directory to write into")
-    p.add_argument("--machine", required=True, help="machine name, e.g. synth-1")
-    p.add_argument("--features", type=int, default=38, help="number of features (first N SMD-38 names)")
-    p.add_argument("--train-rows", type=int, default=7 * 1440, help="rows of clean data (default: 7 days)")
-    p.add_argument("--test-rows", type=int, default=7 * 1440, help="rows of test data following train")
-    p.add_argument("--kinds", type=_kinds, default=",".join(KINDS), help=f"comma-separated subset of {','.join(KINDS)}")
-    p.add_argument("--anomalies", type=int, default=10, help="number of anomaly segments in test")
-    p.add_argument("--seed", type=int, default=0, help="same seed and sizes, same data")
-    p.add_argument("--gzip", action="store_true", help="write .txt.gz files")
-    p.set_defaults(func=_run)

@@ -1,6 +1,8 @@
 """Seasonal synthetic hosts: scheduled jobs on a wall clock, written as the agent's history.
 
-``anomaly-train synth --seasonal`` (registered by :mod:`training.synth`).
+This module owns the ``anomaly-train synth`` command: without ``--seasonal`` it
+writes :func:`training.synth.generate` data in the SMD layout
+(:func:`training.smd_files.write_smd`); with ``--seasonal`` a host as below.
 The normal behaviour is :func:`training.synth._columns` (daily traffic,
 bursts, noise) sampled every ``interval`` seconds from ``start``; on top of
 it run scheduled jobs at local wall-clock times of ``tz`` (zoneinfo, so a
@@ -28,7 +30,8 @@ import numpy as np
 from agent.collect.features import SMD38_NAMES
 from agent.history.writer import HistoryWriter
 from training import synth
-from training.synth import _columns
+from training.smd_files import write_smd
+from training.synth import KINDS, _columns
 
 # Job shapes: feature -> added level (the base series live around 0-1).
 BACKUP = {
@@ -189,9 +192,27 @@ def write_history(out: Path, host: SeasonalHost, hostname: str, interval: float 
     return hist
 
 
+def _kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(f"unknown kinds {bad or '(none)'}; choose from {','.join(KINDS)}")
+    return kinds
+
+
+def _run_smd(args: argparse.Namespace) -> int:
+    data = synth.generate(args.features, args.train_rows, args.test_rows, args.kinds, args.anomalies, args.seed)
+    write_smd(args.out, args.machine, data, compress=args.gzip)
+    print(
+        f"wrote {args.machine} under {args.out}: train {data.train.shape}, test {data.test.shape}, "
+        f"{len(data.interpretation)} anomalies on {data.labels.mean():.1%} of test rows"
+    )
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     if not args.seasonal:
-        return int(args.plain_func(args))
+        return _run_smd(args)
     host = generate(args.days, args.start, args.tz, args.interval, args.seed, args.anomaly_after_days)
     out = Path(args.out) / args.machine
     hist = write_history(out, host, args.machine, args.interval)
@@ -205,9 +226,21 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """``anomaly-train synth`` (from :mod:`training.synth`) plus ``--seasonal`` and its options."""
-    synth.register(subparsers)
-    p = subparsers.choices["synth"]
+    """Add ``anomaly-train synth``: SMD-format data (:mod:`training.synth`), or with ``--seasonal`` a seasonal host."""
+    p = subparsers.add_parser(
+        "synth",
+        help="write synthetic SMD-format data with labelled anomalies",
+        description=synth.__doc__.splitlines()[0],
+    )
+    p.add_argument("--out", type=Path, required=True, help="SMD root directory to write into")
+    p.add_argument("--machine", required=True, help="machine name, e.g. synth-1")
+    p.add_argument("--features", type=int, default=38, help="number of features (first N SMD-38 names)")
+    p.add_argument("--train-rows", type=int, default=7 * 1440, help="rows of clean data (default: 7 days)")
+    p.add_argument("--test-rows", type=int, default=7 * 1440, help="rows of test data following train")
+    p.add_argument("--kinds", type=_kinds, default=",".join(KINDS), help=f"comma-separated subset of {','.join(KINDS)}")
+    p.add_argument("--anomalies", type=int, default=10, help="number of anomaly segments in test")
+    p.add_argument("--seed", type=int, default=0, help="same seed and sizes, same data")
+    p.add_argument("--gzip", action="store_true", help="write .txt.gz files")
     g = p.add_argument_group("--seasonal: a host with scheduled jobs, written as the agent's history under OUT/MACHINE")
     g.add_argument(
         "--seasonal",
@@ -228,7 +261,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=14.0,
         help="labelled anomalies only after this many days (the learning period; default 14)",
     )
-    p.set_defaults(plain_func=p.get_default("func"), func=_run)
+    p.set_defaults(func=_run)
 
 
 def read_events(path: Path) -> tuple[Event, ...]:

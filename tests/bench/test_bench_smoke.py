@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from bench import BENCHMARKS
-from bench.common import busy_note, dist, format_table, ratio, sample_value, spread
+from bench.common import dist, format_table, ratio, sample_value, spread
+from bench.machine import busy_note
 from bench.procmem import proc_mem
 from bench.summary import render
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from training import evaluate as ev
+from training import machine_scores as ms
 from training.delay import detection_delays
 
 # -- detection_delays ------------------------------------------------------------------------------------------------
@@ -67,8 +68,8 @@ def test_machine_metrics_carry_the_delay_and_the_mean_skips_the_list() -> None:
     labels[10:20] = labels[50:60] = 1
     score = np.zeros(100)
     score[12] = score[58] = 2.0
-    s = ev.ModelScores(score, None, 1.0, "pot", {})
-    r = ev.machine_metrics(s, labels, [frozenset()] * 100, np.ones(100, bool), vus_max_buffer=2, interval_seconds=60)
+    s = ms.ModelScores(score, None, 1.0, "pot", {})
+    r = ms.machine_metrics(s, labels, [frozenset()] * 100, np.ones(100, bool), vus_max_buffer=2, interval_seconds=60)
     assert r["detection_delay"]["delays_s"] == [120.0, 480.0] and r["detection_delay"]["detected_within_5min"] == 0.5
     mean = ev._mean([r, r])["detection_delay"]
     assert "delays_s" not in mean and mean["median_s"] == 300.0

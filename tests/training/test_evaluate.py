@@ -12,6 +12,7 @@ import pytest
 
 from agent.history.smd import format_rows, load_machine
 from training import evaluate as ev
+from training import machine_scores as ms
 from training import tables
 from training.cli import main
 from training.detector import Scores
@@ -104,34 +105,6 @@ def test_baselines_json_structure_and_sane_figures(
     assert "== m-1" in printed and "mean over 2 machines" in printed and "inflated" in printed
 
 
-def test_random_scores_machine_metrics() -> None:
-    rng = np.random.default_rng(0)
-    labels = np.zeros(3000, dtype=int)
-    labels[500:800] = labels[2000:2300] = 1
-    s = ev.ModelScores(rng.uniform(size=3000), None, 0.99, "quantile", {})
-    r = ev.machine_metrics(s, labels, [frozenset()] * 3000, np.ones(3000, bool), vus_max_buffer=5)
-    assert r["pa_f1_inflated"]["f1"] > 0.6 > r["best_f1"]["f1"]
-    assert r["auc_pr"] < 0.3
-    assert r["hitrate@100"] is None
-
-
-def test_alert_level_figures_use_the_shipped_threshold_and_the_mask() -> None:
-    labels = np.zeros(2880, dtype=int)
-    labels[1000:1010] = 1  # one incident, alerted 4 samples after its start
-    score = np.zeros(2880)
-    score[1000:1010] = 3.0  # above a baseline's threshold of 2
-    score[100:105] = 3.0  # on rows outside the mask: unscored, so no alert
-    score[200:205] = 3.0  # one false alert
-    mask = np.ones(2880, bool)
-    mask[:150] = False
-    s = ev.ModelScores(score, None, 2.0, "pot", {})
-    a = ev.machine_metrics(s, labels, [frozenset()] * 2880, mask, vus_max_buffer=2, interval_seconds=60.0)["alerts"]
-    assert a["false_alerts"] == 1 and a["incidents_alerted"] == 1 and a["median_delay_samples"] == 4
-    assert a["normal_days"] == pytest.approx((2880 - 150 - 10) / 1440)
-    assert a["false_alerts_per_day"] == pytest.approx(1 / a["normal_days"])
-    assert a["long_incident_recall"] == 1.0
-
-
 def test_mask_and_mean_skip_nan() -> None:
     assert ev._mean([{"a": 1.0, "b": {"c": float("nan")}}, {"a": 3.0, "b": {"c": 2.0}}]) == {"a": 2.0, "b": {"c": 2.0}}
     assert ev._mean([{"a": None}, {"a": None}]) == {"a": None}
@@ -193,8 +166,8 @@ def test_any_detector_goes_through_the_one_path(data: Path) -> None:
             return {"fit_seconds": 0.0}
 
     m = load_machine(data, "m-1")
-    s = ev.model_scores(Constant(), m)
+    s = ms.model_scores(Constant(), m)
     assert (s.threshold, s.threshold_method) == (0.5, "fixed") and np.isnan(s.score[0])
     assert s.info["fit_seconds"] == 0.0 and s.info["score_seconds"] >= 0 and s.feature_scores_normalised is None
-    pca = ev.model_scores(ev.detector_for("pca", m, data, Path("/nonexistent"), None, {}), m)
+    pca = ms.model_scores(ms.detector_for("pca", m, data, Path("/nonexistent"), None, {}), m)
     assert pca.threshold_method == "pot" and pca.feature_scores is not None

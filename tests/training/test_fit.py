@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from agent.calibrate.fit import z_thresholds
-from agent.history.smd import format_rows
 from agent.model.bundle import load_bundle
 from agent.model.loaded import load_model
 from agent.score.scoring import feature_errors
@@ -113,41 +110,3 @@ def test_feature_names_must_match_columns(sine_data: np.ndarray, tmp_path) -> No
             feature_names=("a", "b", "c", "d"),
             provenance={},
         )
-
-
-def test_cli_fit_writes_a_verified_bundle(tmp_path, capsys: pytest.CaptureFixture[str], make_sine) -> None:
-    from training.cli import main
-
-    (tmp_path / "smd" / "train").mkdir(parents=True)
-    (tmp_path / "smd" / "train" / "m-1.txt").write_text(format_rows(make_sine(300, seed=3)))
-    out = tmp_path / "bundle"
-    argv = [
-        "fit",
-        "--data",
-        str(tmp_path / "smd"),
-        "--machine",
-        "m-1",
-        "--out",
-        str(out),
-        "--arch",
-        "dense",
-        "--epochs",
-        "1",
-        "--window",
-        "8",
-        "--batch-size",
-        "32",
-        "--tail",
-        "2",
-        "--threshold",
-        "quantile",
-    ]
-    assert main(argv) == 0
-    text = capsys.readouterr().out
-    assert "parity" in text and "threshold" in text and "µs per window" in text
-    meta = json.loads((out / "bundle.json").read_text())
-    assert meta["training"]["command"].startswith("anomaly-train fit --data ")
-    assert "--machine m-1" in meta["training"]["command"] and "--tail 2" in meta["training"]["command"]
-    assert meta["training"]["machine"] == "m-1" and meta["features"] == ["f1", "f2", "f3", "f4", "f5"]
-    assert meta["threshold"]["method"] == "quantile" and meta["score"]["tail"] == 2
-    assert load_model(out).bundle.window == 8

@@ -13,7 +13,7 @@ from training import evaluate as ev
 from training import report as R
 from training.cli import main
 from training.incidents import find_incidents, find_runs
-from training.plots import Section
+from training.report_writer import Section
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "smd_tiny"
 MACHINE = "synth-1"

@@ -1,0 +1,34 @@
+"""bench.frontier: one ``--quick`` run end to end writes the pooled frontier of each candidate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_run_writes_every_candidates_frontier_and_ranking(tmp_path: Path) -> None:
+    out = tmp_path / "frontier.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.frontier", "--quick", "--candidates", "shipped,metric5", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    assert doc["kind"] == "frontier" and doc["protocol"]["budget_fa_per_host_day"] == 0.2
+    assert set(doc["hosts"]) == {"units-1", "seasonal-1"}
+    assert {r["candidate"] for r in doc["ranking"]} >= {"shipped", "metric5"}
+    for c in ("shipped", "metric5"):
+        fr = doc["candidates"][c]["frontier"]
+        assert len(fr["multiplier"]) == len(fr["fa_per_host_day"]) == len(fr["long_alerted_share"]) > 10
+        assert all(f >= 0 for f in fr["fa_per_host_day"]) and fr["fa_per_host_day"][0] >= fr["fa_per_host_day"][-1]
+    bad = subprocess.run(
+        [sys.executable, "-m", "bench.frontier", "--candidates", "nope"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "unknown nope" in bad.stderr
