@@ -136,32 +136,6 @@ def ranking(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def plot(results: dict[str, Any], path: Path) -> None:
-    import matplotlib  # the [train] extra
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for cand, r in results.items():
-        fr = r["frontier"]
-        ax.plot(fr["fa_per_host_day"], [s or 0 for s in fr["long_alerted_share"]], marker=".", label=cand)
-        if r["chosen"]:
-            ax.scatter([r["chosen"]["fa_per_host_day"]], [r["chosen"]["long_alerted_share"]], s=80, marker="o")
-    ax.axvline(BUDGET, color="grey", linestyle="--", linewidth=1)
-    ax.set_xscale("symlog", linthresh=0.05)
-    ax.set_xlim(0, 20)
-    ax.set_xlabel("false alerts per host per day (pooled)")
-    ax.set_ylabel("share of incidents >= 5 samples alerted (pooled)")
-    ax.set_title("Alert-level frontier over held-out hosts (one global threshold multiplier)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA, help="SMD root (its machines are skipped when absent)")
@@ -223,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
             f"delay {row['median_delay']}  | at m=1: {row['at_1_long_alerted']:.3f} @ {row['at_1_fa']:.3f}/day"
         )
     if args.plot:
-        plot(results, args.plot)
+        from training.frontier_report import save_figure  # matplotlib: the [train] extra
+
+        save_figure(doc, args.plot)
     print(f"wrote {args.out}")
     return 0
 

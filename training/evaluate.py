@@ -34,6 +34,7 @@ from agent.history.smd import load_machine
 from agent.model.bundle import ARCHITECTURES
 from training import metrics as M
 from training.baselines import BASELINES, VAL_FRACTION
+from training.frontier_report import ranking_text, save_figure
 from training.machine_scores import HIT_P, ModelScores, detector_for, machine_metrics, model_scores, row_interval
 from training.options import FitOptions
 from training.tables import format_tables, write_json
@@ -166,7 +167,19 @@ def parse_fit_option(text: str) -> tuple[str, Any]:
         return key, value
 
 
+def _frontier(args: argparse.Namespace) -> int:
+    doc = json.loads(Path(args.frontier).read_text(encoding="utf-8"))
+    print(ranking_text(doc))
+    if args.frontier_plot is not None:
+        print(f"figure      {save_figure(doc, args.frontier_plot)}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.frontier is not None:
+        return _frontier(args)
+    if args.data is None:
+        raise ValueError("--data is required (or --frontier FILE)")
     machines = (
         [s for s in args.machines.split(",") if s]
         if args.machines
@@ -201,8 +214,15 @@ def register(subparsers: Any) -> None:
         help="score models and baselines on SMD test data (honest metrics)",
         description=__doc__.splitlines()[0],
     )
-    p.add_argument("--data", type=Path, required=True, help="SMD root (train/, test/, test_label/, ...)")
+    p.add_argument("--data", type=Path, default=None, help="SMD root (train/, test/, test_label/, ...); required")
     p.add_argument("--machines", default=None, help="comma-separated machine names (default: every test/ file)")
+    p.add_argument(
+        "--frontier",
+        type=Path,
+        default=None,
+        help="instead: print the candidates' alert-level frontier from bench/frontier.py's JSON",
+    )
+    p.add_argument("--frontier-plot", type=Path, default=None, help="with --frontier: also write the figure (PNG)")
     p.add_argument(
         "--models",
         default=",".join(DEFAULT_MODELS),

@@ -28,6 +28,7 @@ from typing import Any
 from training import evaluate as ev
 from training import metrics as M
 from training.baselines import BASELINES, REPORT_BASELINES
+from training.frontier_report import section_frontier
 from training.report_data import ReportData, gather
 from training.report_sections import (
     section_delay,
@@ -52,6 +53,7 @@ SECTIONS: list[SectionFn] = [
     section_model_card,
     section_delay,
     section_tuning,
+    section_frontier,
 ]
 
 
@@ -107,6 +109,8 @@ def _run(args: argparse.Namespace) -> int:
         vus_max_buffer=args.vus_max_buffer,
     )
     d.command = shlex.join(["anomaly-train", *sys.argv[1:]])
+    if args.frontier is not None:
+        d.frontier = json.loads(args.frontier.read_text(encoding="utf-8"))
     make_report(d, args.out, args.pdf)
     print(f"report      {args.out}" + (f" and {args.pdf}" if args.pdf else "") + f" ({time.monotonic() - t0:.1f} s)")
     return 0
@@ -135,6 +139,9 @@ def register(subparsers: Any) -> None:
         help=f"comma-separated baselines ('' for none; known: {', '.join(BASELINES)})",
     )
     p.add_argument("--pdf", type=Path, default=None, help="also write a PDF (matplotlib only)")
+    p.add_argument(
+        "--frontier", type=Path, default=None, help="add the candidates' alert-level frontier (bench/frontier.py JSON)"
+    )
     p.add_argument("--incidents", type=int, default=5, help="incidents to detail")
     p.add_argument("--rank-by", choices=["area", "peak"], default="area", help="incident ranking")
     p.add_argument("--merge-gap", type=int, default=0, help="join runs above threshold separated by <= N rows")

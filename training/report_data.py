@@ -60,6 +60,7 @@ class ReportData:
     timings: dict[str, float] = field(default_factory=dict)
     command: str = ""
     interval_seconds: float = 60.0  # between rows (SMD: a minute; imported data: the sidecar's step)
+    frontier: dict[str, Any] | None = None  # bench/frontier.py's JSON (report --frontier): the candidates' section
 
 
 def measure_inference(model: LoadedModel, test: np.ndarray, n: int = TIMING_WINDOWS) -> dict[str, float]:
