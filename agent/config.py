@@ -68,6 +68,8 @@ class ModelConfig:
     url_key_file: str = ""
     url_username: str = ""  # basic auth; the password is read from url_password_file
     url_password_file: str = ""
+    # Ed25519 public key (PEM) of the fleet's signer: unsigned, wrongly signed or replayed manifests are refused
+    url_public_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,7 @@ def _check_semantics(cfg: Config, problems: list[str]) -> None:
     m = cfg.model
     if m.url and not m.url.startswith(("http://", "https://")):
         problems.append(f"model.url: must start with http:// or https://, got {m.url!r}")
-    for key in ("url_ca_file", "url_cert_file", "url_key_file", "url_password_file"):
+    for key in ("url_ca_file", "url_cert_file", "url_key_file", "url_password_file", "url_public_key"):
         if getattr(m, key) and not Path(getattr(m, key)).is_file():
             problems.append(f"model.{key}: file not found: {getattr(m, key)}")
     if m.url_key_file and not m.url_cert_file:

@@ -66,6 +66,7 @@ LAZY_THIRD_PARTY = {
     "ai_edge_litert": "the TFLite interpreter, tflite_runtime the fallback (agent.model.predictors, training.convert)",
     "tflite_runtime": "the interpreter fallback when ai-edge-litert is not installed (agent.model.predictors)",
     "bcrypt": "only when basic auth is configured (agent.serve.webconfig)",
+    "cryptography": "only when model.url_public_key is configured (agent.model.signature)",
     "tensorflow": "the [train] extra: loads only for commands that build or convert a network",
     "keras": "the [train] extra, as TensorFlow",
     "sklearn": "the [train] extra: baselines, tuning and average precision",
@@ -77,7 +78,16 @@ LAZY_THIRD_PARTY = {
 }
 
 # The agent's declared runtime dependencies (pyproject [project.dependencies]) as import names (rule 2).
-AGENT_THIRD_PARTY = {"numpy", "psutil", "prometheus_client", "yaml", "ai_edge_litert", "tflite_runtime", "bcrypt"}
+AGENT_THIRD_PARTY = {
+    "numpy",
+    "psutil",
+    "prometheus_client",
+    "yaml",
+    "ai_edge_litert",
+    "tflite_runtime",
+    "bcrypt",
+    "cryptography",
+}
 
 # Rule 6: which agent subpackages each one may import (besides itself and AGENT_BASE).
 AGENT_LAYERS: dict[str, set[str]] = {

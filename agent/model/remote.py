@@ -32,6 +32,7 @@ from typing import Any
 from agent.config import ModelConfig
 from agent.model.bundle import BUNDLE_FILE, MODEL_FILE, load_bundle
 from agent.model.members import sha256_file
+from agent.model.signature import SIG_SUFFIX, Refused, SerialStore, in_rollout, load_public_key, manifest_serial, verify
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class RemoteBundle:
         hostname: str | None = None,
         urlopen: Callable[..., Any] = urllib.request.urlopen,
         timeout: float = 30.0,
+        state_dir: Path | str | None = None,
     ) -> None:
         self.cfg = cfg
         self.host = hostname or socket.gethostname()
@@ -87,6 +89,11 @@ class RemoteBundle:
         self._urlopen, self.timeout = urlopen, timeout
         self._ctx = ssl_context(cfg) if self.url.startswith("https:") else None
         self.etag: str | None = None
+        # signed manifests (docs/fleet.md): the signer's key, and the last serial accepted (state directory)
+        self.key = load_public_key(cfg.url_public_key) if cfg.url_public_key else None
+        self.serials = SerialStore(state_dir)
+        if self.key is None:
+            log.warning("model.url: fleet manifests are not verified (model.url_public_key is not set)")
 
     def _get(self, url: str, etag: str | None = None) -> tuple[int, bytes, str | None]:
         headers = {"User-Agent": "host-anomaly-exporter", **auth_header(self.cfg)}
@@ -116,6 +123,9 @@ class RemoteBundle:
         except Unreachable as exc:
             log.warning("model.url: server unreachable, keeping the current model: %s", exc)
             return "unreachable"
+        except Refused as exc:  # unsigned, signed by another key, or an old serial
+            log.error("model.url: manifest refused (%s), keeping the current model: %s", exc.result, exc)
+            return exc.result
         except Exception as exc:  # a bad bundle, a bad manifest or a failed swap: nothing is changed
             log.error("model.url: bundle rejected, keeping the current model: %s", exc)
             return "rejected"
@@ -133,10 +143,18 @@ class RemoteBundle:
             self.etag = etag
             return "not_modified"
         _, manifest, _ = self._get(self.manifest_url)
+        serial = self._verified(manifest)
         try:
-            entry = json.loads(manifest)["hosts"][self.host]
+            doc = json.loads(manifest)
+            entry = doc["hosts"][self.host]
         except (ValueError, KeyError, TypeError):
             raise Rejected(f"{self.manifest_url}: no entry for host {self.host!r}") from None
+        if not in_rollout(self.host, doc.get("rollout_share")):  # staged rollout: not this host's turn yet
+            log.info(
+                "model.url: %s is outside rollout share %s: keeping the current model", self.host, doc["rollout_share"]
+            )
+            self.etag = None  # ask again next poll: a promotion changes the manifest, not bundle.json
+            return "not_modified"
         if entry.get("status") != "ok" or str(entry.get("sha256", "")).lower() != sha:
             raise Rejected(
                 f"{self.manifest_url}: lists sha256 {str(entry.get('sha256'))[:12]} for {self.host}, "
@@ -144,8 +162,25 @@ class RemoteBundle:
             )
         _, model, _ = self._get(self.url + MODEL_FILE)
         self.install(body, model, sha)
+        if serial is not None:
+            self.serials.accept(serial)
         self.etag = etag
         return "updated"
+
+    def _verified(self, manifest: bytes) -> int | None:
+        """The manifest's serial once its signature and serial are checked (None: no key configured)."""
+        if self.key is None:
+            return None
+        try:
+            _, sig, _ = self._get(self.manifest_url + SIG_SUFFIX)
+        except Unreachable as exc:
+            if "HTTP 404" not in str(exc):
+                raise
+            sig = None
+        verify(self.key, manifest, sig, self.manifest_url)
+        serial = manifest_serial(manifest, self.manifest_url)
+        self.serials.check(serial, self.manifest_url)
+        return serial
 
     def install(self, bundle_json: bytes, model: bytes, sha: str) -> Path:
         """Stage both files beside the bundle path, verify, then point the bundle path at them atomically."""
@@ -190,10 +225,11 @@ class RemoteBundle:
 def pull_once(
     remote: RemoteBundle, current_sha: Callable[[], str], reload: Callable[[str], bool], count: Callable[[str], None]
 ) -> str:
-    """The scheduled job: poll, then reload on "updated" or count a kept model ("rejected"/"unreachable")."""
+    """The scheduled job: poll, then reload on "updated" or count a kept model (rejected, unreachable, and the
+    refused manifests: unsigned, bad_signature, replayed)."""
     result = remote.poll(current_sha())
     if result == "updated":
         reload("pulled from model.url")
-    elif result in ("rejected", "unreachable"):
+    elif result != "not_modified":
         count(result)
     return result

@@ -144,7 +144,7 @@ def run(
         watch = cfg.model.watch_interval_seconds
         scheduler.add_job("watch", agent.check_bundle_changed, watch, first_delay=watch)
     if cfg.model.url:  # a fleet server (docs/fleet.md): the first poll at once, then on its interval
-        remote = RemoteBundle(cfg.model)
+        remote = RemoteBundle(cfg.model, state_dir=cfg.state_directory)
         log.info("pulling the bundle from %s every %g s", remote.url, cfg.model.url_poll_seconds)
         scheduler.add_job(
             "pull",

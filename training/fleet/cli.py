@@ -1,4 +1,4 @@
-"""``anomaly-train fleet {fit,status,serve}``: per-host bundles for many hosts, their manifest, a server."""
+"""``anomaly-train fleet {fit,status,serve,keygen,sign,promote}``: per-host bundles, their signed manifest, a server."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from training.fleet.manifest import counts, read_manifest, status_table
 from training.fleet.plan import HostJob, check_unique, history_jobs, prometheus_jobs, smd_jobs
 from training.fleet.run import fit_fleet, run_local, run_ray
 from training.fleet.serve import make_server
+from training.fleet.signing import keygen, promote, rollout_line, sign
 from training.importers.core import parse_duration, parse_time
 from training.importers.prometheus import PrometheusAPI
 from training.models import ARCHITECTURES, DEFAULT_ARCH, FORECASTERS
@@ -115,7 +116,20 @@ def _status(args: argparse.Namespace) -> int:
         print(f"{args.out}: no fleet.json (or no hosts)", file=sys.stderr)
         return 2
     print(status_table(doc))
+    print(rollout_line(doc))
     return 1 if counts(doc).get("failed") else 0
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    keygen(args.private, args.public)
+    print(f"wrote {args.private} (keep it on the trainer) and {args.public} (model.url_public_key on every agent)")
+    return 0
+
+
+def _sign(args: argparse.Namespace) -> int:
+    doc = promote(args.out, args.key, args.share) if args.command_name == "promote" else sign(args.out, args.key)
+    print(rollout_line(doc))
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -134,7 +148,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``fleet`` (fit, status, serve) to the ``anomaly-train`` subcommands."""
-    p = subparsers.add_parser("fleet", help="train, track and serve per-host bundles for many hosts (docs/fleet.md)")
+    p = subparsers.add_parser(
+        "fleet", help="train, track, sign and serve per-host bundles for many hosts (docs/fleet.md)"
+    )
     sub = p.add_subparsers(dest="fleet_command", required=True)
     d = FitOptions()
     f = sub.add_parser("fit", help="one bundle per host, in parallel on Ray (or a local loop)")
@@ -177,3 +193,16 @@ def register(subparsers: Any) -> None:
     v.add_argument("out", type=Path)
     v.add_argument("--listen", default=":8080", help="[host]:port (default :8080, every interface)")
     v.set_defaults(func=_serve)
+    k = sub.add_parser("keygen", help="an Ed25519 key pair to sign fleet manifests with")
+    k.add_argument("--private", type=Path, required=True, help="private key (PEM, 0600): stays on the trainer")
+    k.add_argument("--public", type=Path, required=True, help="public key (PEM): model.url_public_key on agents")
+    k.set_defaults(func=_keygen)
+    g = sub.add_parser("sign", help="sign OUT's manifests (a new serial; new bundles start a generation at 0.1)")
+    g.add_argument("out", type=Path)
+    g.add_argument("--key", type=Path, required=True, help="the private key from fleet keygen")
+    g.set_defaults(func=_sign, command_name="sign")
+    r = sub.add_parser("promote", help="widen the current generation's rollout share and re-sign")
+    r.add_argument("out", type=Path)
+    r.add_argument("--key", type=Path, required=True, help="the private key from fleet keygen")
+    r.add_argument("--share", type=float, required=True, help="share of hosts, e.g. 0.1, 0.5 or 1")
+    r.set_defaults(func=_sign, command_name="promote")
