@@ -150,10 +150,15 @@ class ScoringConfig:
     feature_weights: dict[str, float] = field(default_factory=dict)
     # the fast tier (docs/detection.md): the error of the last N samples of the window beside the whole
     # window's, each against its own host-calibrated threshold; the score is the larger (0 = off)
-    fast_samples: int = field(default=0, metadata=bounds(0, 30))
+    fast_samples: int = field(default=1, metadata=bounds(0, 30))
     # the per-metric tier (docs/detection.md; needs fast_samples): each metric's fast-tier error against its
     # own host-calibrated level, the largest against its own threshold; the score is the largest tier
-    metric_tier: bool = False
+    metric_tier: bool = True
+    # every host-calibrated threshold times this: the point the pooled alert-level frontier chose
+    # (docs/detection.md "Selection"); higher is quieter and blinder
+    threshold_multiplier: float = field(default=1.06, metadata=bounds(0.1, 100))
+    # the per-metric tier never counts a metric as far from its normal below this squared z (4 = 2 sigma)
+    metric_level_floor: float = field(default=4.0, metadata=bounds(1, 36))
 
 
 @dataclass(frozen=True)

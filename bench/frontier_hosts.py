@@ -65,7 +65,20 @@ class Candidate:
     settings: Callable[[Config], Config]
 
     def configure(self, cfg: Config) -> Config:
-        return self.settings(cfg)
+        """``cfg`` (the defaults) as this candidate runs it: its settings on the round-1 base, or the defaults
+        themselves for "shipped"."""
+        return cfg if self.settings is SHIPPED_SETTINGS else self.settings(base(cfg))
+
+
+def base(cfg: Config) -> Config:
+    """The default before issue 23 chose (whole-window mean alone, thresholds as calibrated): every other
+    candidate is its settings on top of this, so a change of the shipped defaults does not move them."""
+    sc = replace(cfg.scoring, fast_samples=0, metric_tier=False, threshold_multiplier=1.0, metric_level_floor=1.0)
+    return replace(cfg, scoring=sc)
+
+
+def SHIPPED_SETTINGS(c: Config) -> Config:  # a marker: the shipped defaults, untouched
+    return c
 
 
 def _scoring(**kw: Any) -> Callable[[Config], Config]:
@@ -79,7 +92,12 @@ def _both(fast: int) -> Callable[[Config], Config]:
 
 
 CANDIDATES: dict[str, Candidate] = {
-    "shipped": Candidate("today's default: whole-window mean, daily refit of scaler and threshold", "z", lambda c: c),
+    "shipped": Candidate(
+        "the shipped default (docs/detection.md): metric1-f4 at threshold_multiplier 1.06", "z", SHIPPED_SETTINGS
+    ),
+    "previous": Candidate(
+        "the default before issue 23: whole-window mean, daily refit of scaler and threshold", "z", lambda c: c
+    ),
     "fast3": Candidate(
         "+ fast tier: the last 3 samples' error against its own threshold, max of the two",
         "z",
@@ -106,6 +124,16 @@ CANDIDATES: dict[str, Candidate] = {
         "+ fast tier over the last sample and the per-metric tier (a per-sample bit per metric, as Netdata)",
         "z",
         _scoring(fast_samples=1, metric_tier=True),
+    ),
+    "metric1-f4": Candidate(
+        "metric1 with the per-metric level floored at 4 (2 sigma)",
+        "z",
+        _scoring(fast_samples=1, metric_tier=True, metric_level_floor=4.0),
+    ),
+    "metric1-f9": Candidate(
+        "metric1 with the per-metric level floored at 9 (3 sigma)",
+        "z",
+        _scoring(fast_samples=1, metric_tier=True, metric_level_floor=9.0),
     ),
     "residual": Candidate(
         "thresholds on seasonal residuals: each new profile re-expresses the recent rows and refits at once",

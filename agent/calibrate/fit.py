@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.calibrate.metric_tier import metric_thresholds
+from agent.calibrate.metric_tier import LEVEL_FLOOR, metric_thresholds
 from agent.calibrate.pot import error_thresholds, pot_threshold
 from agent.calibrate.quantiles import nanpercentile_columns
 from agent.collect.features import noise_floors
@@ -40,6 +40,7 @@ class HostRecipe:
     units: bool = True  # noise floors in feature units (live host); False: SMD-format rows, 1 % of the range
     cpus: int = 1  # load-average floors scale with the core count
     anchor: float | None = None  # the bundle's threshold.anchor: T never goes below it
+    metric_floor: float = LEVEL_FLOOR  # the per-metric tier's level floor (scoring.metric_level_floor)
 
 
 def fit_host_zscaler(rows: np.ndarray, features: tuple[str, ...], recipe: HostRecipe, clip: float = Z_CLIP) -> ZScaler:
@@ -247,7 +248,7 @@ def calibrate_rows(
             k: fast_details[k] for k in ("threshold_kind", "pot_value", "anchored", "warmup_max_error")
         }
         # the per-metric tier shares the fast tier's errors: no second pass of the model
-        levels, metric_threshold, details["metric"] = metric_thresholds(fast_errors, pot_q)
+        levels, metric_threshold, details["metric"] = metric_thresholds(fast_errors, pot_q, recipe.metric_floor)
     return CalibrationResult(
         scaler,
         threshold,

@@ -6,7 +6,7 @@ moves the mean by a 38th and stays under a threshold set by the noisy
 features' normal tail.  In the manner of Netdata's per-metric anomaly bit, this
 tier judges each metric on its own: its fast-tail error over its *level*, a
 high quantile of that metric's own errors on the calibration rows (never below
-one sigma squared), so a bursty counter is measured against its bursts and a
+two sigma squared, ``scoring.metric_level_floor``), so a bursty counter is measured against its bursts and a
 steady gauge against its steadiness.  The tier's raw value is the largest of
 these ratios and its threshold is POT on that maximum over the same rows: the
 maximum over every metric is calibrated as one signal, so the tier keeps the
@@ -24,7 +24,7 @@ from agent.calibrate.pot import pot_threshold
 from agent.calibrate.quantiles import nanpercentile_columns
 
 LEVEL_PCT = 99.9  # a metric's level: its own tail on the calibration rows (the 10th largest of 10k windows)
-LEVEL_FLOOR = 1.0  # squared z of one sigma: a metric that never moved does not make every wiggle huge
+LEVEL_FLOOR = 4.0  # squared z of two sigma (scoring.metric_level_floor): a metric that never moved stays quiet
 THRESHOLD_FLOOR = 1.0  # the tier never fires on a metric inside its own calibration tail
 PROVISIONAL_MARGIN = 1.5  # too few rows for POT: half again above the largest calibration value
 
@@ -35,10 +35,13 @@ def metric_values(errors: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return np.nanmax(np.where(np.isnan(ratio), -np.inf, ratio), axis=-1)
 
 
-def metric_thresholds(errors: np.ndarray, pot_q: float) -> tuple[np.ndarray, float, dict[str, Any]]:
-    """(levels (F,), threshold on :func:`metric_values`, details) from calibration errors (N, F)."""
+def metric_thresholds(
+    errors: np.ndarray, pot_q: float, floor: float = LEVEL_FLOOR
+) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """(levels (F,), threshold on :func:`metric_values`, details) from calibration errors (N, F); no level
+    below ``floor`` (squared z)."""
     x = np.asarray(errors, np.float64)
-    levels = np.maximum(np.nan_to_num(nanpercentile_columns(x, LEVEL_PCT), nan=LEVEL_FLOOR), LEVEL_FLOOR)
+    levels = np.maximum(np.nan_to_num(nanpercentile_columns(x, LEVEL_PCT), nan=floor), floor)
     values = metric_values(x, levels)
     values = values[np.isfinite(values)]
     try:
@@ -50,5 +53,5 @@ def metric_thresholds(errors: np.ndarray, pot_q: float) -> tuple[np.ndarray, flo
     else:
         largest = float(values.max()) if values.size else THRESHOLD_FLOOR
         threshold, kind = max(THRESHOLD_FLOOR, PROVISIONAL_MARGIN * largest), "provisional"
-    details = {"threshold": threshold, "threshold_kind": kind, "pot": params, "level_pct": LEVEL_PCT}
+    details = {"threshold": threshold, "threshold_kind": kind, "pot": params, "level_pct": LEVEL_PCT, "floor": floor}
     return levels, threshold, details

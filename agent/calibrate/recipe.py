@@ -10,6 +10,8 @@ import os
 from typing import Any
 
 from agent.calibrate.fit import HostRecipe
+from agent.calibrate.metric_tier import LEVEL_FLOOR
+from agent.config import Config
 from agent.model.bundle import Bundle
 from agent.score.scoring import ZScaler
 
@@ -28,8 +30,14 @@ def needs_calibration(bundle_meta: dict[str, Any]) -> bool:
     return zscore or not host_specific
 
 
-def host_recipe(bundle: Bundle, noise_floors: str = "units") -> HostRecipe | None:
+def host_recipe(bundle: Bundle, noise_floors: str = "units", metric_floor: float = LEVEL_FLOOR) -> HostRecipe | None:
     """How this host calibrates ``bundle``: z-score bundles get floors and the anchor; min-max ones None."""
     if not isinstance(bundle.scaler, ZScaler):
         return None
-    return HostRecipe(units=noise_floors == "units", cpus=os.cpu_count() or 1, anchor=bundle.anchor)
+    units = noise_floors == "units"
+    return HostRecipe(units=units, cpus=os.cpu_count() or 1, anchor=bundle.anchor, metric_floor=metric_floor)
+
+
+def config_recipe(bundle: Bundle, cfg: Config) -> HostRecipe | None:
+    """:func:`host_recipe` with the agent config's ``calibration.noise_floors`` and ``scoring.metric_level_floor``."""
+    return host_recipe(bundle, cfg.calibration.noise_floors, cfg.scoring.metric_level_floor)

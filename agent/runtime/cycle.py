@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from agent.calibrate.calibrator import Calibrator, scorer_errors_fn
 from agent.calibrate.fit import FastTier
-from agent.calibrate.recipe import host_recipe, needs_calibration
+from agent.calibrate.recipe import config_recipe, needs_calibration
 from agent.calibrate.seasonal import seasonal_for
 from agent.config import Config
 from agent.history.scores import TOP, ScoreHistory
@@ -265,7 +265,7 @@ class Agent:
                         nb.window,
                         nb.sha256,
                         clip=nb.scaler.clip,
-                        recipe=host_recipe(nb, self.cfg.calibration.noise_floors),
+                        recipe=config_recipe(nb, self.cfg),
                     )
                     self._maybe_calibrate()  # same features: recalibrates at once from the kept rows
                 else:

@@ -12,7 +12,7 @@ from agent.calibrate.feedback import weighted
 from agent.calibrate.fit import FastTier
 from agent.config import Config
 from agent.model.loaded import LoadedModel
-from agent.score.scoring import Scorer
+from agent.score.scoring import Scorer, ScoringSpec
 
 
 def fast_tier(cfg: Config, model: LoadedModel, calibrator: Calibrator | None) -> FastTier | None:
@@ -31,5 +31,20 @@ def host_scorer(cfg: Config, model: LoadedModel, calibrator: Calibrator | None) 
     if calibrator is not None and calibrator.calibrated:
         tier = fast_tier(cfg, model, calibrator)
         spec = scorer.spec if tier is None else replace(scorer.spec, fast_tail=tier[0])
-        scorer = Scorer(calibrator.apply(spec, metric=cfg.scoring.metric_tier), scorer.predictor)
+        spec = scaled(calibrator.apply(spec, metric=cfg.scoring.metric_tier), cfg.scoring.threshold_multiplier)
+        scorer = Scorer(spec, scorer.predictor)
     return weighted(scorer, cfg.scoring)  # operator feedback: ignored/weighted features
+
+
+def scaled(spec: ScoringSpec, m: float) -> ScoringSpec:
+    """Every threshold of a host-calibrated ``spec`` times ``m`` (``scoring.threshold_multiplier``): the score
+    divided by ``m``, so the frontier's chosen multiplier is where the shipped rule (score > 1) pages."""
+    if m == 1.0:
+        return spec
+    return replace(
+        spec,
+        threshold=spec.threshold * m,
+        feature_thresholds=spec.feature_thresholds * m,
+        fast_threshold=None if spec.fast_threshold is None else spec.fast_threshold * m,
+        metric_threshold=None if spec.metric_threshold is None else spec.metric_threshold * m,
+    )

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 from agent.calibrate.calibrator import Calibrator
-from agent.calibrate.recipe import host_recipe, needs_calibration
+from agent.calibrate.recipe import config_recipe, needs_calibration
 from agent.config import Config
 from agent.history.scores import FILE as SCORES_FILE
 from agent.history.scores import ScoreHistory
@@ -42,7 +42,7 @@ def host_state(cfg: Config, model: LoadedModel) -> tuple[Calibrator | None, Hist
             clip=b.scaler.clip,
             # ~24 saves per warm-up: each rewrites every row so far (0.4 MB at 1440 rows)
             save_every=max(10, cfg.calibration.warmup_samples // 24),
-            recipe=host_recipe(b, cfg.calibration.noise_floors),
+            recipe=config_recipe(b, cfg),
             recent_samples=cfg.calibration.recent_samples,
             recalibrate_seconds=cfg.calibration.recalibrate_hours * 3600.0,
             keep_scaler=cfg.calibration.refit_scaler == "warmup",

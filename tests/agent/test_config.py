@@ -84,7 +84,13 @@ def test_check_config_cli_exit_code(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_metric_tier_without_the_fast_tier_is_refused_naming_both_keys() -> None:
     with pytest.raises(ConfigError) as exc:
-        parse_config({"scoring": {"metric_tier": True}})
+        parse_config({"scoring": {"metric_tier": True, "fast_samples": 0}})
     assert any("scoring.metric_tier" in p and "scoring.fast_samples" in p for p in exc.value.problems)
     cfg = parse_config({"scoring": {"metric_tier": True, "fast_samples": 5}})
     assert cfg.scoring.metric_tier and cfg.scoring.fast_samples == 5
+
+
+def test_the_metric_level_floor_default_is_the_calibration_default() -> None:
+    from agent.calibrate.metric_tier import LEVEL_FLOOR
+
+    assert Config().scoring.metric_level_floor == LEVEL_FLOOR

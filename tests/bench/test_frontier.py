@@ -26,7 +26,7 @@ def test_quick_run_writes_every_candidates_frontier_and_ranking(tmp_path: Path) 
     assert {r["candidate"] for r in doc["ranking"]} >= {"shipped", "metric5"}
     for c in ("shipped", "metric5"):
         fr = doc["candidates"][c]["frontier"]
-        assert len(fr["multiplier"]) == len(fr["fa_per_host_day"]) == len(fr["long_alerted_share"]) > 10
+        assert len(fr["multipliers"]) == len(fr["fa_per_host_day"]) == len(fr["long_alerted_share"]) > 10
         assert all(f >= 0 for f in fr["fa_per_host_day"]) and fr["fa_per_host_day"][0] >= fr["fa_per_host_day"][-1]
     bad = subprocess.run(
         [sys.executable, "-m", "bench.frontier", "--candidates", "nope"], cwd=ROOT, capture_output=True, text=True

@@ -35,3 +35,10 @@ def test_few_rows_give_a_provisional_threshold_above_the_largest_value_and_nan_i
     assert details["threshold_kind"] == "provisional"
     assert np.isfinite(levels).all() and levels[1] == LEVEL_FLOOR
     assert threshold >= 1.5 * metric_values(errors, levels).max()
+
+
+def test_the_floor_is_the_configured_squared_z() -> None:
+    errors = np.random.default_rng(2).chisquare(1, (3000, 3)) * 0.5
+    levels, _, details = metric_thresholds(errors, 1e-3, floor=9.0)
+    assert (levels == 9.0).all() and details["floor"] == 9.0
+    assert metric_values(np.array([[8.0, 0.0, 0.0]]), levels)[0] < 1  # a metric under 3 sigma stays under its level

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from support import DEFAULT_BUNDLE, ROOT
 
 from agent.calibrate.calibrator import Calibrator
-from agent.calibrate.recipe import host_recipe
+from agent.calibrate.recipe import config_recipe
 from agent.cli import EXIT_CONFIG, main
 from agent.config import Config
 from agent.history import smd
@@ -107,7 +107,7 @@ def test_scores_equal_a_live_agent_driven_row_by_row(
         tmp_path / "live" / "calibration.json",
         model.bundle.sha256,
         clip=model.bundle.scaler.clip,
-        recipe=host_recipe(model.bundle, cfg.calibration.noise_floors),
+        recipe=config_recipe(model.bundle, cfg),
         recent_samples=cfg.calibration.recent_samples,
         recalibrate_seconds=cfg.calibration.recalibrate_hours * 3600.0,
         clock=clock,
