@@ -279,9 +279,13 @@ def read_events(path: Path) -> tuple[Event, ...]:
 
 
 def fires_by_event(fire_times: np.ndarray, events: tuple[Event, ...], grace: float = 3600.0) -> list[str]:
-    """The event each alert belongs to (fired between its start and ``grace`` s after its end), else "other"."""
+    """The event each alert belongs to, else "other": the event it fired inside, or else the latest one that
+    ended at most ``grace`` s before it (an alert at 03:04 inside a 03:00 anomaly is the anomaly's, not the
+    02:00 backup's that ended 44 minutes earlier)."""
     out = []
     for t in np.asarray(fire_times, np.float64):
-        hit = [e.name for e in events if e.start <= t <= e.end + grace]
-        out.append(hit[0] if hit else "other")
+        inside = [e for e in events if e.start <= t <= e.end]
+        after = [e for e in events if e.end < t <= e.end + grace]
+        hit = inside or sorted(after, key=lambda e: e.end)[-1:]
+        out.append(hit[0].name if hit else "other")
     return out

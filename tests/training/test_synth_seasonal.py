@@ -88,3 +88,15 @@ def test_plain_synth_still_writes_smd(tmp_path: Path) -> None:
         == 0
     )
     assert (tmp_path / "train" / "m.txt").is_file()
+
+
+def test_an_alert_belongs_to_the_event_it_fired_inside_before_one_that_just_ended() -> None:
+    from training.synth_seasonal import Event, fires_by_event
+
+    backup = Event("nightly_backup", 7200.0, 8400.0, False)
+    leak = Event("memory_leak", 10800.0, 12600.0, True)
+    assert fires_by_event(np.array([10840.0, 9000.0, 30000.0]), (backup, leak)) == [
+        "memory_leak",
+        "nightly_backup",
+        "other",
+    ]
