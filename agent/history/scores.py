@@ -5,8 +5,8 @@ explain`` reads it, so the on-call sees when an alert started and which metric
 led without Prometheus at hand.  ``capacity`` entries (1440 = 24 h at one a
 minute) in arrival order: bounded by count, never by time, so a clock jump
 (NTP step, DST is not one: times are unix seconds) drops nothing; queries by
-time filter the entries.  Columns are numpy arrays (about 40 bytes an entry:
-58 KB for a day), saved as a plain ``.npz`` (no pickles) beside the
+time filter the entries.  Columns are numpy arrays (31 bytes an entry:
+45 KB for a day), saved as a plain ``.npz`` (no pickles) beside the
 calibration state every ``save_every`` entries and at shutdown, atomically.
 Contributors are stored as indices into the feature names saved with them,
 so a bundle with other features reloads the names it can and drops the rest.
@@ -129,7 +129,7 @@ class ScoreHistory:
         """Write the ring atomically; False (counted, logged once per streak) when the disk refuses."""
         if self.path is None:
             return True
-        with self._lock:  # a consistent copy (58 KB a day); the disk is written outside the lock
+        with self._lock:  # a consistent copy (45 KB a day); the disk is written outside the lock
             o = self._order()
             cols = {
                 "time": self._time[o],
