@@ -56,7 +56,8 @@ def _window_index(timestamps: np.ndarray, at: float, window: int, interval: floa
     if not len(timestamps):
         raise OutsideHistory("the history holds no rows")
     span = f"the history covers {iso(float(timestamps[0]))} to {iso(float(timestamps[-1]))}"
-    i = int(np.searchsorted(timestamps, at, side="right")) - 1
+    # the sample nearest TIME: times are printed to the second, samples land a fraction after it
+    i = int(np.searchsorted(timestamps, at + 0.5 * interval, side="right")) - 1
     if i < window - 1 or at - float(timestamps[i]) > GAP_INTERVALS * interval:
         raise OutsideHistory(f"{iso(at)} is outside the history ({span}; a window needs {window} rows before it)")
     return i

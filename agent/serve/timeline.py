@@ -96,8 +96,22 @@ def history_doc(entries: Sequence[Entry], interval: float, since: float | None) 
     }
 
 
+def span_hours(entries: Sequence[Entry], now: float, hours: float = 24.0) -> float:
+    """The drawn span: the last ``hours``, or less on a young agent (from its first score, at least an hour),
+    so twelve minutes of scores are not squeezed into the last pixel of a day."""
+    first = min((e.time for e in entries if now - hours * 3600 <= e.time <= now), default=now)
+    return min(hours, max(1.0, math.ceil((now - first) / 3600)))
+
+
+def _ticks(hours: float) -> float:
+    """Hours between time labels: about five labels across the span."""
+    return next(step for step in (0.25, 0.5, 1, 2, 3, 6, 12) if hours / step <= 6)
+
+
 def svg(entries: Sequence[Entry], now: float, interval: float, hours: float = 24.0) -> str:
-    """The score over the last ``hours`` as an inline SVG: the threshold line, alert periods shaded."""
+    """The score over the last ``hours`` (less on a young agent) as an inline SVG: the threshold line,
+    alert periods shaded."""
+    hours = span_hours(entries, now, hours)
     t0 = now - hours * 3600
     shown = [e for e in entries if t0 <= e.time <= now and math.isfinite(e.score)]
     top = max([2.0, *(e.score for e in shown)])
@@ -124,15 +138,16 @@ def svg(entries: Sequence[Entry], now: float, interval: float, hours: float = 24
             f"peak {p['peak']}</title></rect>"
         )
     for s in (0.0, 1.0, top):
-        out.append(f'<text x="{PAD_L - 4}" y="{y(s) + 4:.1f}" font-size="10" text-anchor="end">{s:g}</text>')
+        out.append(f'<text x="{PAD_L - 4}" y="{y(s) + 4:.1f}" font-size="10" text-anchor="end">{s:.3g}</text>')
     out.append(
         f'<line class="threshold" x1="{PAD_L}" y1="{y(1.0):.1f}" x2="{WIDTH - 4}" y2="{y(1.0):.1f}" '
         'stroke="#c00" stroke-dasharray="4 3"/>'
     )
-    for h in range(0, int(hours) + 1, 6):
-        t = t0 + h * 3600
+    step, ticks = _ticks(hours), int(round(hours / _ticks(hours)))
+    for k in range(ticks + 1):
+        t = t0 + k * step * 3600
         label = datetime.fromtimestamp(t, UTC).strftime("%H:%M")
-        anchor = "end" if h == int(hours) else "middle"  # the last label inside the picture
+        anchor = "end" if k == ticks else "start" if k == 0 else "middle"  # the end labels inside the picture
         out.append(f'<text x="{x(t):.1f}" y="{HEIGHT - 6}" font-size="10" text-anchor="{anchor}">{label}</text>')
     # a gap in the samples breaks the line, as it does in Prometheus
     segment: list[str] = []

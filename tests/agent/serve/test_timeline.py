@@ -61,3 +61,14 @@ def test_svg_is_well_formed_with_a_point_per_score_the_threshold_and_the_alert_b
     assert len(bands) == 1 and float(bands[0].get("width", 0)) > 10
     assert "1 alert period" in summary(e, T0, 60.0)
     assert re.search(r"No scores", summary([], T0, 60.0))
+
+
+def test_a_young_agent_draws_from_its_first_score_and_a_day_old_one_the_last_24_hours() -> None:
+    from agent.serve.timeline import span_hours
+
+    assert span_hours(series([0.1] * 12, T0 - 720), T0) == 1.0  # twelve minutes: the last hour
+    assert span_hours(series([0.1] * 200, T0 - 12000), T0) == 4.0
+    assert span_hours(series([0.1] * 1440, T0 - 86400), T0) == 24.0
+    assert span_hours([], T0) == 1.0
+    doc = svg(series([0.3] * 12, T0 - 720), T0, 60.0)
+    assert "last 1 hours" in doc and doc.count("<text") >= 6  # three score labels and the time labels
