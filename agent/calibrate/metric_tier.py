@@ -26,7 +26,9 @@ from agent.calibrate.quantiles import nanpercentile_columns
 LEVEL_PCT = 99.9  # a metric's level: its own tail on the calibration rows (the 10th largest of 10k windows)
 LEVEL_FLOOR = 4.0  # squared z of two sigma (scoring.metric_level_floor): a metric that never moved stays quiet
 THRESHOLD_FLOOR = 1.0  # the tier never fires on a metric inside its own calibration tail
-PROVISIONAL_MARGIN = 1.5  # too few rows for POT: half again above the largest calibration value
+# too few rows for POT (a short warm-up): twice the largest calibration value, more than the window tier's
+# 1.5: the maximum over every metric has the heavier tail, and 30 windows show little of it
+PROVISIONAL_MARGIN = 2.0
 
 
 def metric_values(errors: np.ndarray, levels: np.ndarray) -> np.ndarray:
