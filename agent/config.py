@@ -70,6 +70,11 @@ class ModelConfig:
     url_password_file: str = ""
     # Ed25519 public key (PEM) of the fleet's signer: unsigned, wrongly signed or replayed manifests are refused
     url_public_key: str = ""
+    # automatic rollback (docs/fleet.md): for this long after a swap the previous bundle scores the same rows;
+    # the new one is rolled back if it puts >= min_above samples above 1 and > factor x the previous one's
+    rollback_hours: float = field(default=6.0, metadata=bounds(0, 720))  # 0: no probation
+    rollback_factor: float = field(default=3.0, metadata=bounds(1, 1000))
+    rollback_min_above: int = field(default=5, metadata=bounds(1, 100000))
 
 
 @dataclass(frozen=True)

@@ -80,8 +80,11 @@ class RemoteBundle:
         urlopen: Callable[..., Any] = urllib.request.urlopen,
         timeout: float = 30.0,
         state_dir: Path | str | None = None,
+        refused: Callable[[str], object | None] | None = None,
     ) -> None:
         self.cfg = cfg
+        self.refused = refused  # sha256 -> the rollback decision that keeps it off this host (or None)
+        self._told: set[str] = set()
         self.host = hostname or socket.gethostname()
         self.url = bundle_url(cfg.url, self.host)
         manifest = (cfg.url_manifest or MANIFEST).replace("{hostname}", urllib.parse.quote(self.host, safe=""))
@@ -140,6 +143,12 @@ class RemoteBundle:
         except (ValueError, KeyError, TypeError):
             raise Rejected(f"{self.url}{BUNDLE_FILE}: not a bundle.json") from None
         if sha == current_sha:
+            self.etag = etag
+            return "not_modified"
+        if self.refused is not None and self.refused(sha) is not None:  # rolled back here: never again
+            if sha not in self._told:
+                log.warning("model.url: %s was rolled back on this host; not installing it again", sha[:12])
+                self._told.add(sha)
             self.etag = etag
             return "not_modified"
         _, manifest, _ = self._get(self.manifest_url)
@@ -220,6 +229,19 @@ class RemoteBundle:
         )
         for p in olds[KEEP_VERSIONS - 1 :]:
             shutil.rmtree(p, ignore_errors=True)
+
+
+def kept_previous(target: Path | str, old_dir: Path) -> Path | None:
+    """Where the bundle that was in ``old_dir`` (resolved) is now that ``target`` names another one: still
+    there, or moved aside into the versions directory by the first pull; None when it was replaced in place."""
+    target = Path(target)
+    here = target.parent.resolve() / target.name
+    if old_dir == target.resolve():
+        return None
+    if old_dir != here:
+        return old_dir if old_dir.is_dir() else None
+    moved = sorted(here.parent.glob(f".{target.name}.versions/initial-*"), key=lambda p: p.stat().st_mtime)
+    return moved[-1] if moved else None
 
 
 def pull_once(

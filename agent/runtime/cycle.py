@@ -2,9 +2,10 @@
 
 ``Agent`` owns the model, the window, the calibration and the latest
 immutable :class:`~agent.score.snapshot.Snapshot`; ``cycle()`` is the scheduler's
-job and ``reload()`` swaps in a new bundle (keeping the running one when the
-new one is invalid).  Scrapes only read the snapshot.  The wiring around it
-(scheduler, HTTP server, signals) is :mod:`agent.runtime.daemon`.
+job and ``reload()`` (:mod:`agent.runtime.swap`) swaps in a new bundle, keeping the running one
+when the new one is invalid and rolling back a new one that scores far worse on the same rows.
+Scrapes only read the snapshot.  The wiring around it (scheduler, HTTP server, signals) is
+:mod:`agent.runtime.daemon`.
 """
 
 from __future__ import annotations
@@ -14,27 +15,29 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Histogram
 
 from agent.calibrate.calibrator import Calibrator, scorer_errors_fn
 from agent.calibrate.fit import FastTier
-from agent.calibrate.recipe import config_recipe, needs_calibration
 from agent.calibrate.seasonal import seasonal_for
 from agent.config import Config
 from agent.history.scores import TOP, ScoreHistory
 from agent.history.writer import HistoryWriter
 from agent.memory import release_free_memory
-from agent.model.bundle import BundleError, bundle_signature
-from agent.model.loaded import LoadedModel, load_model, model_info
+from agent.model.bundle import bundle_signature
+from agent.model.loaded import LoadedModel, model_info
+from agent.model.rollback import RollbackLog
 from agent.runtime.hostscore import fast_tier, host_scorer
 from agent.runtime.sources import Source
+from agent.runtime.swap import Previous, Swaps
 from agent.score.scoring import Scorer, top_k
 from agent.score.snapshot import Snapshot
 from agent.score.window import RingWindow
 from agent.serve.exporter import NAMESPACE, AnomalyCollector, SnapshotCache
-from agent.serve.status import health_doc, model_doc
+from agent.serve.status import health_doc, model_doc, rollback_doc
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,7 @@ class JobEvent(Protocol):
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
-class Agent:
+class Agent(Swaps):
     """Owns the model, the window and the snapshot; ``cycle()`` is the sampling job.
 
     Registers its metrics (the snapshot families, the cycle duration) in ``registry``.
@@ -68,6 +71,7 @@ class Agent:
         calibrator: Calibrator | None = None,
         history: HistoryWriter | None = None,
         scores: ScoreHistory | None = None,
+        rollbacks: RollbackLog | None = None,
     ) -> None:
         self.cfg = cfg
         self.source = source
@@ -93,7 +97,13 @@ class Agent:
         self._scoring_errors = 0
         self._skipped = 0
         self._signature = bundle_signature(cfg.model.bundle)
+        self.bundle_dir = Path(cfg.model.bundle).resolve()
         self.exhausted = False
+        # automatic rollback (agent.runtime.swap): the probation under way and the bundles rolled back
+        self.rollbacks = rollbacks if rollbacks is not None else RollbackLog()
+        self.rollback_count = 0
+        self._previous: Previous | None = None
+        self.resume_probation()
         self.snapshot = Snapshot(model=model_info(model), calibration_ratio=self._calibration_ratio())
         self.duration = Histogram(
             f"{NAMESPACE}_scoring_duration_seconds",
@@ -128,6 +138,8 @@ class Agent:
             self.snapshot = replace(
                 self.snapshot,
                 reloads=dict(self._reloads),
+                rollbacks=self.rollback_count,
+                probation=self.rollbacks.probation is not None,
                 cycles_skipped=self._skipped,
                 scoring_errors=self._scoring_errors,
                 **changes,
@@ -173,7 +185,7 @@ class Agent:
             state_errors=self._state_errors(),
         )
         if self.window.full and (cal is None or cal.calibrated):
-            result = self.scorer.score_window(self.window.view())
+            result = self._probe(self.scorer.score_window(self.window.view()))  # the previous model's after a rollback
             changes.update(result=result, scored_at=self.clock())
             if self.scores is not None:
                 top = top_k(result.contributions, self.model.bundle.features, TOP)
@@ -225,57 +237,9 @@ class Agent:
             errors["calibration_corrupt"] = self.calibrator.corrupt_state
         if self.scores is not None and self.scores.path is not None:
             errors["scores_write"] = self.scores.save_errors
+        if self.rollbacks.path is not None:
+            errors["rollback_write"] = self.rollbacks.write_errors
         return errors
-
-    # -- reload -------------------------------------------------------------
-    def reload(self, reason: str) -> bool:
-        """Load the configured bundle again; keep the running model if the new one is invalid."""
-        with self._reload_lock:
-            return self._reload(reason)
-
-    def _reload(self, reason: str) -> bool:
-        path = self.cfg.model.bundle
-        self._signature = bundle_signature(path)
-        try:
-            new = load_model(path, self.cfg.model.num_threads)
-            source = self.source_factory(new) if self.source_factory else self.source
-        except Exception as exc:  # a reload boundary: nothing in a new bundle may stop the running agent
-            self._reloads["rejected"] += 1
-            if isinstance(exc, (BundleError, OSError, ValueError)):
-                log.error("model reload (%s) rejected, keeping %s: %s", reason, self.model.bundle.model_id, exc)
-            else:
-                log.exception("model reload (%s) failed unexpectedly, keeping %s", reason, self.model.bundle.model_id)
-            self._publish()
-            return False
-        with self.lock:
-            old, nb = self.model.bundle, new.bundle
-            if (nb.features, nb.window) != (old.features, old.window):
-                self.window = RingWindow(nb.window, len(nb.features))
-            self.model, self.source, self.loaded_at = new, source, self.clock()
-            if self.history is not None:
-                self.history.set_features(nb.features)
-            if self.seasonal is not None:
-                self.seasonal.rebind(nb.features)
-            if self.scores is not None:
-                self.scores.rebind(nb.features)
-            if self.calibrator is not None:
-                if needs_calibration(nb.meta):
-                    self.calibrator.rebind(
-                        nb.features,
-                        nb.window,
-                        nb.sha256,
-                        clip=nb.scaler.clip,
-                        recipe=config_recipe(nb, self.cfg),
-                    )
-                    self._maybe_calibrate()  # same features: recalibrates at once from the kept rows
-                else:
-                    log.info("bundle %s is a host-specific min-max bundle: calibration not needed", nb.model_id)
-                    self.calibrator = None
-            self.scorer = self._scorer()
-            self._reloads["accepted"] += 1
-            self._publish(model=model_info(new), result=None if self.window.fill_ratio < 1 else self.snapshot.result)
-        log.info("model reload (%s) accepted: %s (%s)", reason, new.bundle.model_id, new.bundle.sha256[:12])
-        return True
 
     def on_skipped(self, event: JobEvent) -> None:
         """APScheduler listener: a cycle was skipped (overlap or missed schedule)."""
@@ -283,18 +247,11 @@ class Agent:
             self._skipped += 1
             self._publish()
 
-    def count_reload(self, result: str) -> None:
-        """A pull from model.url that kept the running model ("rejected", "unreachable")."""
-        self._reloads[result] = self._reloads.get(result, 0) + 1
-        self._publish()
-
-    def check_bundle_changed(self) -> None:
-        if bundle_signature(self.cfg.model.bundle) != self._signature:
-            self.reload("bundle files changed")
-
     # -- views for HTTP ---------------------------------------------------
     def health(self) -> tuple[bool, dict[str, Any]]:
         return health_doc(self.snapshot, self.model, self.calibrator, self.cfg.sampling.interval_seconds, self.clock())
 
     def model_doc(self) -> dict[str, Any]:
-        return model_doc(self.model, self.calibrator, self.loaded_at, self._reloads)
+        return model_doc(self.model, self.calibrator, self.loaded_at, self._reloads) | {
+            "rollback": rollback_doc(self.cfg.model, self.rollbacks, self.rollback_count)
+        }

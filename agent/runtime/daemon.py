@@ -26,6 +26,7 @@ from agent.buildinfo import register_build_info
 from agent.config import Config
 from agent.model.loaded import LoadedModel
 from agent.model.remote import RemoteBundle, pull_once
+from agent.model.rollback import RollbackLog
 from agent.runtime.cycle import Agent
 from agent.runtime.explain import explain_live
 from agent.runtime.hoststate import host_state, score_history
@@ -99,8 +100,9 @@ def run(
     scores = score_history(cfg, model, persist=live or calibrate)  # a plain replay keeps its scores in memory
     if live or calibrate:  # calibrate: a replay that warms up on its first rows as a new host would
         calibrator, history = host_state(cfg, model)
+        rollbacks = RollbackLog.load(cfg.state_directory)
     else:
-        calibrator, history = None, None
+        calibrator, history, rollbacks = None, None, RollbackLog()
         log.info("replay: no calibration and no state kept (the rows are already in the model's scale)")
     agent = Agent(
         cfg,
@@ -112,6 +114,7 @@ def run(
         calibrator=calibrator,
         history=history,
         scores=scores,
+        rollbacks=rollbacks,
     )
     web = load_web_config(cfg.web.config_file) if cfg.web.config_file else None
     auth = BasicAuth(web.users) if web is not None and web.users else None
@@ -144,7 +147,7 @@ def run(
         watch = cfg.model.watch_interval_seconds
         scheduler.add_job("watch", agent.check_bundle_changed, watch, first_delay=watch)
     if cfg.model.url:  # a fleet server (docs/fleet.md): the first poll at once, then on its interval
-        remote = RemoteBundle(cfg.model, state_dir=cfg.state_directory)
+        remote = RemoteBundle(cfg.model, state_dir=cfg.state_directory, refused=rollbacks.refused)
         log.info("pulling the bundle from %s every %g s", remote.url, cfg.model.url_poll_seconds)
         scheduler.add_job(
             "pull",

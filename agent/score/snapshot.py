@@ -32,4 +32,6 @@ class Snapshot:
     cycles_skipped: int = 0
     state_errors: dict[str, int] = field(default_factory=dict)
     reloads: dict[str, int] = field(default_factory=lambda: {"accepted": 0, "rejected": 0})
+    rollbacks: int = 0  # new bundles rolled back after scoring far worse than the previous one
+    probation: bool = False  # a new bundle is scoring beside the previous one (rollback possible)
     extra: dict[str, Any] = field(default_factory=dict)

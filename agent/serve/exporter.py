@@ -147,6 +147,16 @@ class AnomalyCollector(Collector):
         for result in ("accepted", "rejected", "unreachable"):
             reloads.add_metric([result], float(snap.reloads.get(result, 0)))
         yield reloads
+        yield CounterMetricFamily(
+            f"{NAMESPACE}_model_rollbacks",
+            "New model bundles rolled back to the previous one after scoring far worse on the same rows.",
+            value=float(snap.rollbacks),
+        )
+        yield self._single(
+            "model_probation",
+            "1 while a new model bundle scores beside the previous one and may still be rolled back.",
+            float(snap.probation),
+        )
 
 
 class SnapshotCache(Collector):

@@ -11,6 +11,7 @@ and a missing key (an older agent, a test stub) renders as ``-``.
 from __future__ import annotations
 
 import html
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,6 +161,7 @@ def sections(health: dict[str, Any], model: dict[str, Any]) -> list[Section]:
         ("Path", _str(_get(model, "path"))),
         ("Loaded at", _str(_get(model, "loaded_at"))),
         ("Reloads", f"{_str(reloads.get('accepted'))} accepted, {_str(reloads.get('rejected'))} rejected"),
+        *rollback_items(_get(model, "rollback") or {}),
     ]
     errors = _get(health, "collector_errors") or {}
     error_table = Table(
@@ -176,6 +178,21 @@ def sections(health: dict[str, Any], model: dict[str, Any]) -> list[Section]:
             note="Reads that failed since the agent started, per source (0: every read worked).",
         ),
     ]
+
+
+def rollback_items(rb: dict[str, Any]) -> list[tuple[str, str]]:
+    """The Model section's lines on automatic rollback: the probation under way and the last bundle rolled back."""
+    items, p, done = [], _get(rb, "probation"), _get(rb, "rolled_back")
+    if isinstance(p, dict):
+        g = defaultdict(lambda: "-", {k: _str(v) for k, v in p.items()})
+        line = f"{g['model_id']} scores beside {g['previous_model_id']} until {g['until']}: {g['above']} of "
+        items.append(("Probation", line + f"{g['samples']} samples above 1, the previous model {g['previous_above']}"))
+    if isinstance(done, list) and done and isinstance(done[-1], dict):
+        r = defaultdict(lambda: "-", {k: _str(v) for k, v in done[-1].items()})
+        items.append(
+            ("Rolled back", f"{r['model_id']} rolled back to {r['restored_model_id']} at {r['at']}: {r['reason']}")
+        )
+    return items
 
 
 def intro(health: dict[str, Any]) -> str:

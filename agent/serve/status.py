@@ -15,7 +15,9 @@ from typing import Any
 
 from agent.buildinfo import revision, version
 from agent.calibrate.calibrator import Calibrator
+from agent.config import ModelConfig
 from agent.model.loaded import LoadedModel
+from agent.model.rollback import RollbackLog
 from agent.score.scoring import top_k
 from agent.score.snapshot import Snapshot
 
@@ -178,3 +180,38 @@ def by_feature(doc: Any, names: tuple[str, ...]) -> Any:
             return {name: [r[j] for r in doc] for j, name in enumerate(names)}
         return [by_feature(v, names) for v in doc]
     return doc
+
+
+def rollback_doc(cfg: ModelConfig, log: RollbackLog, count: int) -> dict[str, Any]:
+    """``/model``'s ``rollback``: the rule, the probation under way and the bundles rolled back (newest last)."""
+    p = log.probation
+    return {
+        "hours": cfg.rollback_hours,
+        "factor": cfg.rollback_factor,
+        "min_above": cfg.rollback_min_above,
+        "rollbacks": count,
+        "probation": None
+        if p is None
+        else {
+            "model_id": p.model_id,
+            "sha256": p.sha256,
+            "previous_model_id": p.previous_model_id,
+            "previous_sha256": p.previous_sha256,
+            "started": iso(p.started),
+            "until": iso(p.until),
+            "samples": p.samples,
+            "above": p.above,
+            "previous_above": p.previous_above,
+        },
+        "rolled_back": [
+            {
+                "model_id": r.model_id,
+                "sha256": r.sha256,
+                "at": iso(r.at),
+                "reason": r.reason,
+                "restored_model_id": r.restored_model_id,
+                "restored_sha256": r.restored_sha256,
+            }
+            for r in log.rolled_back
+        ],
+    }

@@ -46,6 +46,8 @@ EXPORTER_METRICS = frozenset(
         "host_anomaly_calibration_progress_ratio",
         "host_anomaly_collector_errors_total",
         "host_anomaly_model_reloads_total",
+        "host_anomaly_model_rollbacks_total",
+        "host_anomaly_model_probation",
     }
 )
 _METRIC_NAME = re.compile(r"(?<![:\w])host_anomaly_[a-z_]+")  # not recording rules

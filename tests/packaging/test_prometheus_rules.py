@@ -16,7 +16,7 @@ def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
 def test_check_rules(promtool: str) -> None:
     result = run([promtool, "check", "rules", "rules.yml"])
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert "SUCCESS: 9 rules found" in result.stdout
 
 
 def test_unit_tests_pass(promtool: str) -> None:
@@ -40,6 +40,7 @@ def test_every_alert_has_a_unit_test() -> None:
         "HostAnomalyExporterDown",
         "HostAnomalyScoresStale",
         "HostAnomalyModelRejected",
+        "HostAnomalyModelRolledBack",
     }
     tests = yaml.safe_load((PROMETHEUS_DIR / "rules_test.yml").read_text())["tests"]
     fired = {case["alertname"] for test in tests for case in test.get("alert_rule_test", []) if case.get("exp_alerts")}
