@@ -8,7 +8,8 @@ prometheus_client's own parsers) and :mod:`support.waiting` (polling until a
 condition holds).  The names are re-exported here.  :mod:`support.rhythm` (rows
 of a host with a nightly job) and :mod:`support.tls` (a self-signed certificate,
 a web config with bcrypt users, a GET with basic auth) import the agent or
-bcrypt and yaml, so they are imported from themselves.
+bcrypt and yaml, and :mod:`support.fleet` (a real `fleet serve`, plain or TLS) imports training, so
+they are imported from themselves.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from support import free_port
+from support.fleet import fleet_server
 
 from agent.config import Config, ConfigError, ModelConfig, parse_config
 from agent.model.bundle import load_bundle
@@ -20,7 +20,6 @@ from agent.model.remote import RemoteBundle, auth_header, bundle_url, pull_once
 from agent.runtime.cycle import Agent
 from agent.runtime.daemon import make_registry
 from agent.runtime.sources import Row
-from training.fleet.serve import make_server
 
 OTHER = "0" * 64  # the sha256 of "the running model" when the served one must count as new
 
@@ -44,11 +43,8 @@ def write_manifest(out: Path, doc: dict) -> None:
 
 @pytest.fixture
 def served(fleet: Path) -> Iterator[str]:
-    server = make_server(fleet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with fleet_server(fleet) as url:
+        yield url
 
 
 def remote(url: str, target: Path) -> RemoteBundle:

@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.fleet import fleet_server
 
 from agent.config import ModelConfig
 from agent.model.bundle import load_bundle
 from agent.model.remote import RemoteBundle, pull_once
 from agent.model.signature import SIG_SUFFIX, Refused, SerialStore, in_rollout, rollout_point
 from training.fleet.manifest import write_host_record, write_manifest
-from training.fleet.serve import make_server
 from training.fleet.signing import keygen, promote, rollout_line, sign
 
 OTHER = "0" * 64  # "the running model": anything served counts as new
@@ -45,11 +44,8 @@ def fleet(tmp_path: Path, default_bundle: Path) -> Path:
 
 @pytest.fixture
 def served(fleet: Path) -> Iterator[str]:
-    server = make_server(fleet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with fleet_server(fleet) as url:
+        yield url
 
 
 def agent_remote(url: str, target: Path, public: Path | None, host: str, state: Path) -> RemoteBundle:

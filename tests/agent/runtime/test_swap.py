@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import ssl
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +20,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 from support import DEMO_DATA
+from support.fleet import fleet_server
 from support.tls import self_signed_cert
 
 from agent.config import Config
@@ -37,7 +36,6 @@ from agent.runtime.hoststate import host_state
 from agent.runtime.sources import RowsSource
 from agent.serve.page import render_text
 from training.fleet.manifest import read_manifest, write_host_record, write_manifest
-from training.fleet.serve import make_server
 from training.fleet.signing import keygen, sign
 
 HOST = "web-5"  # inside the first rollout share (0.1): tests/agent/model/test_signature.py
@@ -92,14 +90,8 @@ def tls_fleet(tmp_path: Path) -> Iterator[tuple[Path, str, Path]]:
     fleet = tmp_path / "fleet"
     fleet.mkdir()
     crt, key = self_signed_cert(tmp_path)
-    server = make_server(fleet)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(crt, key)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield fleet, f"https://127.0.0.1:{server.server_address[1]}", crt
-    server.shutdown()
-    server.server_close()
+    with fleet_server(fleet, (crt, key)) as url:
+        yield fleet, url, crt
 
 
 class Host:
