@@ -219,7 +219,8 @@ def _html_table(t: Table) -> list[str]:
 
 def history_html(entries: Sequence[Entry], now: float, interval: float) -> list[str]:
     """The last 24 h (:mod:`agent.serve.timeline`): a sentence, the SVG, and the last alerts as a table."""
-    periods = alert_periods(entries, interval)[-MAX_ALERTS:][::-1]
+    every = alert_periods(entries, interval)  # once: the sentence, the picture and the table share them
+    periods = every[-MAX_ALERTS:][::-1]
     rows: list[tuple[str, ...]] = [
         (
             str(p["start"]),
@@ -229,7 +230,8 @@ def history_html(entries: Sequence[Entry], now: float, interval: float) -> list[
         )
         for p in periods
     ]
-    out = ["<h2>Last 24 hours</h2>", f"<p>{_e(summary(entries, now, interval))}</p>", svg(entries, now, interval)]
+    text, picture = summary(entries, now, interval, periods=every), svg(entries, now, interval, periods=every)
+    out = ["<h2>Last 24 hours</h2>", f"<p>{_e(text)}</p>", picture]
     out.append(f"<h3>Last alerts (newest first, at most {MAX_ALERTS})</h3>")
     return out + _html_table(Table(("start", "end", "peak", "top contributors at the peak"), rows, "no alert"))
 

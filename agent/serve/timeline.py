@@ -62,7 +62,10 @@ def _runs(entries: Sequence[Entry], interval: float) -> list[tuple[int, int]]:
     return out
 
 
-def alert_periods(entries: Sequence[Entry], interval: float, run: int = RULE_RUN) -> list[dict[str, Any]]:
+Periods = list[dict[str, Any]]
+
+
+def alert_periods(entries: Sequence[Entry], interval: float, run: int = RULE_RUN) -> Periods:
     """The periods the rule pages on, oldest first: start, end, peak and the peak's top contributors."""
     periods = []
     for a, b in _runs(entries, interval):
@@ -96,6 +99,11 @@ def history_doc(entries: Sequence[Entry], interval: float, since: float | None) 
     }
 
 
+def _within(periods: Periods, t0: float) -> Periods:
+    """The periods that reach into the drawn span (one computation of the periods serves the whole page)."""
+    return [p for p in periods if p["end_ts"] >= t0]
+
+
 def span_hours(entries: Sequence[Entry], now: float, hours: float = 24.0) -> float:
     """The drawn span: the last ``hours``, or less on a young agent (from its first score, at least an hour),
     so twelve minutes of scores are not squeezed into the last pixel of a day."""
@@ -108,9 +116,11 @@ def _ticks(hours: float) -> float:
     return next(step for step in (0.25, 0.5, 1, 2, 3, 6, 12) if hours / step <= 6)
 
 
-def svg(entries: Sequence[Entry], now: float, interval: float, hours: float = 24.0) -> str:
+def svg(
+    entries: Sequence[Entry], now: float, interval: float, hours: float = 24.0, periods: Periods | None = None
+) -> str:
     """The score over the last ``hours`` (less on a young agent) as an inline SVG: the threshold line,
-    alert periods shaded."""
+    alert periods shaded (``periods``: :func:`alert_periods` of ``entries``, when the caller has them)."""
     hours = span_hours(entries, now, hours)
     t0 = now - hours * 3600
     shown = [e for e in entries if t0 <= e.time <= now and math.isfinite(e.score)]
@@ -130,7 +140,7 @@ def svg(entries: Sequence[Entry], now: float, interval: float, hours: float = 24
         f'<rect x="{PAD_L}" y="{PAD_T}" width="{WIDTH - PAD_L - 4}" height="{HEIGHT - PAD_T - PAD_B}" '
         'fill="#fafafa" stroke="#ccc"/>',
     ]
-    for p in alert_periods(shown, interval):
+    for p in _within(periods, t0) if periods is not None else alert_periods(shown, interval):
         a, b = x(max(p["start_ts"], t0)), x(p["end_ts"] + interval)
         out.append(
             f'<rect class="alert" x="{a:.1f}" y="{PAD_T}" width="{max(b - a, 2):.1f}" '
@@ -143,7 +153,8 @@ def svg(entries: Sequence[Entry], now: float, interval: float, hours: float = 24
         f'<line class="threshold" x1="{PAD_L}" y1="{y(1.0):.1f}" x2="{WIDTH - 4}" y2="{y(1.0):.1f}" '
         'stroke="#c00" stroke-dasharray="4 3"/>'
     )
-    step, ticks = _ticks(hours), int(round(hours / _ticks(hours)))
+    step = _ticks(hours)
+    ticks = int(round(hours / step))
     for k in range(ticks + 1):
         t = t0 + k * step * 3600
         label = datetime.fromtimestamp(t, UTC).strftime("%H:%M")
@@ -166,13 +177,16 @@ def svg(entries: Sequence[Entry], now: float, interval: float, hours: float = 24
     return "\n".join(out)
 
 
-def summary(entries: Sequence[Entry], now: float, interval: float, hours: float = 24.0) -> str:
-    """One sentence for the page (and text browsers) about the drawn period."""
+def summary(
+    entries: Sequence[Entry], now: float, interval: float, hours: float = 24.0, periods: Periods | None = None
+) -> str:
+    """One sentence for the page (and text browsers) about the drawn period (``periods`` as for :func:`svg`)."""
     shown = [e for e in entries if now - hours * 3600 <= e.time <= now and math.isfinite(e.score)]
     if not shown:
         return f"No scores in the last {hours:g} hours yet."
     peak = max(shown, key=lambda e: e.score)
-    n = len(alert_periods(shown, interval))
+    t0 = now - hours * 3600
+    n = len(_within(periods, t0) if periods is not None else alert_periods(shown, interval))
     return (
         f"{len(shown)} scores since {iso(shown[0].time)}; peak {peak.score:.3g} at {iso(peak.time)}; "
         f"{n} alert period{'s' if n != 1 else ''} (score above {RULE_LEVEL:g} for {RULE_RUN} samples or more)."
