@@ -174,7 +174,7 @@ class Swaps:
         self._previous = previous
         log.info(
             "probation: %s scores beside %s for %g h; rolled back if it puts more than %g times as many samples "
-            "above 1 (at least %d)",
+            "above 1 as the previous one, and at least %d",
             nb.model_id,
             old.model_id,
             hours,
