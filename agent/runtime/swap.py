@@ -151,11 +151,13 @@ class Swaps:
     def _start_probation(self, previous: Previous, new: LoadedModel, where: Path | None) -> None:
         """Keep ``previous`` scoring beside ``new`` when a rollback could restore it; else nothing to compare."""
         old, nb, hours = previous.model.bundle, new.bundle, self.cfg.model.rollback_hours
+        if old.sha256 == nb.sha256:  # the same bundle again (SIGHUP, touched files): a probation goes on
+            return
         self._previous = None
         if self.rollbacks.probation is not None:
             log.info("probation of %s ends: another bundle was swapped in", self.rollbacks.probation.model_id)
             self.rollbacks.end()
-        if not hours or old.sha256 == nb.sha256:
+        if not hours:
             return
         if (old.features, old.window) != (nb.features, nb.window):
             log.info("no probation for %s: its features or window differ from %s", nb.model_id, old.model_id)

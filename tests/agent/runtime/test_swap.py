@@ -247,6 +247,7 @@ def test_a_restart_during_probation_resumes_it_with_the_previous_bundle_and_then
     tmp.symlink_to(versions / "bad")
     tmp.replace(link)
     assert host.agent.reload("SIGHUP") and host.agent.model.bundle.model_id == "bad-round"
+    assert host.agent.reload("SIGHUP") and host.rollbacks.probation is not None  # the same bundle: it goes on
     host.cycles(3)
     host.rollbacks.save()  # as at shutdown: the counts so far
     again = Host(cfg, rows[WARMUP + 5 :], host.clock.now)
