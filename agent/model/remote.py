@@ -209,25 +209,30 @@ class RemoteBundle:
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
+        running = target.resolve()  # the bundle in use until the swap: kept, a rollback may return to it
         if target.is_dir() and not target.is_symlink():  # first pull: the packaged/copied bundle moves aside
-            target.rename(versions / f"initial-{time.time_ns()}")
+            running = versions / f"initial-{time.time_ns()}"
+            target.rename(running)
         link = target.parent / f".{target.name}.link-{os.getpid()}"
         if link.is_symlink():
             link.unlink()
         os.symlink(final, link)
         os.replace(link, target)  # the one atomic step: readers see the old or the new bundle, whole
-        self._prune(versions, final)
+        self._prune(versions, {final, running})
         log.info("model.url: installed %s (%s)", final.name, sha[:12])
         return final
 
     @staticmethod
-    def _prune(versions: Path, keep: Path) -> None:
+    def _prune(versions: Path, keep: set[Path]) -> None:
+        """Remove all but ``keep`` (the new bundle and the one it replaced) and the newest others, to
+        ``KEEP_VERSIONS`` in all."""
+        keep = {p.resolve() for p in keep}
         olds = sorted(
-            (p for p in versions.iterdir() if p != keep and not p.name.startswith(".")),
+            (p for p in versions.iterdir() if p.resolve() not in keep and not p.name.startswith(".")),
             key=lambda p: p.stat().st_mtime,
             reverse=True,
         )
-        for p in olds[KEEP_VERSIONS - 1 :]:
+        for p in olds[max(KEEP_VERSIONS - len(keep), 0) :]:
             shutil.rmtree(p, ignore_errors=True)
 
 

@@ -211,13 +211,26 @@ def test_a_bad_round_is_rolled_back_and_a_good_one_kept_with_scores_on_every_cyc
     # the same bad round on the next poll: not installed again
     assert host.pull() == "not_modified" and host.agent.model.bundle.model_id == "good-round"
 
-    # a restart keeps the decision: the bundle path, the record, and the refusal
+    # a third round: installed beside the running (restored) bundle, which is kept for its probation
+    third = tmp_path / "third"
+    shutil.copytree(tmp_path / "good", third)
+    with open(third / "model.tflite", "ab") as fh:
+        fh.write(b"\1" * 8)
+    publish(fleet, _rehash(third, "third-round"), private)
+    assert host.pull() == "updated" and host.agent.model.bundle.model_id == "third-round"
+    assert good_dir.is_dir() and host.rollbacks.probation is not None
+    assert host.rollbacks.probation.previous_path == str(good_dir)
+    host.cycles(31)  # the same network again: kept
+    assert host.rollbacks.probation is None and host.agent.model.bundle.model_id == "third-round"
+
+    # a restart keeps the decision: the record and the refusal
     again = Host(cfg, rows[200:], host.clock.now)
-    assert again.agent.model.bundle.model_id == "good-round" and again.agent.model.bundle.sha256 != original
+    assert again.agent.model.bundle.model_id == "third-round" and again.agent.model.bundle.sha256 != original
     assert again.agent.model_doc()["rollback"]["rolled_back"][0]["model_id"] == "bad-round"
-    assert again.pull() == "not_modified" and again.agent.model.bundle.model_id == "good-round"
+    publish(fleet, tmp_path / "bad", private)  # the bad round served again after a restart
+    assert again.pull() == "not_modified" and again.agent.model.bundle.model_id == "third-round"
     again.cycles(40)
-    assert again.scores and all(m == "good-round" for m, _ in again.scores)
+    assert again.scores and all(m == "third-round" for m, _ in again.scores)
 
 
 def test_a_restart_during_probation_resumes_it_with_the_previous_bundle_and_then_rolls_back(
