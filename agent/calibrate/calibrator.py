@@ -205,7 +205,8 @@ class Calibrator(StateFile):
 
     def calibrate(self, errors_fn: ErrorsFn, fast: FastTier | None = None) -> CalibrationResult:
         """Fit scaler and thresholds on the warm-up rows; ``errors_fn(scaler, (N, W, F)) -> (N, F)``;
-        ``fast`` = (tail, errors_fn of that tail): the fast tier's threshold too (z-score bundles).
+        ``fast`` (:class:`~agent.calibrate.fit.FastTier`): the fast tier's threshold too (z-score bundles),
+        both tiers' errors from one inference.
 
         A bundle swapped in on a host that has recorded more recent rows than the warm-up holds
         (a z-score bundle: a retrain round, ``model.url``) calibrates from those rows instead: the

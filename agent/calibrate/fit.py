@@ -9,12 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from agent.calibrate.metric_tier import LEVEL_FLOOR, metric_thresholds
-from agent.calibrate.pot import error_thresholds, pot_threshold
+from agent.calibrate.pot import error_thresholds, pot_or_provisional
 from agent.calibrate.quantiles import nanpercentile_columns
 from agent.collect.features import noise_floors
 from agent.model.fields import BundleError, parse_scaler
@@ -30,7 +30,15 @@ WINSOR_PCT = 0.5  # the std is taken on rows winsorised at 0.5/99.5 %: one stray
 PROVISIONAL_MARGIN = 1.5  # provisional threshold: half again above the largest warm-up error
 
 ErrorsFn = Callable[[AnyScaler, np.ndarray], np.ndarray]
-FastTier = tuple[int, ErrorsFn]  # (tail, errors_fn averaging that many last steps): the fast tier
+TiersFn = Callable[[AnyScaler, np.ndarray], tuple[np.ndarray, ...]]  # each tier's (N, F) errors from one inference
+
+
+class FastTier(NamedTuple):
+    """The fast tier: the ``tail`` last steps averaged; ``errors(scaler, (N, W, F))`` gives the window tier's
+    and the fast tier's (N, F) errors from one inference of the model (:func:`scorer_tiers_fn`)."""
+
+    tail: int
+    errors: TiersFn
 
 
 @dataclass(frozen=True)
@@ -69,14 +77,7 @@ def z_thresholds(errors: np.ndarray, pot_q: float, anchor: float | None) -> tupl
     window_err = errors.mean(axis=1)
     window_err = window_err[np.isfinite(window_err)]
     a = anchor or 0.0
-    try:
-        pot, params = pot_threshold(window_err, pot_q)
-    except ValueError as exc:
-        pot, params = float("nan"), {"fallback": str(exc)}
-    if params.get("fallback") is None and math.isfinite(pot):
-        threshold, kind = max(pot, a), "pot"
-    else:
-        threshold, kind = max(a, PROVISIONAL_MARGIN * float(window_err.max()), FEATURE_ERROR_FLOOR), "provisional"
+    threshold, kind, pot, params = pot_or_provisional(window_err, pot_q, a, PROVISIONAL_MARGIN, FEATURE_ERROR_FLOOR)
     n_features = errors.shape[1]
     details = {
         "window_pot": params,
@@ -194,13 +195,23 @@ def _positive_or_none(value: Any) -> float | None:
     return v
 
 
-def scorer_errors_fn(scorer: Scorer, tail: int | None = None) -> ErrorsFn:
-    """An ``errors_fn`` that runs ``scorer``'s predictor with a given scaler (averaging the last ``tail``
-    steps instead of the bundle's ``score.tail`` when given: the fast tier)."""
-    spec = scorer.spec if tail is None else replace(scorer.spec, tail=tail)
+def scorer_errors_fn(scorer: Scorer) -> ErrorsFn:
+    """An ``errors_fn`` that runs ``scorer``'s predictor with a given scaler."""
 
     def errors(scaler: AnyScaler, raw_windows: np.ndarray) -> np.ndarray:
-        return Scorer(replace(spec, scaler=scaler), scorer.predictor).errors(raw_windows)
+        return Scorer(replace(scorer.spec, scaler=scaler), scorer.predictor).errors(raw_windows)
+
+    return errors
+
+
+def scorer_tiers_fn(scorer: Scorer, tail: int) -> TiersFn:
+    """:attr:`FastTier.errors` for ``scorer``: its predictor run once with a given scaler, the errors averaged
+    over the bundle's ``score.tail`` (the window tier) and over the last ``tail`` steps (the fast tier)."""
+
+    def errors(scaler: AnyScaler, raw_windows: np.ndarray) -> tuple[np.ndarray, ...]:
+        return Scorer(replace(scorer.spec, scaler=scaler), scorer.predictor).errors_at(
+            raw_windows, (scorer.spec.tail, tail)
+        )
 
     return errors
 
@@ -224,16 +235,19 @@ def calibrate_rows(
 
     ``recipe`` given (a z-score bundle): robust z-scaling with noise floors and
     :func:`z_thresholds`; otherwise the min-max scaler and per-feature POT of
-    format-1 min-max bundles.  ``fast`` = (tail, errors_fn of that tail), z-score bundles only: the
-    fast tier's own threshold, by the same rule on its errors.  ``scaler`` given: kept as it is (a
-    recalibration that adapts the thresholds alone)."""
+    format-1 min-max bundles.  ``fast`` (a :class:`FastTier`), z-score bundles only: the fast tier's own
+    threshold, by the same rule on its errors; its ``errors`` then give both tiers' errors from one pass
+    of the model, in place of ``errors_fn``.  ``scaler`` given: kept as it is (a recalibration that adapts
+    the thresholds alone)."""
     if scaler is None:
         fit_rows = rows if scaler_mask is None else rows[scaler_mask]  # recalibration: incidents are not the norm
         scaler = (
             fit_host_scaler(fit_rows, clip) if recipe is None else fit_host_zscaler(fit_rows, features, recipe, clip)
         )
     windows = make_windows(rows, window)
-    errors = _all_errors(errors_fn, scaler, windows, len(features))
+    fast = fast if recipe is not None else None
+    tiers_fn: TiersFn = (lambda s, w: (errors_fn(s, w),)) if fast is None else fast.errors  # both tiers: one pass
+    errors, *fast_errors = _all_errors(tiers_fn, scaler, windows, len(features))
     if recipe is None:
         threshold, fth, details = error_thresholds(errors, pot_q, FEATURE_ERROR_FLOOR)
     else:
@@ -241,14 +255,13 @@ def calibrate_rows(
     details["missing_features"] = [f for f, m in zip(features, np.isnan(rows).all(axis=0)) if m]
     fast_threshold = fast_tail = levels = metric_threshold = None
     if fast is not None and recipe is not None:
-        fast_tail = fast[0]
-        fast_errors = _all_errors(fast[1], scaler, windows, len(features))
-        fast_threshold, _, fast_details = z_thresholds(fast_errors, pot_q, recipe.anchor)
+        fast_tail = fast.tail
+        fast_threshold, _, fast_details = z_thresholds(fast_errors[0], pot_q, recipe.anchor)
         details["fast"] = {"tail": fast_tail, "threshold": fast_threshold} | {
             k: fast_details[k] for k in ("threshold_kind", "pot_value", "anchored", "warmup_max_error")
         }
         # the per-metric tier shares the fast tier's errors: no second pass of the model
-        levels, metric_threshold, details["metric"] = metric_thresholds(fast_errors, pot_q, recipe.metric_floor)
+        levels, metric_threshold, details["metric"] = metric_thresholds(fast_errors[0], pot_q, recipe.metric_floor)
     return CalibrationResult(
         scaler,
         threshold,
@@ -265,16 +278,18 @@ def calibrate_rows(
     )
 
 
-def _all_errors(errors_fn: ErrorsFn, scaler: AnyScaler, windows: np.ndarray, n_features: int) -> np.ndarray:
-    """``errors_fn`` over every window in batches of ``BATCH``; (N, F)."""
-    parts = []
+def _all_errors(fn: TiersFn, scaler: AnyScaler, windows: np.ndarray, n_features: int) -> tuple[np.ndarray, ...]:
+    """``fn`` (each tier's errors, from one inference) over every window in batches of ``BATCH``; each tier's (N, F)."""
+    parts: list[list[np.ndarray]] = []
     for i in range(0, len(windows), BATCH):
         chunk = windows[i : i + BATCH]
-        err = np.asarray(errors_fn(scaler, chunk), np.float64)
-        if err.shape != (len(chunk), n_features):
-            raise CalibrationError(f"errors_fn returned shape {err.shape}, expected {(len(chunk), n_features)}")
-        parts.append(err)
-    errors = np.concatenate(parts)
-    if not np.isfinite(errors).any():
-        raise CalibrationError("the model produced no finite error on the warm-up windows")
+        tiers = [np.asarray(e, np.float64) for e in fn(scaler, chunk)]
+        for err in tiers:
+            if err.shape != (len(chunk), n_features):
+                raise CalibrationError(f"errors_fn returned shape {err.shape}, expected {(len(chunk), n_features)}")
+        parts.append(tiers)
+    errors = tuple(np.concatenate(tier) for tier in zip(*parts)) if parts else (np.concatenate([]),)  # []: raises
+    for err in errors:
+        if not np.isfinite(err).any():
+            raise CalibrationError("the model produced no finite error on the warm-up windows")
     return errors

@@ -15,12 +15,11 @@ host's false-alert budget like the other two.  Pure numpy.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from agent.calibrate.pot import pot_threshold
+from agent.calibrate.pot import pot_or_provisional
 from agent.calibrate.quantiles import nanpercentile_columns
 
 LEVEL_PCT = 99.9  # a metric's level: its own tail on the calibration rows (the 10th largest of 10k windows)
@@ -46,14 +45,6 @@ def metric_thresholds(
     levels = np.maximum(np.nan_to_num(nanpercentile_columns(x, LEVEL_PCT), nan=floor), floor)
     values = metric_values(x, levels)
     values = values[np.isfinite(values)]
-    try:
-        pot, params = pot_threshold(values, pot_q)
-    except ValueError as exc:
-        pot, params = float("nan"), {"fallback": str(exc)}
-    if params.get("fallback") is None and math.isfinite(pot):
-        threshold, kind = max(pot, THRESHOLD_FLOOR), "pot"
-    else:
-        largest = float(values.max()) if values.size else THRESHOLD_FLOOR
-        threshold, kind = max(THRESHOLD_FLOOR, PROVISIONAL_MARGIN * largest), "provisional"
+    threshold, kind, _, params = pot_or_provisional(values, pot_q, THRESHOLD_FLOOR, PROVISIONAL_MARGIN)
     details = {"threshold": threshold, "threshold_kind": kind, "pot": params, "level_pct": LEVEL_PCT, "floor": floor}
     return levels, threshold, details

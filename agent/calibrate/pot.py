@@ -185,6 +185,25 @@ def pot_threshold(
     return _floor(z), params
 
 
+def pot_or_provisional(
+    values: np.ndarray, q: float, floor: float, margin: float, provisional_floor: float = -math.inf
+) -> tuple[float, str, float, dict[str, Any]]:
+    """(threshold, kind, POT value, POT params) on the finite ``values`` (N,) of a calibration.
+
+    ``kind`` "pot": max(POT, ``floor``).  When POT cannot stand (a fallback: too few excesses on a short
+    warm-up) the threshold is "provisional", refined once enough rows are recorded: max(``floor``,
+    ``margin`` x the largest value (``floor`` when there is none), ``provisional_floor``).
+    """
+    try:
+        pot, params = pot_threshold(values, q)
+    except ValueError as exc:
+        pot, params = float("nan"), {"fallback": str(exc)}
+    if params.get("fallback") is None and math.isfinite(pot):
+        return max(pot, floor), "pot", pot, params
+    largest = float(values.max()) if values.size else floor
+    return max(floor, margin * largest, provisional_floor), "provisional", pot, params
+
+
 def _floored_pot(scores: np.ndarray, q: float, floor: float) -> tuple[float, dict[str, Any]]:
     """POT with a floor; a column without a finite value gets the floor."""
     try:

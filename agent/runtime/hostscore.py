@@ -7,22 +7,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from agent.calibrate.calibrator import Calibrator, scorer_errors_fn
+from agent.calibrate.calibrator import Calibrator
 from agent.calibrate.feedback import weighted
-from agent.calibrate.fit import FastTier
+from agent.calibrate.fit import FastTier, scorer_tiers_fn
 from agent.config import Config
 from agent.model.loaded import LoadedModel
 from agent.score.scoring import Scorer, ScoringSpec
 
 
 def fast_tier(cfg: Config, model: LoadedModel, calibrator: Calibrator | None) -> FastTier | None:
-    """(tail, errors_fn) of the fast tier when ``scoring.fast_samples`` is on for a calibrated z-score
-    autoencoder; None otherwise (min-max bundles keep their per-feature thresholds only)."""
+    """The fast tier (its tail; both tiers' errors from one inference) when ``scoring.fast_samples`` is on for a
+    calibrated z-score autoencoder; None otherwise (min-max bundles keep their per-feature thresholds only)."""
     n, spec = cfg.scoring.fast_samples, model.scorer.spec
     if not n or calibrator is None or calibrator.recipe is None or spec.kind != "autoencoder":
         return None
     tail = min(n, spec.window)
-    return tail, scorer_errors_fn(model.scorer, tail)
+    return FastTier(tail, scorer_tiers_fn(model.scorer, tail))
 
 
 def host_scorer(cfg: Config, model: LoadedModel, calibrator: Calibrator | None) -> Scorer:
@@ -30,7 +30,7 @@ def host_scorer(cfg: Config, model: LoadedModel, calibrator: Calibrator | None) 
     scorer = model.scorer
     if calibrator is not None and calibrator.calibrated:
         tier = fast_tier(cfg, model, calibrator)
-        spec = scorer.spec if tier is None else replace(scorer.spec, fast_tail=tier[0])
+        spec = scorer.spec if tier is None else replace(scorer.spec, fast_tail=tier.tail)
         spec = scaled(calibrator.apply(spec, metric=cfg.scoring.metric_tier), cfg.scoring.threshold_multiplier)
         scorer = Scorer(spec, scorer.predictor)
     return weighted(scorer, cfg.scoring)  # operator feedback: ignored/weighted features
