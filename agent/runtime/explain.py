@@ -2,7 +2,8 @@
 
 Two ways to the same document (:func:`agent.score.explain.explain_window`):
 
-* against a running agent (``--web.listen-address``, the default ``:9840``):
+* against a running agent (``--web.listen-address``, the default ``:9840``, or ``--url``
+  with basic auth and TLS as ``status`` has them: :mod:`agent.serve.client`):
   ``GET /api/v1/explain?at=TIME``; the agent reads the window's rows back
   from its history files, removes the seasonal offset it would have
   removed, scores the window with its current calibration and ranks the
@@ -24,9 +25,6 @@ import argparse
 import json
 import sys
 import tempfile
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,7 @@ from agent.model.loaded import LoadedModel, load_model
 from agent.runtime.backtest import close, simulated_agent
 from agent.runtime.cycle import Agent
 from agent.score.explain import explain_window
-from agent.serve.http import local_url
+from agent.serve.client import Refused, Unreachable, add_agent_options, agent_base, fetch_json
 from agent.serve.timeline import iso, parse_time
 
 DAY = 86400.0
@@ -137,24 +135,19 @@ def render(doc: dict[str, Any]) -> str:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("explain", help="which features led the score at a time, against their learned normal")
     p.add_argument("--at", required=True, help="ISO 8601 time (Z or an offset; naive = UTC) or unix seconds")
-    p.add_argument("--web.listen-address", dest="address", default=":9840", help="the running agent (default :9840)")
+    add_agent_options(p, timeout=30.0)  # the running agent
     p.add_argument("--history", type=Path, help="offline: the agent's history directory (needs --bundle)")
     p.add_argument("--bundle", type=Path, help="offline: the model bundle to run the history through")
     p.add_argument("--config.file", dest="config_file", help="offline: YAML config (default: built-in defaults)")
     p.add_argument("--json", action="store_true", help="print the JSON document instead of the table")
 
 
-def _fetch(address: str, at: float, timeout: float = 30.0) -> dict[str, Any]:
-    url = local_url(address).rstrip("/") + "/api/v1/explain?" + urllib.parse.urlencode({"at": iso(at)})
+def _fetch(args: argparse.Namespace, at: float) -> dict[str, Any]:
+    """The running agent's ``/api/v1/explain`` at ``at``; OutsideHistory with its reason when it refuses."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return dict(json.loads(r.read()))
-    except urllib.error.HTTPError as e:
-        try:
-            reason = json.loads(e.read()).get("error", e.reason)
-        except ValueError:
-            reason = e.reason
-        raise OutsideHistory(f"{url}: {reason}") from None
+        return fetch_json(agent_base(args), "api/v1/explain", args.timeout, {"at": iso(at)}, answered=())
+    except Refused as exc:
+        raise OutsideHistory(f"{exc.url}: {exc.reason if exc.error is None else exc.error}") from None
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -174,8 +167,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
             rec = load_recorded(args.history, model.bundle.features)
             doc = explain_offline(cfg, model, rec.values, rec.timestamps, at)
         else:
-            doc = _fetch(args.address, at)
-    except (OutsideHistory, FileNotFoundError, urllib.error.URLError, OSError) as exc:
+            doc = _fetch(args, at)
+    except (OutsideHistory, Unreachable, FileNotFoundError, OSError) as exc:
         print(f"anomaly-agent explain: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(doc, indent=1) if args.json else render(doc), end="" if not args.json else "\n")
