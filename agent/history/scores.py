@@ -46,7 +46,7 @@ class ScoreHistory:
         if capacity < 1 or save_every < 1:
             raise ValueError("ScoreHistory: capacity and save_every must be >= 1")
         self.capacity, self.path, self.save_every = capacity, path, save_every
-        self.features = tuple(features)
+        self._set_features(tuple(features))
         self._time = np.zeros(capacity, np.float64)
         self._score = np.zeros(capacity, np.float32)
         self._anomalous = np.zeros(capacity, bool)
@@ -76,7 +76,12 @@ class ScoreHistory:
         where = {f: i for i, f in enumerate(features)}
         remap = np.array([where.get(f, -1) for f in self.features] + [-1], np.int16)
         self._top = remap[self._top]  # -1 indexes the trailing -1
+        self._set_features(features)
+
+    def _set_features(self, features: tuple[str, ...]) -> None:
+        """The feature names and their index (name -> position) that :meth:`append` looks contributors up in."""
         self.features = features
+        self._where = {f: j for j, f in enumerate(features)}
 
     def append(self, t: float, score: float, anomalous: bool, top: Sequence[tuple[str, float]]) -> None:
         with self._lock:
@@ -88,7 +93,7 @@ class ScoreHistory:
         i = self._next
         self._time[i], self._score[i], self._anomalous[i] = t, score, anomalous
         self._top[i], self._share[i] = -1, 0.0
-        where = {f: j for j, f in enumerate(self.features)}
+        where = self._where
         for k, (name, share) in enumerate(list(top)[:TOP]):
             if name in where and math.isfinite(share):
                 self._top[i, k], self._share[i, k] = where[name], share
@@ -178,5 +183,6 @@ class ScoreHistory:
         )
         self._top[:k], self._share[:k] = cols["top"][keep], cols["share"][keep]
         self._n, self._next = k, k % self.capacity
-        self.features, wanted = saved, self.features
+        wanted = self.features
+        self._set_features(saved)
         self._rebind(wanted)
