@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from support import run_module
 
 
 def test_quick_run_writes_every_candidates_frontier_and_ranking(tmp_path: Path) -> None:
     out = tmp_path / "frontier.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.frontier", "--quick", "--candidates", "shipped,metric5", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_module("bench.frontier", "--quick", "--candidates", "shipped,metric5", "--out", str(out))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     doc = json.loads(out.read_text())
     assert doc["kind"] == "frontier" and doc["protocol"]["budget_fa_per_host_day"] == 0.2
@@ -28,7 +20,5 @@ def test_quick_run_writes_every_candidates_frontier_and_ranking(tmp_path: Path) 
         fr = doc["candidates"][c]["frontier"]
         assert len(fr["multipliers"]) == len(fr["fa_per_host_day"]) == len(fr["long_alerted_share"]) > 10
         assert all(f >= 0 for f in fr["fa_per_host_day"]) and fr["fa_per_host_day"][0] >= fr["fa_per_host_day"][-1]
-    bad = subprocess.run(
-        [sys.executable, "-m", "bench.frontier", "--candidates", "nope"], cwd=ROOT, capture_output=True, text=True
-    )
+    bad = run_module("bench.frontier", "--candidates", "nope")
     assert bad.returncode == 2 and "unknown nope" in bad.stderr

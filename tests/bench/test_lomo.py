@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from support import run_module
 
 
 def test_quick_run_writes_the_document(tmp_path: Path) -> None:
     out = tmp_path / "lomo.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.lomo", "--quick", "--out", str(out), "--cache", str(tmp_path / "cache")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_module("bench.lomo", "--quick", "--out", str(out), "--cache", str(tmp_path / "cache"))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     doc = json.loads(out.read_text())
     assert doc["kind"] == "bench.lomo" and doc["settings"]["quick"] is True

@@ -4,8 +4,9 @@ One module per job: :mod:`support.paths` (repository paths, the agent command),
 :mod:`support.ports` (free loopback ports), :mod:`support.web` (HTTP GET),
 :mod:`support.agents` (an agent subprocess, started and stopped),
 :mod:`support.exposition` (Prometheus text/OpenMetrics parsed by
-prometheus_client's own parsers) and :mod:`support.waiting` (polling until a
-condition holds).  The names are re-exported here.  :mod:`support.rhythm` (rows
+prometheus_client's own parsers), :mod:`support.waiting` (polling until a
+condition holds) and :mod:`support.modules` (a repository module run as
+``python -m``).  The names are re-exported here.  :mod:`support.rhythm` (rows
 of a host with a nightly job) and :mod:`support.tls` (a self-signed certificate,
 a web config with bcrypt users, a GET with basic auth) import the agent or
 bcrypt and yaml, and :mod:`support.fleet` (a real `fleet serve`, plain or TLS) imports training, so
@@ -18,6 +19,7 @@ import os
 
 from support.agents import AgentProcess, StartAgent, demo_replay
 from support.exposition import families, om_families, sample_value
+from support.modules import run_module
 from support.paths import AGENT, DEFAULT_BUNDLE, DEMO_DATA, ROOT, SHARED_SMD
 from support.ports import free_port
 from support.waiting import wait_for
@@ -33,6 +35,7 @@ __all__ = [
     "SHARED_SMD",
     "AgentProcess",
     "prometheus_ready",
+    "run_module",
     "StartAgent",
     "demo_replay",
     "families",
