@@ -11,12 +11,12 @@ and a missing key (an older agent, a test stub) renders as ``-``.
 from __future__ import annotations
 
 import html
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent.history.scores import Entry
+from agent.serve.rollback_page import rollback_items, rollback_notice
 from agent.serve.timeline import alert_periods, summary, svg
 
 TITLE = "host-anomaly-exporter"
@@ -180,21 +180,6 @@ def sections(health: dict[str, Any], model: dict[str, Any]) -> list[Section]:
     ]
 
 
-def rollback_items(rb: dict[str, Any]) -> list[tuple[str, str]]:
-    """The Model section's lines on automatic rollback: the probation under way and the last bundle rolled back."""
-    items, p, done = [], _get(rb, "probation"), _get(rb, "rolled_back")
-    if isinstance(p, dict):
-        g = defaultdict(lambda: "-", {k: _str(v) for k, v in p.items()})
-        line = f"{g['model_id']} scores beside {g['previous_model_id']} until {g['until']}: {g['above']} of "
-        items.append(("Probation", line + f"{g['samples']} samples above 1, the previous model {g['previous_above']}"))
-    if isinstance(done, list) and done and isinstance(done[-1], dict):
-        r = defaultdict(lambda: "-", {k: _str(v) for k, v in done[-1].items()})
-        items.append(
-            ("Rolled back", f"{r['model_id']} rolled back to {r['restored_model_id']} at {r['at']}: {r['reason']}")
-        )
-    return items
-
-
 def intro(health: dict[str, Any]) -> str:
     """The line under the title: version, revision, what the score is."""
     rev = _str(_get(health, "revision"))
@@ -251,6 +236,9 @@ def render_html(
         f"<h1>{_e(TITLE)}</h1>",
         f"<p>{_e(intro(health))}</p>",
     ]
+    notice = rollback_notice(model, now)
+    if notice:
+        out.append(f"<p><strong>{_e(notice)}</strong></p>")
     if history is not None:
         out += history_html(history, now, interval)
     for s in sections(health, model):
