@@ -94,7 +94,9 @@ class Swaps:
         self._signature = bundle_signature(path)
         try:
             new = load_model(path, self.cfg.model.num_threads)
-            source = self.source_factory(new) if self.source_factory else self.source
+            # the live sampler is kept for the same features: a new one's first rates would be unknown (NaN)
+            same = new.bundle.features == self.model.bundle.features
+            source = self.source_factory(new) if self.source_factory and not same else self.source
         except Exception as exc:  # a reload boundary: nothing in a new bundle may stop the running agent
             self._reloads["rejected"] += 1
             if isinstance(exc, (BundleError, OSError, ValueError)):

@@ -270,3 +270,22 @@ def test_a_restart_during_probation_resumes_it_with_the_previous_bundle_and_then
     assert again.agent.model.bundle.sha256 == first
     assert again.value("host_anomaly_model_rollbacks_total") == 1.0
     assert link.resolve() == versions / "first"
+
+
+def test_a_swap_with_the_same_features_keeps_the_live_source(default_bundle: Path, tmp_path: Path) -> None:
+    """A new sampler's first sample has no rates (NaN): the running one goes on when the features are the same."""
+    built: list[object] = []
+
+    def factory(m: object) -> RowsSource:
+        built.append(m)
+        return RowsSource(np.zeros((10, 38)))
+
+    cfg = replace(Config(), model=replace(Config().model, bundle=str(default_bundle), watch=False))
+    model = load_model(str(default_bundle))
+    source = RowsSource(np.zeros((10, len(model.bundle.features))))
+    agent = Agent(cfg, source, model, CollectorRegistry(auto_describe=False), source_factory=factory)
+    good_round(default_bundle, tmp_path / "good")
+    shutil.rmtree(default_bundle)
+    shutil.copytree(tmp_path / "good", default_bundle)
+    assert agent.reload("SIGHUP") and agent.model.bundle.model_id == "good-round"
+    assert agent.source is source and built == []
