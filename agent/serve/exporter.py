@@ -20,6 +20,10 @@ from prometheus_client.registry import Collector
 from agent.score.scoring import WindowScore, top_k
 from agent.score.snapshot import Snapshot
 
+# every result a reload or a model.url pull can have, exported from 0 so that increase() sees the first one:
+# accepted, a bundle that does not load or verify, the server unreachable, and the refused fleet manifests
+RELOAD_RESULTS = ("accepted", "rejected", "unreachable", "unsigned", "bad_signature", "replayed")
+
 NAMESPACE = "host_anomaly"
 SCHEDULE_NOTE = "computed on the sampling schedule, not at scrape time"
 
@@ -141,10 +145,10 @@ class AnomalyCollector(Collector):
         yield state
         reloads = CounterMetricFamily(
             f"{NAMESPACE}_model_reloads",
-            "Model bundle reloads by result (rejected and unreachable keep the running model).",
+            "Model bundle reloads by result (all but accepted keep the running model).",
             labels=["result"],
         )
-        for result in ("accepted", "rejected", "unreachable"):
+        for result in (*RELOAD_RESULTS, *sorted(set(snap.reloads) - set(RELOAD_RESULTS))):
             reloads.add_metric([result], float(snap.reloads.get(result, 0)))
         yield reloads
         yield CounterMetricFamily(

@@ -6,15 +6,21 @@ import json
 import logging
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from support.fleet import fleet_server
 
-from agent.config import ModelConfig
+from agent.config import Config, ModelConfig
 from agent.model.bundle import load_bundle
+from agent.model.loaded import load_model
 from agent.model.remote import RemoteBundle, pull_once
 from agent.model.signature import SIG_SUFFIX, Refused, SerialStore, in_rollout, rollout_point
+from agent.runtime.cycle import Agent
+from agent.runtime.daemon import make_registry
+from agent.runtime.sources import RowsSource
 from training.fleet.manifest import write_host_record, write_manifest
 from training.fleet.signing import keygen, promote, rollout_line, sign
 
@@ -138,3 +144,46 @@ def test_serial_store_refuses_only_older_serials_and_survives_a_torn_file(tmp_pa
     assert SerialStore(tmp_path).last == 4
     (tmp_path / "fleet-serial.json").write_text("{torn")
     assert SerialStore(tmp_path).last == 0  # logged; the next signed manifest sets it again
+
+
+def test_each_refusal_is_on_metrics_and_the_agent_keeps_scoring(
+    served: str, fleet: Path, default_bundle: Path, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The counters as Prometheus scrapes them, with the running agent's cycle between the polls."""
+    private, public = keys
+    cfg = replace(Config(), model=replace(Config().model, bundle=str(default_bundle), watch=False))
+    model = load_model(str(default_bundle))
+    rows = np.full((400, len(model.bundle.features)), 0.3)
+    registry = make_registry()
+    agent = Agent(cfg, RowsSource(rows), model, registry)
+    value = registry.get_sample_value
+    for result in ("unsigned", "bad_signature", "replayed"):  # exported from 0: increase() sees the first one
+        assert value("host_anomaly_model_reloads_total", {"result": result}) == 0.0
+    r = agent_remote(served, default_bundle, public, INSIDE, tmp_path)
+    slice_ = fleet / "fleet.d" / f"{INSIDE}.json"
+    scored: list[float | None] = []
+
+    def pull_and_cycle() -> str:
+        r.etag = None
+        result = pull_once(r, lambda: OTHER, agent.reload, agent.count_reload)
+        for _ in range(model.bundle.window):
+            agent.cycle()
+            scored.append(agent.snapshot.scored_at)
+        return result
+
+    assert pull_and_cycle() == "unsigned"
+    sign(fleet, private)
+    old_body, old_sig = slice_.read_bytes(), Path(f"{slice_}{SIG_SUFFIX}").read_bytes()
+    sign(fleet, private)
+    assert pull_and_cycle() == "updated"  # serial 2
+    slice_.write_bytes(slice_.read_bytes().replace(b'"status": "ok"', b'"status":  "ok"'))
+    assert pull_and_cycle() == "bad_signature"
+    slice_.write_bytes(old_body)
+    Path(f"{slice_}{SIG_SUFFIX}").write_bytes(old_sig)
+    assert pull_and_cycle() == "replayed"  # serial 1 after 2
+    counts = {res: value("host_anomaly_model_reloads_total", {"result": res}) for res in ("unsigned", "accepted")}
+    assert counts == {"unsigned": 1.0, "accepted": 1.0}
+    assert value("host_anomaly_model_reloads_total", {"result": "bad_signature"}) == 1.0
+    assert value("host_anomaly_model_reloads_total", {"result": "replayed"}) == 1.0
+    assert value("host_anomaly_scoring_errors_total") == 0.0
+    assert all(t is not None for t in scored[model.bundle.window :])  # a score on every cycle once the window filled
