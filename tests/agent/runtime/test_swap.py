@@ -50,8 +50,9 @@ def good_round(src: Path, dst: Path) -> Path:
     return _rehash(dst, "good-round")
 
 
-def bad_round(src: Path, dst: Path) -> Path:
-    """A host-specific min-max bundle with thresholds a million times too low: every window far above 1."""
+def bad_round(src: Path, dst: Path, rows: np.ndarray | None = None) -> Path:
+    """A host-specific min-max bundle (no host calibration) whose thresholds put every window far above 1:
+    a million times too low, or with ``rows``, set so that the median window of ``rows`` scores 5."""
     dst = good_round(src, dst)
     with open(dst / "model.tflite", "ab") as fh:
         fh.write(b"\0" * 16)
@@ -59,10 +60,17 @@ def bad_round(src: Path, dst: Path) -> Path:
     n = len(doc["features"])
     doc["scaler"] = {"method": "minmax", "min": [0.0] * n, "max": [1.0] * n, "clip": 0.0}
     doc["training"]["host_specific"] = True
-    doc["threshold"]["value"] = 1e-6
-    doc["feature_thresholds"]["values"] = [1e-6] * n
+    doc["threshold"]["value"], doc["feature_thresholds"]["values"] = 1e-6, [1e-6] * n
     (dst / "bundle.json").write_text(json.dumps(doc))
-    return _rehash(dst, "bad-round")
+    _rehash(dst, "bad-round")
+    if rows is not None:  # the raw error of each window, divided by 5: scores around 5 on these rows
+        doc = json.loads((dst / "bundle.json").read_text())
+        w, scorer = doc["window"], load_model(dst).scorer
+        raw = [scorer.score_window(rows[i : i + w]).score * 1e-6 for i in range(0, len(rows) - w, 10)]
+        doc["threshold"]["value"] = float(np.median(raw)) / 5
+        doc["feature_thresholds"]["values"] = [float(np.median(raw)) / 5] * n
+        (dst / "bundle.json").write_text(json.dumps(doc))
+    return dst
 
 
 def _rehash(d: Path, model_id: str) -> Path:
@@ -185,8 +193,8 @@ def test_a_bad_round_is_rolled_back_and_a_good_one_kept_with_scores_on_every_cyc
     assert host.value("host_anomaly_model_probation") == 0.0 and host.value("host_anomaly_model_rollbacks_total") == 0
     assert host.rollbacks.probation is None and host.agent.model.bundle.model_id == "good-round"
 
-    # a bad round: every window far above 1 with it, rolled back after rollback_min_above (5) samples
-    publish(fleet, bad_round(default_bundle, tmp_path / "bad"), private)
+    # a bad round scoring every window at about 5: rolled back after rollback_min_above (5) samples
+    publish(fleet, bad_round(default_bundle, tmp_path / "bad", rows), private)  # scores around 5
     good_scorer = host.agent.scorer
     assert host.pull() == "updated" and host.agent.model.bundle.model_id == "bad-round"
     before = len(host.scores)
@@ -194,7 +202,8 @@ def test_a_bad_round_is_rolled_back_and_a_good_one_kept_with_scores_on_every_cyc
         host.cycles(10)
     timeline = host.scores[before:]
     assert [m for m, _ in timeline] == ["bad-round"] * 4 + ["good-round"] * 6
-    assert min(s for _, s in timeline[:4]) > 1000 > 5 > max(s for _, s in timeline[4:])
+    print("bad round:", [round(s, 2) for _, s in timeline[:4]], "restored:", [round(s, 2) for _, s in timeline[4:]])
+    assert min(s for _, s in timeline[:4]) > 2 and max(s for _, s in timeline[4:]) < 2
     assert host.agent.scorer is good_scorer  # the previous scorer and its calibration, as they were
     assert "model rolled back: bad-round -> good-round: 5 of 5 samples above 1 with bad-round" in caplog.text
     assert host.value("host_anomaly_model_rollbacks_total") == 1.0
