@@ -8,13 +8,17 @@ model is trained, so one epoch is enough here.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 from agent.model.bundle import BundleError, load_bundle
+from agent.model.members import sha256_file
 from bench.common import CACHE, DEMO_DATA, DEMO_MACHINE, PY, ROOT
 
 log = logging.getLogger(__name__)
@@ -82,3 +86,25 @@ def default_bundle(cache: Path = CACHE) -> tuple[Path, str]:
 
 def _quiet_env() -> dict[str, str]:
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def symlinked(bundle: Path | str) -> tuple[Path, Path]:
+    """(bundle path, its temporary directory): a copy of ``bundle`` behind a symlink, as a ``model.url`` pull
+    leaves a host's bundle path; the caller removes the directory."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-bundle-"))
+    (tmp / "bundle").symlink_to(shutil.copytree(bundle, tmp / "a"))
+    return tmp / "bundle", tmp
+
+
+def switch_to_twin(link: Path) -> None:
+    """Point ``link`` at a twin of its bundle: the same network in a padded file (another sha256, the same
+    scores), so the agent's next reload swaps bundles and starts a probation (agent.runtime.swap)."""
+    twin = link.parent / "twin"
+    shutil.copytree(link.resolve(), twin)
+    meta = json.loads((twin / "bundle.json").read_text())
+    with open(twin / meta["model"]["file"], "ab") as fh:
+        fh.write(b"\0" * 16)
+    meta["model"]["sha256"] = sha256_file(twin / meta["model"]["file"])
+    (twin / "bundle.json").write_text(json.dumps(meta))
+    (link.parent / "next").symlink_to(twin)
+    (link.parent / "next").replace(link)

@@ -14,6 +14,7 @@ each collector source.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -164,8 +165,9 @@ def render_breakdown(snapshot: Any, n: int) -> dict[str, Any]:
     return {k: {**dist(v, 1), "bytes": sizes[k]} for k, v in out.items()}
 
 
-def agent_cycle(bundle: Any, n: int) -> dict[str, Any]:
-    """CPU/wall ms of ``Agent.cycle()`` with a live source: the scheduler's job as the daemon runs it."""
+def agent_cycle(bundle: Any, n: int, probation: bool = False) -> dict[str, Any]:
+    """CPU/wall ms of ``Agent.cycle()`` with a live source: the scheduler's job as the daemon runs it
+    (``probation``: just after a swap, the previous bundle scoring every window too: agent.runtime.swap)."""
     from prometheus_client import CollectorRegistry
 
     from agent.collect.sampler import Sampler
@@ -173,13 +175,20 @@ def agent_cycle(bundle: Any, n: int) -> dict[str, Any]:
     from agent.model.loaded import load_model
     from agent.runtime.cycle import Agent
     from agent.runtime.sources import LiveSource
+    from bench.bundles import switch_to_twin, symlinked
 
-    model = load_model(bundle)
+    link, tmp = symlinked(bundle)
+    model = load_model(link)
     cfg = load_config(None, check_files=False)
     cfg = replace(cfg, sampling=replace(cfg.sampling, max_gap_intervals=10000.0))
+    cfg = replace(cfg, model=replace(cfg.model, bundle=str(link), watch=False))
     agent = Agent(
         cfg, LiveSource(Sampler(features=model.bundle.features)), model, CollectorRegistry(auto_describe=False)
     )
+    if probation:
+        switch_to_twin(link)
+        if not agent.reload("bench") or agent.rollbacks.probation is None:
+            raise RuntimeError("no probation after the swap: the figures would be meaningless")
     cpu, wall = [], []
     for i in range(model.bundle.window + n):
         _, c, w = _timed(agent.cycle)
@@ -187,6 +196,7 @@ def agent_cycle(bundle: Any, n: int) -> dict[str, Any]:
             cpu.append(c)
             wall.append(w)
         time.sleep(GAP)
+    shutil.rmtree(tmp, ignore_errors=True)
     errors = getattr(agent.snapshot, "scoring_errors", 0)
     if errors or agent.snapshot.result is None:
         raise RuntimeError(f"Agent.cycle() did not score ({errors} failed cycles): the figures would be meaningless")
@@ -205,6 +215,7 @@ def run(ctx: Context) -> Report:
         "collect_sources_us": source_breakdown(sampler, m),
         "render_collectors_us": render_breakdown(snapshot, m),
         "agent_cycle": agent_cycle(ctx.bundle, n),
+        "agent_cycle_probation": agent_cycle(ctx.bundle, n, probation=True),
     }
     c = split["cpu_ms"]
     wall = split["wall_ms"]
@@ -235,6 +246,16 @@ def run(ctx: Context) -> Report:
             "wall p99 ms": ac["wall_ms"]["p99"],
         }
     )
+    pc = results["agent_cycle_probation"]
+    table.append(
+        {
+            "stage": "Agent.cycle() on probation (two models)",
+            "cpu p50 ms": pc["cpu_ms"]["p50"],
+            "cpu p99 ms": pc["cpu_ms"]["p99"],
+            "wall p50 ms": pc["wall_ms"]["p50"],
+            "wall p99 ms": pc["wall_ms"]["p99"],
+        }
+    )
     for k, v in results["score_steps_us"].items():
         table.append({"stage": f"  score: {k}", "cpu p50 ms": v["p50"] / 1e3, "cpu p99 ms": v["p99"] / 1e3})
     for k, v in results["render_collectors_us"].items():
@@ -261,6 +282,7 @@ def run(ctx: Context) -> Report:
             "unit": "ms",
         },
         {"metric": "Agent.cycle() CPU p50 (daemon job)", "value": ac["cpu_ms"]["p50"], "unit": "ms"},
+        {"metric": "Agent.cycle() CPU p50 on probation", "value": pc["cpu_ms"]["p50"], "unit": "ms"},
     ]
     notes = [f"{n} cycles, {GAP * 1e3:g} ms apart, after the window filled; CPU = thread_time of this thread"]
     if split["window_has_nan"]:
