@@ -236,26 +236,10 @@ def run(ctx: Context) -> Report:
             "cpu p99 ms": split["cycle_cpu_ms"]["p99"],
         }
     )
-    ac = results["agent_cycle"]
-    table.append(
-        {
-            "stage": "Agent.cycle() (daemon job, no render)",
-            "cpu p50 ms": ac["cpu_ms"]["p50"],
-            "cpu p99 ms": ac["cpu_ms"]["p99"],
-            "wall p50 ms": ac["wall_ms"]["p50"],
-            "wall p99 ms": ac["wall_ms"]["p99"],
-        }
-    )
-    pc = results["agent_cycle_probation"]
-    table.append(
-        {
-            "stage": "Agent.cycle() on probation (two models)",
-            "cpu p50 ms": pc["cpu_ms"]["p50"],
-            "cpu p99 ms": pc["cpu_ms"]["p99"],
-            "wall p50 ms": pc["wall_ms"]["p50"],
-            "wall p99 ms": pc["wall_ms"]["p99"],
-        }
-    )
+    ac, pc = results["agent_cycle"], results["agent_cycle_probation"]
+    for stage, r in (("Agent.cycle() (daemon job, no render)", ac), ("Agent.cycle() on probation (two models)", pc)):
+        row = {f"{kind} {q} ms": r[f"{kind}_ms"][q] for kind in ("cpu", "wall") for q in ("p50", "p99")}
+        table.append({"stage": stage, **row})
     for k, v in results["score_steps_us"].items():
         table.append({"stage": f"  score: {k}", "cpu p50 ms": v["p50"] / 1e3, "cpu p99 ms": v["p99"] / 1e3})
     for k, v in results["render_collectors_us"].items():
