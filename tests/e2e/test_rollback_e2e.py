@@ -20,12 +20,10 @@ import pytest
 import yaml
 from support import DEFAULT_BUNDLE, StartAgent, families, http_get
 from support.fleet import fleet_server
+from support.rounds import bad_round, publish
 from support.tls import self_signed_cert
 
-from agent.model.bundle import load_bundle
-from agent.model.members import sha256_file
-from training.fleet.manifest import write_host_record, write_manifest
-from training.fleet.signing import keygen, sign
+from training.fleet.signing import keygen
 
 pytestmark = pytest.mark.slow
 INTERVAL = 0.5
@@ -48,30 +46,6 @@ def wait(what: str, check, timeout: float) -> float:  # type: ignore[no-untyped-
     return time.monotonic() - t0
 
 
-def publish(fleet: Path, host: str, bundle: Path, key: Path) -> None:
-    shutil.rmtree(fleet / host, ignore_errors=True)
-    shutil.copytree(bundle, fleet / host)
-    rec = {"host": host, "status": "ok", "sha256": load_bundle(fleet / host).sha256}
-    write_host_record(fleet, rec)
-    write_manifest(fleet, {**json.loads((fleet / "fleet.json").read_text()), "hosts": {host: rec}})
-    sign(fleet, key, share=1.0)
-
-
-def bad_round(dst: Path) -> Path:
-    shutil.copytree(DEFAULT_BUNDLE, dst)
-    with open(dst / "model.tflite", "ab") as fh:
-        fh.write(b"\0" * 16)
-    doc = json.loads((dst / "bundle.json").read_text())
-    n = len(doc["features"])
-    doc["scaler"] = {"method": "minmax", "min": [0.0] * n, "max": [1.0] * n, "clip": 0.0}
-    doc["training"]["host_specific"] = True
-    doc["threshold"]["value"] = 1e-6
-    doc["feature_thresholds"]["values"] = [1e-6] * n
-    doc["model"]["sha256"], doc["model_id"] = sha256_file(dst / "model.tflite"), "bad-round"
-    (dst / "bundle.json").write_text(json.dumps(doc))
-    return dst
-
-
 def test_a_bad_round_is_rolled_back_live_and_stays_rolled_back_after_a_restart(
     agent_process: StartAgent, tmp_path: Path
 ) -> None:
@@ -79,8 +53,7 @@ def test_a_bad_round_is_rolled_back_live_and_stays_rolled_back_after_a_restart(
     fleet, keys = tmp_path / "fleet", tmp_path / "keys"
     fleet.mkdir()
     keygen(keys / "fleet.key", keys / "fleet.pub")
-    (fleet / "fleet.json").write_text("{}")
-    publish(fleet, host, DEFAULT_BUNDLE, keys / "fleet.key")  # generation 1: what the host already runs
+    publish(fleet, host, DEFAULT_BUNDLE, keys / "fleet.key", share=1.0)  # generation 1: what the host already runs
     shutil.copytree(DEFAULT_BUNDLE, tmp_path / "bundle")
     crt, key = self_signed_cert(tmp_path)
     with fleet_server(fleet, (crt, key)) as url:
@@ -109,7 +82,7 @@ def test_a_bad_round_is_rolled_back_live_and_stays_rolled_back_after_a_restart(
         wait("a first score", lambda: metric(agent.url, "host_anomaly_score") is not None, 30)
         good = model_doc(agent.url)["model_id"]
 
-        publish(fleet, host, bad_round(tmp_path / "bad"), keys / "fleet.key")
+        publish(fleet, host, bad_round(DEFAULT_BUNDLE, tmp_path / "bad"), keys / "fleet.key", share=1.0)
         t_sign = time.monotonic()
         wait("the rollback", lambda: metric(agent.url, "host_anomaly_model_rollbacks_total") == 1.0, 30)
         took = time.monotonic() - t_sign

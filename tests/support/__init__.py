@@ -9,7 +9,8 @@ condition holds) and :mod:`support.modules` (a repository module run as
 ``python -m``).  The names are re-exported here.  :mod:`support.rhythm` (rows
 of a host with a nightly job) and :mod:`support.tls` (a self-signed certificate,
 a web config with bcrypt users, a GET with basic auth) import the agent or
-bcrypt and yaml, and :mod:`support.fleet` (a real `fleet serve`, plain or TLS) imports training, so
+bcrypt and yaml, and :mod:`support.fleet` (a real `fleet serve`, plain or TLS) and :mod:`support.rounds` (good and bad
+fleet rounds, published and signed) import training, so
 they are imported from themselves.
 """
 

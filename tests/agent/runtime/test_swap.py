@@ -9,7 +9,6 @@ A score is published on every cycle throughout.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from collections.abc import Iterator
@@ -21,13 +20,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 from support import DEMO_DATA
 from support.fleet import fleet_server
+from support.rounds import bad_round, good_round, publish, rehash
 from support.tls import self_signed_cert
 
 from agent.config import Config
 from agent.history import smd
-from agent.model.bundle import load_bundle
 from agent.model.loaded import load_model
-from agent.model.members import sha256_file
 from agent.model.remote import RemoteBundle, pull_once
 from agent.model.rollback import Probation, RollbackLog, verdict
 from agent.runtime.backtest import SimClock
@@ -35,61 +33,10 @@ from agent.runtime.cycle import Agent
 from agent.runtime.hoststate import host_state
 from agent.runtime.sources import RowsSource
 from agent.serve.page import render_text
-from training.fleet.manifest import read_manifest, write_host_record, write_manifest
-from training.fleet.signing import keygen, sign
+from training.fleet.signing import keygen
 
 HOST = "web-5"  # inside the first rollout share (0.1): tests/agent/model/test_signature.py
 WARMUP, T0, STEP = 120, 1.8e9, 60.0
-
-
-def good_round(src: Path, dst: Path) -> Path:
-    """The same network in another file (16 bytes of padding): a new sha256, the same scores."""
-    shutil.copytree(src, dst)
-    with open(dst / "model.tflite", "ab") as fh:
-        fh.write(b"\0" * 16)
-    return _rehash(dst, "good-round")
-
-
-def bad_round(src: Path, dst: Path, rows: np.ndarray | None = None) -> Path:
-    """A host-specific min-max bundle (no host calibration) whose thresholds put every window far above 1:
-    a million times too low, or with ``rows``, set so that the median window of ``rows`` scores 5."""
-    dst = good_round(src, dst)
-    with open(dst / "model.tflite", "ab") as fh:
-        fh.write(b"\0" * 16)
-    doc = json.loads((dst / "bundle.json").read_text())
-    n = len(doc["features"])
-    doc["scaler"] = {"method": "minmax", "min": [0.0] * n, "max": [1.0] * n, "clip": 0.0}
-    doc["training"]["host_specific"] = True
-    doc["threshold"]["value"], doc["feature_thresholds"]["values"] = 1e-6, [1e-6] * n
-    (dst / "bundle.json").write_text(json.dumps(doc))
-    _rehash(dst, "bad-round")
-    if rows is not None:  # the raw error of each window, divided by 5: scores around 5 on these rows
-        doc = json.loads((dst / "bundle.json").read_text())
-        w, scorer = doc["window"], load_model(dst).scorer
-        raw = [scorer.score_window(rows[i : i + w]).score * 1e-6 for i in range(0, len(rows) - w, 10)]
-        doc["threshold"]["value"] = float(np.median(raw)) / 5
-        doc["feature_thresholds"]["values"] = [float(np.median(raw)) / 5] * n
-        (dst / "bundle.json").write_text(json.dumps(doc))
-    return dst
-
-
-def _rehash(d: Path, model_id: str) -> Path:
-    doc = json.loads((d / "bundle.json").read_text())
-    doc["model"]["sha256"] = sha256_file(d / "model.tflite")
-    doc["model_id"] = model_id
-    (d / "bundle.json").write_text(json.dumps(doc))
-    return d
-
-
-def publish(fleet: Path, bundle: Path, key: Path) -> None:
-    """`fleet fit` leaving ``bundle`` for HOST, then `fleet sign`: a new generation at share 0.1."""
-    shutil.rmtree(fleet / HOST, ignore_errors=True)
-    shutil.copytree(bundle, fleet / HOST)
-    rec = {"host": HOST, "status": "ok", "sha256": load_bundle(fleet / HOST).sha256}
-    write_host_record(fleet, rec)
-    doc = read_manifest(fleet) if (fleet / "fleet.json").exists() else {"hosts": {}}
-    write_manifest(fleet, {**doc, "hosts": {HOST: rec}})
-    sign(fleet, key)
 
 
 @pytest.fixture
@@ -183,7 +130,7 @@ def test_a_bad_round_is_rolled_back_and_a_good_one_kept_with_scores_on_every_cyc
     assert len(host.scores) >= 10 and host.value("host_anomaly_model_probation") == 0.0
 
     # a good round: taken, scored beside the previous model for 30 samples, kept
-    publish(fleet, good_round(default_bundle, tmp_path / "good"), private)
+    publish(fleet, HOST, good_round(default_bundle, tmp_path / "good"), private)
     assert host.pull() == "updated" and host.agent.model.bundle.model_id == "good-round"
     assert host.value("host_anomaly_model_probation") == 1.0
     good_dir = default_bundle.resolve()
@@ -194,7 +141,7 @@ def test_a_bad_round_is_rolled_back_and_a_good_one_kept_with_scores_on_every_cyc
     assert host.rollbacks.probation is None and host.agent.model.bundle.model_id == "good-round"
 
     # a bad round scoring every window at about 5: rolled back after rollback_min_above (5) samples
-    publish(fleet, bad_round(default_bundle, tmp_path / "bad", rows), private)  # scores around 5
+    publish(fleet, HOST, bad_round(default_bundle, tmp_path / "bad", rows), private)  # scores around 5
     good_scorer = host.agent.scorer
     assert host.pull() == "updated" and host.agent.model.bundle.model_id == "bad-round"
     before = len(host.scores)
@@ -225,7 +172,7 @@ def test_a_bad_round_is_rolled_back_and_a_good_one_kept_with_scores_on_every_cyc
     shutil.copytree(tmp_path / "good", third)
     with open(third / "model.tflite", "ab") as fh:
         fh.write(b"\1" * 8)
-    publish(fleet, _rehash(third, "third-round"), private)
+    publish(fleet, HOST, rehash(third, "third-round"), private)
     assert host.pull() == "updated" and host.agent.model.bundle.model_id == "third-round"
     assert good_dir.is_dir() and host.rollbacks.probation is not None
     assert host.rollbacks.probation.previous_path == str(good_dir)
@@ -236,7 +183,7 @@ def test_a_bad_round_is_rolled_back_and_a_good_one_kept_with_scores_on_every_cyc
     again = Host(cfg, rows[200:], host.clock.now)
     assert again.agent.model.bundle.model_id == "third-round" and again.agent.model.bundle.sha256 != original
     assert again.agent.model_doc()["rollback"]["rolled_back"][0]["model_id"] == "bad-round"
-    publish(fleet, tmp_path / "bad", private)  # the bad round served again after a restart
+    publish(fleet, HOST, tmp_path / "bad", private)  # the bad round served again after a restart
     assert again.pull() == "not_modified" and again.agent.model.bundle.model_id == "third-round"
     again.cycles(40)
     assert again.scores and all(m == "third-round" for m, _ in again.scores)
